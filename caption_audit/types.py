@@ -1,0 +1,123 @@
+"""Plain records that flow through the audit: ingest -> parse -> detect -> score -> report.
+
+Every stage takes and returns these types only; no spaCy, torch or pandas objects cross a
+stage boundary. Image ids are always strings produced by
+:func:`caption_audit.ingest.ids.normalize_image_id`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Verdict(StrEnum):
+    """What the audit concludes about one object mention."""
+
+    SUPPORTED = "supported"
+    """The object is in the image's evidence (ground truth and/or a detector)."""
+    HALLUCINATED = "hallucinated"
+    """The caption asserts the object, evidence was available for it, and it is absent."""
+    UNVERIFIABLE = "unverifiable"
+    """No evidence can judge it (open-vocabulary word, negated, non-visual, no ground truth)."""
+
+
+class Vocab(StrEnum):
+    COCO80 = "coco80"
+    OPEN = "open"
+
+
+@dataclass(frozen=True, slots=True)
+class Caption:
+    """One input caption.
+
+    Attributes:
+        caption_id: unique within a run (loaders build one when the file has none).
+        image_id: normalised image id (see ``normalize_image_id``).
+        source: caption source name, e.g. ``coco``, ``llava``, ``sharegpt4v``.
+        text: the caption text; ``None`` when the record had no usable text.
+        origin: where it came from, ``"path:line"`` or ``"path:record N"``.
+        error: ``None`` for a good record, else the reason it cannot be scored; such a
+            caption is kept and written with status ``skipped: <error>``.
+        image_file: the image path as written in the input, when there is one.
+    """
+
+    caption_id: str
+    image_id: str
+    source: str
+    text: str | None
+    origin: str = ""
+    error: str | None = None
+    image_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GTObject:
+    """One ground-truth object of an image.
+
+    Attributes:
+        image_id: normalised image id.
+        category: object name as given by the annotation (e.g. a COCO category name).
+        bbox: ``(x1, y1, x2, y2)``; pixels unless ``normalized`` is true, then fractions of
+            the image width/height. ``None`` for name-only annotations.
+        normalized: whether ``bbox`` is in [0, 1] image fractions.
+        origin: ``instances``, ``caps_boxes``, ``objects`` or ``chair_captions``.
+    """
+
+    image_id: str
+    category: str
+    bbox: tuple[float, float, float, float] | None = None
+    normalized: bool = False
+    origin: str = "instances"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """An image known to a ground-truth file (it may have zero objects)."""
+
+    image_id: str
+    file_name: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(slots=True)
+class Mention:
+    """One object mention found in a caption's text.
+
+    Attributes:
+        start, end: character offsets into the caption text (``text[start:end]``).
+        text: surface text of the mention, e.g. ``"two hot dogs"`` minus the count -> ``"hot dogs"``.
+        lemma: singular lower-case form, e.g. ``"hot dog"``.
+        canonical: vocabulary concept, e.g. the COCO class ``"hot dog"``, or the open word.
+        vocab: ``coco80`` or ``open``.
+        count: number stated for it (``"two dogs"`` -> 2), ``None`` if none.
+        negated: asserted absent (``"no people"``, ``"without a car"``).
+        hedged: asserted with doubt (``"possibly a cat"``, ``"appears to be a dog"``).
+        nonvisual: a word that names no visible object in this use.
+    """
+
+    start: int
+    end: int
+    text: str
+    lemma: str
+    canonical: str
+    vocab: str
+    count: int | None = None
+    negated: bool = False
+    hedged: bool = False
+    nonvisual: bool = False
+    verdict: str = Verdict.UNVERIFIABLE.value
+    reason: str = ""
+    evidence: str = ""
+    score: float | None = None
+    box: tuple[float, float, float, float] | None = None
+
+
+@dataclass(slots=True)
+class ParsedCaption:
+    """The text stage's output for one caption."""
+
+    mentions: list[Mention] = field(default_factory=list)
+    n_words: int = 0
+    n_chars: int = 0

@@ -1,0 +1,1 @@
+"""Streamlit dashboard over a run folder."""

@@ -1,0 +1,1 @@
+"""Detector backends: one Detections type, a registry, a content-addressed cache."""
