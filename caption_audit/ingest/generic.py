@@ -163,7 +163,7 @@ def iter_generic_captions(
             image_id, ierr = image_id_or_error(img, "image_id" if not has_img else img_field)
             has_txt, txt, txt_field = _first(rec, TEXT_FIELDS)
             text, terr = text_or_error(txt, present=has_txt, field="caption")
-            image_file = img if isinstance(img, str) and not img.strip().isdigit() else None
+            image_file = img if isinstance(img, str) and img.strip() and not img.strip().isdigit() else None
             yield Caption(cid, image_id, src, text, origin, ierr or terr, image_file)
 
     yield from sink_captions(gen(), path, warnings)
@@ -287,23 +287,29 @@ def _add_mapping_entry(
 
 def is_mapping_file(path: PathLike) -> bool:
     """Whether a non-JSONL ``{``-file is one ``{image_id: [...]}`` object rather than a stream of
-    records (judged from its first key, read with ijson)."""
-    return _first_key(path) not in (None, *IMAGE_FIELDS, *TEXT_FIELDS, "objects", "caption_id", "source")
+    records: its first key is not a record field and its value is an array (read with ijson)."""
+    key, event = _first_entry(path)
+    return key not in (None, *IMAGE_FIELDS, *TEXT_FIELDS, "objects", "caption_id", "source") and (
+        event == "start_array"
+    )
 
 
-def _first_key(path: PathLike) -> str | None:
-    """The first key of the first top-level object, read with ijson (no whole-file parse)."""
+def _first_entry(path: PathLike) -> tuple[str | None, str | None]:
+    """The first key of the first top-level object and the ijson event that starts its value."""
     import ijson
 
     from caption_audit.ingest._io import open_binary
 
+    key: str | None = None
     with open_binary(path) as f:
         try:
             for prefix, event, value in ijson.parse(f, multiple_values=True):
-                if event == "map_key" and prefix == "":
-                    return str(value)
-                if event in ("end_map", "start_array") and prefix == "":
-                    return None
+                if key is None and event == "map_key" and prefix == "":
+                    key = str(value)
+                elif key is not None:
+                    return key, event
+                elif event in ("end_map", "start_array") and prefix == "":
+                    return None, None
         except ijson.JSONError:
-            return None
-    return None
+            return key, None
+    return key, None
