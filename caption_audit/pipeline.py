@@ -88,8 +88,14 @@ class _Progress:
 
     def __enter__(self) -> _Progress:
         if self.enabled:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
@@ -197,7 +203,7 @@ def audit(cfg: AuditConfig) -> Path:
     if cfg.gt_mode == "chair":
         if not have_gt:
             raise ConfigError("--gt chair needs ground truth (instances or an objects file).")
-        _add_reference_objects(cfg, caption_specs, parser, gt)
+        _add_reference_objects(cfg, caption_specs, parser, gt, warnings)
 
     cap_writer = TableWriter(out, "captions")
     men_writer = TableWriter(out, "mentions")
@@ -265,14 +271,17 @@ def _reason_key(problem: str) -> str:
     return key.split(" at line")[0].split(" (")[0]
 
 
-def _add_reference_objects(cfg: AuditConfig, specs: list[InputSpec], parser: Any, gt: GroundTruth) -> None:
+def _add_reference_objects(cfg: AuditConfig, specs: list[InputSpec], parser: Any, gt: GroundTruth,
+                           warnings: list[str]) -> None:
     """CHAIR mode: parse the reference captions once and add their objects to GT."""
     refs = [c for c in _iter_captions(specs, [], []) if c.source == cfg.reference_source and not c.error
             and text_problem(c.text) is None and gt.has_image(c.image_id)]
-    if not refs:
-        raise ConfigError(
-            f"--gt chair needs reference captions of source '{cfg.reference_source}' on the audited images; none found."
+    if not refs:  # e.g. CHAIR's own object table, which already holds the caption objects
+        warnings.append(
+            f"--gt chair: no reference captions of source '{cfg.reference_source}' on the audited images; "
+            "ground truth is the given objects only (CHAIR's imid_to_objects table already includes them)"
         )
+        return
     for i in range(0, len(refs), cfg.batch_size):
         chunk = refs[i : i + cfg.batch_size]
         for c, p in zip(chunk, parser.parse([c.text for c in chunk]), strict=True):

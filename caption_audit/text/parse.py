@@ -94,6 +94,7 @@ class CaptionParser:
         self._exempt = frozenset(r.get("modifier_exempt_classes", []))
         self._animal_mod = frozenset(r.get("animal_modifiers", []))
         self._animals = frozenset(r.get("animal_classes", []))
+        self._kin_after_its = frozenset(r.get("animal_kin_after_its", []))
         self._animal_open = frozenset(r.get("animal_open_words", []))
         self._vehicles = frozenset({"car", "bus", "truck", "train", "airplane", "boat", "motorcycle", "bicycle"})
         self._sense = frozenset(r.get("ambiguous_sense", []))
@@ -195,9 +196,7 @@ class CaptionParser:
             m = _Match(i, i + k, entry)
             if k == 1:
                 w = words[i]
-                if w in self._sense:
-                    m.needs_pos = True
-                elif w in self._verbish and (
+                if w in self._sense or w in self._verbish and (
                     (i > 0 and words[i - 1] in self._verb_before)
                     or (i + 1 < n and words[i + 1] in self._verb_after)
                 ):
@@ -233,6 +232,10 @@ class CaptionParser:
                     or (words[m.i] in self._animal_mod and words[j] in self._animal_open)
                 ):
                     m.dropped = True
+                    continue
+            # "its mother": an animal's kin, not a person
+            if c == "person" and m.i > 0 and words[m.i - 1] == "its" and words[m.i] in self._kin_after_its:
+                m.dropped = True
 
     def _counts(self, toks: list[_Tok], words: list[str], matches: list[_Match]) -> None:
         for m in matches:
@@ -389,9 +392,7 @@ class CaptionParser:
             for child in head.children:
                 if child.i == t.i:
                     continue
-                if existential and child.dep_ in ("nsubj", "nsubjpass", "expl"):
-                    out.update(x.i for x in child.subtree)
-                elif child.dep_ in _NEG_ARG_DEPS:
+                if existential and child.dep_ in ("nsubj", "nsubjpass", "expl") or child.dep_ in _NEG_ARG_DEPS:
                     out.update(x.i for x in child.subtree)
         return out
 
