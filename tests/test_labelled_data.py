@@ -100,7 +100,7 @@ TRAPS: dict[str, str] = {
     "mouse": r"\bmouse\b",
     "remote area": r"\bremote area\b",
     "orange juice": r"\borange juice\b",
-    "an orange": r"\ban orange\b(?! \w+suit)",
+    "an orange": r"\ban orange\b(?! (?:cat|\w+suit))",
     "sliced oranges": r"\bsliced oranges\b",
     # fixes to the CHAIR synonym list
     "bus (singular)": r"\bbus\b(?! (?:stop|window))",
