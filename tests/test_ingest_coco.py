@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -72,14 +73,14 @@ def _write(tmp_path, name, doc):
 
 
 def test_instances_errors(tmp_path):
-    doc = json.load(open(INST))
+    doc = json.loads(Path(INST).read_text())
     doc["annotations"][1]["category_id"] = 999
     p = _write(tmp_path, "instances_x.json", doc)
     with pytest.raises(InputError) as e:
         load_coco_instances(p)
     assert str(e.value) == f"{p} field 'category_id': annotations[1]: unknown category_id 999"
 
-    doc = json.load(open(INST))
+    doc = json.loads(Path(INST).read_text())
     doc["annotations"][0]["bbox"] = [1, 2, 3]
     p = _write(tmp_path, "instances_y.json", doc)
     with pytest.raises(InputError, match=r"field 'bbox': annotations\[0\]: bbox must be \[x, y, width, height\], got \[1, 2, 3\]"):
