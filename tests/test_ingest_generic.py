@@ -177,6 +177,7 @@ def test_real_opera_and_pope():
     assert first.image_id == "40468" and first.origin.endswith(":line 1")
 
 
+@pytest.mark.slow
 def test_real_chair_imid_to_objects_fast():
     p = real("chair_standalone/chair_imid_to_objects.json")
     t = time.perf_counter()
