@@ -38,6 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-parser", action="store_true", help="lexical pass only (faster, less exact)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="where batches run: this machine's processes (default) or Ray")
+    p.add_argument("--workers", type=int, default=1, help="worker processes / Ray actors (default 1)")
+    p.add_argument("--ray-address", default=None, help="address of an existing Ray cluster (with --engine ray)")
+    p.add_argument("--no-resume", action="store_true", help="start over even if a killed run left finished batches")
     p.add_argument("--quiet", action="store_true", help="no progress bars or report")
     p.set_defaults(func=run)
 
@@ -70,7 +75,8 @@ def config_from_args(args: argparse.Namespace):
             inputs.append(spec)
     return AuditConfig(inputs=inputs, out=args.out, gt_mode=args.gt, batch_size=args.batch_size,
                        n_resamples=args.bootstrap, seed=args.seed, use_parser=not args.no_parser,
-                       progress=not args.quiet)
+                       progress=not args.quiet, engine=args.engine, workers=args.workers,
+                       ray_address=args.ray_address, resume=not args.no_resume)
 
 
 def run(args: argparse.Namespace) -> int:
