@@ -222,8 +222,12 @@ class CaptionParser:
             if j < n and toks[j].sent == toks[m.i].sent:
                 nxt = matches[a + 1] if a + 1 < len(matches) else None
                 adjacent = nxt is not None and nxt.i == j
-                # "bus driver", "dog bed": a noun modifying the next noun
-                if words[j] in self._heads and c not in self._exempt and not (adjacent and nxt.entry.canonical == c):
+                # "bus driver", "cake donuts", "computer keyboard": a noun modifying the next noun
+                if c not in self._exempt and (
+                    (words[j] in self._heads and not (adjacent and nxt.entry.canonical == c))
+                    or (adjacent and nxt.entry.canonical not in (None, c) and c != "person"
+                        and not words[m.j - 1].endswith("s"))
+                ):
                     m.dropped = True
                     continue
                 # "baby elephant", "passenger jet", "mother bear": the person word is a modifier
