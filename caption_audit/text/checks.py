@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
+from spacy.lang.en.stop_words import STOP_WORDS as _FUNCTION_WORDS  # no model load
+
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
-_FUNCTION_WORDS = frozenset(
-    ["the", "a", "an", "of", "in", "on", "with", "and", "is", "are", "to", "at", "for", "by", "it", "this", "that", "near", "next", "there", "some", "two", "his", "her", "their", "its", "from", "under", "over", "while", "as", "be", "or"]
-)
+
+
+_EXTRA = frozenset({"near", "next", "beside", "behind", "inside", "outside", "onto", "towards", "atop"})
+
+
+@functools.lru_cache(maxsize=1)
+def _vocab_words() -> frozenset[str]:
+    from caption_audit.text.vocab import default_vocabulary
+
+    return frozenset(default_vocabulary().table)
 
 
 def text_problem(text: str | None) -> str | None:
@@ -15,7 +25,7 @@ def text_problem(text: str | None) -> str | None:
 
     Non-English detection is deliberately conservative: a text is flagged when most of its
     letters are outside the Latin script, or when it has five or more words and not one
-    common English function word.
+    English stop word (spaCy's list) or vocabulary word.
     """
     if text is None or not text.strip():
         return "empty caption"
@@ -26,6 +36,6 @@ def text_problem(text: str | None) -> str | None:
     if latin / len(letters) < 0.5:
         return "non-English caption (mostly non-Latin script)"
     words = [w.lower() for w in _WORD.findall(text)]
-    if len(words) >= 5 and not any(w in _FUNCTION_WORDS for w in words):
+    if len(words) >= 5 and not any(w in _FUNCTION_WORDS or w in _EXTRA or w in _vocab_words() for w in words):
         return "non-English caption (no English function words)"
     return None
