@@ -683,9 +683,9 @@ def changed_captions(run: Run, base: Run, *, page_number: int = 0, page_size: in
     return cur.execute(
         f"""SELECT a.caption_id, a.image_id, a.source, a.caption,
                    array_to_string(list_filter(coalesce(a.hallucinated, []),
-                       x -> NOT list_contains(coalesce(b.hallucinated, []), x)), ', ') AS newly_hallucinated,
+                       lambda x: NOT list_contains(coalesce(b.hallucinated, []), x)), ', ') AS newly_hallucinated,
                    array_to_string(list_filter(coalesce(b.hallucinated, []),
-                       x -> NOT list_contains(coalesce(a.hallucinated, []), x)), ', ') AS no_longer_hallucinated,
+                       lambda x: NOT list_contains(coalesce(a.hallucinated, []), x)), ', ') AS no_longer_hallucinated,
                    b.chair_i AS base_chair_i, a.chair_i AS chair_i
             {_CHANGED} ORDER BY a.caption_id LIMIT ? OFFSET ?""",
         [int(page_size), int(page_number) * int(page_size)]).df()

@@ -36,10 +36,7 @@ CAPTION_CSS = """
 
 
 def _get(m: Any, key: str, default: Any = None) -> Any:
-    if isinstance(m, Mapping):
-        v = m.get(key, default)
-    else:
-        v = getattr(m, key, default)
+    v = m.get(key, default) if isinstance(m, Mapping) else getattr(m, key, default)
     if v is None:
         return default
     try:

@@ -334,3 +334,33 @@ def build_llava_run(out: Path, data: Path = SHARED_DATA) -> Path:
             captions.append({"caption_id": f"llava:{q['question_id']}", "image_id": iid, "source": "llava",
                              "caption": a["text"], "origin": f"qa90_gpt4_answer.jsonl:{q['question_id'] + 1}"})
     return write_run(out, captions=captions, gt=gt, classes=sorted(classes), objects=objects, images=images)
+
+
+TINY = REPO / "tests" / "data" / "dashboard" / "tiny.json"
+
+
+def build_tiny_run(out: Path, *, drop: tuple[str, ...] = (), extra_summary: dict[str, Any] | None = None,
+                   caption_overrides: dict[str, str] | None = None) -> Path:
+    """Run folder from tests/data/dashboard/tiny.json (no shared data needed).
+
+    Args:
+        drop: caption ids to leave out (to make a different "baseline" run).
+        caption_overrides: caption id -> replacement text.
+    """
+    spec = json.loads(TINY.read_text())
+    caps = []
+    for i, c in enumerate(spec["captions"]):
+        if c["caption_id"] in drop:
+            continue
+        c = dict(c, origin=f"tiny.json:record {i}")
+        if caption_overrides and c["caption_id"] in caption_overrides:
+            c["caption"] = caption_overrides[c["caption_id"]]
+        caps.append(c)
+    objects = [dict({"label": o["category"], "score": None}, **o) for o in spec["objects"]]
+    dets: dict[str, list[dict]] = defaultdict(list)
+    for o in objects:
+        if str(o["origin"]).startswith("detector"):
+            dets[o["image_id"]].append(o)
+    return write_run(out, captions=caps, gt={k: set(v) for k, v in spec["gt"].items()},
+                     classes=spec["classes"], objects=objects, images=spec["images"],
+                     detections=dets, extra_summary=extra_summary)
