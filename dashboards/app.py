@@ -256,7 +256,8 @@ def page_images(path: str, images_dir: str | None) -> None:
         ments = q.caption_mentions(run, caps["caption_id"].tolist())
         by_cap = {cid: g.to_dict("records") for cid, g in ments.groupby("caption_id")} if len(ments) else {}
         st.html(rd.CAPTION_CSS + rd.legend_html())
-        srcs = list(dict.fromkeys(caps["source"].tolist()))
+        present = set(caps["source"].tolist())
+        srcs = [s for s in c_sources(path) if s in present]  # the overview's order
         cols = st.columns(max(1, len(srcs)))
         for col, src in zip(cols, srcs, strict=False):
             with col:
