@@ -218,6 +218,11 @@ def page_images(path: str, images_dir: str | None) -> None:
     if total == 0:
         st.info("No images match.")
         return
+    qimg = st.query_params.get("image")
+    if qimg and not st.session_state.get("_qimg_done"):  # deep link: ?page=Image+browser&image=ID
+        st.session_state["_qimg_done"] = True
+        st.session_state["jump_id"] = qimg
+        _jump(path, only_h)
     pos = min(int(st.session_state.get("img_pos", 0)), total - 1)
     st.session_state["img_pos"] = pos
     c1, c2, c3, c4 = st.columns([1, 1, 2, 3])

@@ -63,7 +63,8 @@ def build_command(args: argparse.Namespace) -> list[str]:
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP),
            "--server.headless", "true", "--server.address", str(args.host),
            "--server.port", str(int(args.port)), "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none", "--", "--run", str(run_dir)]
+           "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
+           "--", "--run", str(run_dir)]
     if getattr(args, "baseline", None):
         cmd += ["--baseline", str(_check_run(args.baseline, "--baseline"))]
     if getattr(args, "images", None):
