@@ -364,3 +364,53 @@ def build_tiny_run(out: Path, *, drop: tuple[str, ...] = (), extra_summary: dict
     return write_run(out, captions=caps, gt={k: set(v) for k, v in spec["gt"].items()},
                      classes=spec["classes"], objects=objects, images=spec["images"],
                      detections=dets, extra_summary=extra_summary)
+
+
+EVIL_CAPTIONS = REPO / "tests" / "data" / "dashboard" / "evil_captions.jsonl"
+
+
+_AUDITED: dict[tuple[str, str], Path] = {}
+
+
+def _once(kind: str, data: Path, out: Path, build) -> Path:
+    """Audit each shared-data set once per test process; later callers get the same folder."""
+    key = (kind, str(data))
+    if key not in _AUDITED or not (_AUDITED[key] / "summary.json").is_file():
+        _AUDITED[key] = build(out)
+    return _AUDITED[key]
+
+
+def audit_coco_mini(out: Path, data: Path = SHARED_DATA) -> Path:
+    """The real pipeline on coco_mini train2017 (80 images, COCO captions + instances) plus
+    tests/data/dashboard/evil_captions.jsonl (source ``evil``, on image 790).
+
+    Built once per process (the first caller's ``out`` is used).
+    """
+    return _once("coco_mini", data, out, lambda o: _audit_coco_mini(o, data))
+
+
+def audit_llava_bench(out: Path, data: Path = SHARED_DATA) -> Path:
+    """The real pipeline on LLaVA-Bench (COCO): caps_boxes (5 COCO captions + normalised
+    boxes for 80 val2014 images) vs the 30 GPT-4 answers of qa90. Built once per process."""
+    return _once("llava", data, out, lambda o: _audit_llava_bench(o, data))
+
+
+def _audit_coco_mini(out: Path, data: Path) -> Path:
+    from caption_audit.pipeline import AuditConfig, InputSpec, audit
+
+    ann = data / "coco_mini" / "annotations"
+    return Path(audit(AuditConfig(inputs=[
+        InputSpec(ann / "captions_train2017.json", "captions", None, "coco"),
+        InputSpec(ann / "instances_train2017.json", "ground_truth"),
+        InputSpec(EVIL_CAPTIONS, "captions"),
+    ], out=out, n_resamples=200, progress=False)))
+
+
+def _audit_llava_bench(out: Path, data: Path) -> Path:
+    from caption_audit.pipeline import AuditConfig, InputSpec, audit
+
+    llava = data / "llava"
+    return Path(audit(AuditConfig(inputs=[
+        InputSpec(llava / "caps_boxes_coco2014_val_80.jsonl", "both", None, "coco"),
+        InputSpec(llava / "qa90_gpt4_answer.jsonl", "captions", None, "llava"),
+    ], out=out, n_resamples=200, progress=False)))

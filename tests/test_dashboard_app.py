@@ -1,8 +1,9 @@
 """Streamlit AppTest tests of dashboards/app.py.
 
-Runs are built from the real files in shared/data (coco_mini: 80 train2017 images with
-captions, instances and image files; llava: LLaVA-Bench COCO captions vs GPT-4 detail
-descriptions, almost no image files) and from the hand-written tiny run.
+Runs are built by the real pipeline from the files in shared/data (coco_mini: 80 train2017
+images with captions, instances and image files, plus three evil captions; llava:
+LLaVA-Bench COCO captions vs GPT-4 detail descriptions, almost no image files), and from
+the hand-written tiny run (tests/data/dashboard/tiny.json) for exact expected values.
 """
 
 from __future__ import annotations
@@ -12,12 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard_fixture import (
-    SHARED_DATA,
-    build_coco_mini_run,
-    build_llava_run,
-    build_tiny_run,
-)
+from tests.dashboard_fixture import SHARED_DATA, audit_coco_mini, audit_llava_bench, build_tiny_run
 
 pytest.importorskip("streamlit")
 from PIL import Image  # noqa: E402
@@ -46,14 +42,14 @@ def tiny_runs(tmp_path_factory):
 def coco_run(tmp_path_factory):
     if not (SHARED_DATA / "coco_mini" / "train2017").is_dir():
         pytest.skip(f"shared data coco_mini not found under {SHARED_DATA}")
-    return build_coco_mini_run(tmp_path_factory.mktemp("coco") / "run")
+    return audit_coco_mini(tmp_path_factory.mktemp("coco") / "run")
 
 
 @pytest.fixture(scope="module")
 def llava_run(tmp_path_factory):
     if not (SHARED_DATA / "llava" / "qa90_gpt4_answer.jsonl").is_file():
         pytest.skip(f"shared data llava/ not found under {SHARED_DATA}")
-    return build_llava_run(tmp_path_factory.mktemp("llava") / "run")
+    return audit_llava_bench(tmp_path_factory.mktemp("llava") / "run")
 
 
 @pytest.fixture
@@ -171,7 +167,7 @@ def test_coco_mini_overview(monkeypatch, coco_run):
     at = app(monkeypatch, coco_run)
     no_exception(at)
     subs = [s.value for s in at.subheader]
-    assert subs[:3] == ["coco", "llava", "evil"]
+    assert subs[:2] == ["coco", "evil"]
     labels = [m.label for m in at.metric]
     assert labels[:5] == ["CHAIR-i", "CHAIR-s", "coverage", "halluc. per 100 words", "words per caption"]
     assert any(c.startswith("95% CI ") for c in captions_text(at))
@@ -182,23 +178,22 @@ def test_coco_mini_overview(monkeypatch, coco_run):
 
 @needs_coco_mini
 def test_coco_mini_image_browser_draws_boxes(monkeypatch, coco_run, media):
-    at = app(monkeypatch, coco_run, page="Image browser")
+    at = app(monkeypatch, coco_run, page="Image browser", images=SHARED_DATA / "coco_mini" / "train2017")
     no_exception(at)
     assert not at.warning, [w.value for w in at.warning]  # the image file was found
     info = [c for c in captions_text(at) if c.startswith("GT boxes")][0]
     n_gt = int(info.split("GT boxes (green): ")[1].split(" ")[0])
-    assert n_gt > 0 and "detector boxes (orange): 1" in info
+    assert n_gt > 0 and "detector boxes (orange): 0" in info  # no detector in this run
     drawn = Image.open(io.BytesIO(media[-1]))
     # compare with the raw photo: the drawn one has many more box-coloured pixels
     raw = Image.open(SHARED_DATA / "coco_mini" / "train2017" / "000000000790.jpg")
     assert drawn.size == raw.size
     assert count_color(drawn, rd.GT_COLOR) > count_color(raw, rd.GT_COLOR) + 500
-    assert count_color(drawn, rd.DET_COLOR) > count_color(raw, rd.DET_COLOR) + 200
     body = html_bodies(at)
     assert "ca-mention" in body
     # every source's captions are shown side by side
-    assert [m.value for m in at.markdown if m.value in ("**coco**", "**llava**", "**evil**")] == [
-        "**coco**", "**llava**", "**evil**"]
+    assert [m.value for m in at.markdown if m.value in ("**coco**", "**evil**")] == ["**coco**", "**evil**"]
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in body and "<script" not in body
 
     first = [m.value for m in at.markdown if m.value.startswith("**image ")][0]
     at.button(key="next").click().run()

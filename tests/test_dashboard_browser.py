@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard_fixture import SHARED_DATA, build_coco_mini_run, build_tiny_run
+from tests.dashboard_fixture import SHARED_DATA, audit_coco_mini, build_tiny_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -43,13 +43,15 @@ def server(tmp_path_factory):
     pytest.importorskip("playwright.sync_api", reason="playwright (pip) is not installed")
     pytest.importorskip("streamlit")
     root = tmp_path_factory.mktemp("browser")
-    if (SHARED_DATA / "coco_mini" / "train2017").is_dir():
-        run, image = build_coco_mini_run(root / "run"), "790"  # evil captions sit on image 790
-    else:
-        run, image = build_tiny_run(root / "run"), "2"
+    images = SHARED_DATA / "coco_mini" / "train2017"
+    if images.is_dir():  # real pipeline run; the evil captions sit on image 790
+        run, image, extra = audit_coco_mini(root / "run"), "790", ["--images", str(images)]
+    else:  # hand-written run (its evil captions are on image 2)
+        run, image, extra = build_tiny_run(root / "run"), "2", []
     port = _free_port()
     log = open(root / "streamlit.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "caption_audit.cli", "dashboard", str(run), "--port", str(port)],
+    cmd = [sys.executable, "-m", "caption_audit.cli", "dashboard", str(run), "--port", str(port), *extra]
+    proc = subprocess.Popen(cmd,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -86,11 +88,11 @@ def page():
 
 
 def test_overview_renders(server, page):
-    url, _ = server
+    url, image = server
     page.goto(url, wait_until="domcontentloaded")
     page.get_by_text("CHAIR-i").first.wait_for()
     page.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
-    for src in ("coco", "llava"):
+    for src in ("coco", "evil") if image == "790" else ("coco", "llava"):
         assert page.get_by_role("heading", name=src, exact=True).count() >= 1
     assert page.locator('[data-testid="stMetricValue"]').count() >= 10
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
