@@ -1,0 +1,382 @@
+"""caption-audit dashboard (Streamlit): Overview, Image browser, Explorer, Baseline.
+
+Start it with ``caption-audit dashboard RUN [--baseline OLD_RUN] [--images DIR]``, or
+directly: ``streamlit run dashboards/app.py -- --run RUN``. Without arguments it reads
+``CAPTION_AUDIT_RUN``, ``CAPTION_AUDIT_BASELINE`` and ``CAPTION_AUDIT_IMAGES`` (used by
+tests). All data access goes through :mod:`dashboards.queries` (DuckDB, server-side pages
+and aggregates); all caption HTML comes from :mod:`dashboards.render` (escaped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import astuple
+from pathlib import Path
+
+try:
+    from dashboards import queries as q
+    from dashboards import render as rd
+except ModuleNotFoundError:  # `streamlit run dashboards/app.py` from a source checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from dashboards import queries as q
+    from dashboards import render as rd
+
+import streamlit as st
+
+from caption_audit.errors import CaptionAuditError
+
+PAGES = ("Overview", "Image browser", "Explorer", "Baseline")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Arguments after ``--`` of ``streamlit run``; environment variables fill the gaps."""
+    p = argparse.ArgumentParser(prog="dashboards/app.py", allow_abbrev=False, add_help=False)
+    p.add_argument("--run", default=os.environ.get("CAPTION_AUDIT_RUN"))
+    p.add_argument("--baseline", default=os.environ.get("CAPTION_AUDIT_BASELINE"))
+    p.add_argument("--images", default=os.environ.get("CAPTION_AUDIT_IMAGES"))
+    args, _ = p.parse_known_args(argv)
+    return args
+
+
+# ------------------------------------------------------------------ cached data access
+
+
+@st.cache_resource(show_spinner=False)
+def get_run(path: str) -> q.Run:
+    return q.open_run(path)
+
+
+@st.cache_data(show_spinner=False)
+def c_sources(path: str) -> list[str]:
+    return q.sources(get_run(path))
+
+
+@st.cache_data(show_spinner=False)
+def c_metrics(path: str):
+    return q.source_metrics(get_run(path))
+
+
+@st.cache_data(show_spinner=False)
+def c_info(path: str) -> dict:
+    return q.metric_info(get_run(path))
+
+
+@st.cache_data(show_spinner=False)
+def c_counts(path: str):
+    return q.source_counts(get_run(path))
+
+
+@st.cache_data(show_spinner=False)
+def c_hist(path: str):
+    return q.length_histogram(get_run(path))
+
+
+@st.cache_data(show_spinner=False)
+def c_classes(path: str, top_k: int):
+    return q.class_rates(get_run(path), top_k=top_k)
+
+
+@st.cache_data(show_spinner=False)
+def c_class_names(path: str) -> list[str]:
+    return q.class_names(get_run(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def c_image_count(path: str, only_h: bool) -> int:
+    return q.image_count(get_run(path), only_h)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def c_count(path: str, table: str, fkey: tuple) -> int:
+    return q.count_rows(get_run(path), table, q.Filters(*fkey))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def c_page(path: str, table: str, fkey: tuple, sort_by, desc: bool, page_no: int, size: int):
+    return q.page(get_run(path), table, q.Filters(*fkey), sort_by=sort_by, descending=desc, page_number=page_no, page_size=size)
+
+
+# ------------------------------------------------------------------ pages
+
+
+def metric_cards(path: str) -> None:
+    metrics = c_metrics(path)
+    info = c_info(path)
+    counts = c_counts(path).set_index("source")
+    for src in c_sources(path):
+        n = counts.loc[src] if src in counts.index else None
+        st.subheader(src)
+        if n is not None:
+            st.caption(f"{int(n['captions']):,} captions · {int(n['scored']):,} scored · "
+                       f"{int(n['skipped']):,} skipped · {int(n['images']):,} images")
+        cols = st.columns(len(q.CARD_METRICS))
+        m = metrics[metrics["source"] == src].set_index("metric")
+        for col, (name, label) in zip(cols, q.CARD_METRICS, strict=True):
+            unit = info.get(name, {}).get("unit")
+            with col:
+                if name not in m.index:
+                    st.metric(label, "n/a")
+                    continue
+                row = m.loc[name]
+                direction = info.get(name, {}).get("higher_is_better")
+                arrow = {True: " ↑ better", False: " ↓ better"}.get(direction, "")
+                st.metric(label, rd.format_metric(row["value"], unit),
+                          help=f"{info.get(name, {}).get('description', '')}{arrow}")
+                if row["ci_low"] == row["ci_low"] and row["ci_low"] is not None:  # not NaN
+                    st.caption(f"95% CI {rd.format_metric(row['ci_low'], unit)} – "
+                               f"{rd.format_metric(row['ci_high'], unit)}")
+                elif isinstance(row["status"], str) and row["status"]:
+                    st.caption(row["status"])
+                else:
+                    st.caption("no CI (computed here)")
+
+
+def page_overview(path: str) -> None:
+    import altair as alt
+
+    run = get_run(path)
+    st.header("Overview")
+    metric_cards(path)
+
+    st.subheader("Metrics by source")
+    m = c_metrics(path)
+    info = c_info(path)
+    shown = m[m["metric"].isin([k for k, _ in q.CARD_METRICS])].copy()
+    if len(shown):
+        shown["label"] = shown["metric"].map(dict(q.CARD_METRICS))
+        base = alt.Chart(shown).encode(x=alt.X("source:N", title=None), color=alt.Color("source:N", legend=None))
+        bars = base.mark_bar().encode(y=alt.Y("value:Q", title=None), tooltip=["source", "label", "value", "ci_low", "ci_high"])
+        err = base.mark_errorbar(color="black").encode(y="ci_low:Q", y2="ci_high:Q")
+        chart = alt.layer(bars, err).properties(width=150, height=180).facet(
+            column=alt.Column("label:N", title=None)).resolve_scale(y="independent")
+        st.altair_chart(chart)
+
+    c1, c2 = st.columns(2)
+    with c1:
+        st.subheader("Caption length (words)")
+        h = c_hist(path)
+        if len(h):
+            st.altair_chart(alt.Chart(h).mark_bar(opacity=0.6).encode(
+                x=alt.X("bin_start:Q", title="words", bin="binned"), x2="bin_end:Q",
+                y=alt.Y("captions:Q", stack=None), color="source:N",
+                tooltip=["source", "bin_start", "bin_end", "captions"]), width="stretch")
+    with c2:
+        st.subheader("Hallucination rate by class")
+        top_k = st.slider("classes (most mentioned)", 5, 80, 25, key="heat_k")
+        cr = c_classes(path, top_k)
+        if len(cr):
+            st.altair_chart(alt.Chart(cr).mark_rect().encode(
+                x=alt.X("source:N", title=None), y=alt.Y("canonical:N", title=None, sort="-color"),
+                color=alt.Color("hallucination_rate:Q", scale=alt.Scale(scheme="reds", domain=[0, 1]),
+                                title="halluc. rate"),
+                tooltip=["source", "canonical", "n_mentions", "n_hallucinated", "hallucination_rate", "coverage"]),
+                width="stretch")
+        else:
+            st.info("classes.parquet is missing or empty.")
+    with st.expander("Provenance", expanded=False):
+        st.json(q.provenance(run))
+    with st.expander("Metric definitions"):
+        for name, mi in info.items():
+            st.markdown(f"- **{name}** ({mi.get('unit', '')}): {mi.get('description', '')}")
+
+
+def _aslist(v) -> list:
+    """A list column value (numpy array, list or None) as a Python list."""
+    return [] if v is None else list(v)
+
+
+def _set_pos(key: str, value: int) -> None:
+    st.session_state[key] = max(0, value)
+
+
+def _jump(path: str, only_h: bool) -> None:
+    wanted = str(st.session_state.get("jump_id", "")).strip()
+    if not wanted:
+        return
+    from caption_audit.ingest.ids import normalize_image_id
+
+    try:
+        iid = normalize_image_id(wanted)
+    except ValueError:
+        iid = wanted
+    pos = q.image_position(get_run(path), iid, only_h)
+    if pos is None:
+        st.session_state["jump_msg"] = f"Image id {wanted!r} has no captions" + (
+            " with hallucinations" if only_h else "") + " in this run."
+    else:
+        st.session_state["img_pos"] = pos
+        st.session_state["jump_msg"] = ""
+
+
+def page_images(path: str, images_dir: str | None) -> None:
+    run = get_run(path)
+    st.header("Image browser")
+    only_h = st.checkbox("only images with hallucinations", key="only_h")
+    total = c_image_count(path, only_h)
+    if total == 0:
+        st.info("No images match.")
+        return
+    qimg = st.query_params.get("image")
+    if qimg and not st.session_state.get("_qimg_done"):  # deep link: ?page=Image+browser&image=ID
+        st.session_state["_qimg_done"] = True
+        st.session_state["jump_id"] = qimg
+        _jump(path, only_h)
+    pos = min(int(st.session_state.get("img_pos", 0)), total - 1)
+    st.session_state["img_pos"] = pos
+    c1, c2, c3, c4 = st.columns([1, 1, 2, 3])
+    c1.button("◀ previous", key="prev", disabled=pos <= 0, on_click=_set_pos, args=("img_pos", pos - 1))
+    c2.button("next ▶", key="next", disabled=pos >= total - 1, on_click=_set_pos, args=("img_pos", pos + 1))
+    c3.markdown(f"image **{pos + 1:,}** of **{total:,}**")
+    c4.text_input("jump to image id", key="jump_id", on_change=_jump, args=(path, only_h),
+                  placeholder="e.g. 391895 or COCO_val2014_000000391895.jpg")
+    if st.session_state.get("jump_msg"):
+        st.warning(st.session_state["jump_msg"])
+    image_id = q.image_at(run, pos, only_h)
+    if image_id is None:
+        st.info("No image at this position.")
+        return
+    info = q.image_info(run, image_id)
+    objs = q.image_objects(run, image_id)
+    dirs = q.image_dirs(run, images_dir)
+    file = q.find_image(image_id, info.get("file_name"), dirs)
+    left, right = st.columns([2, 3])
+    with left:
+        st.markdown(f"**image {image_id}**" + (f" · `{info['file_name']}`" if info.get("file_name") else ""))
+        img, stats = rd.compose_image(file, objs.to_dict("records"), width=info.get("width"),
+                                      height=info.get("height"), image_id=image_id)
+        st.image(img, width="stretch")
+        st.caption(f"GT boxes (green): {stats['gt']} · detector boxes (orange): {stats['detector']}"
+                   + (f" · objects without a box: {stats['no_box']}" if stats["no_box"] else ""))
+        if stats["placeholder"]:
+            looked = ", ".join(str(d) for d in dirs) or "no image folder given"
+            st.warning(f"Image file not found for image id {image_id} (looked in: {looked}). "
+                       "Showing a placeholder; pass --images DIR to the dashboard.")
+        if len(objs):
+            with st.expander(f"objects ({len(objs)})"):
+                st.dataframe(objs, hide_index=True, width="stretch")
+    with right:
+        caps = q.image_captions(run, image_id)
+        ments = q.caption_mentions(run, caps["caption_id"].tolist())
+        by_cap = {cid: g.to_dict("records") for cid, g in ments.groupby("caption_id")} if len(ments) else {}
+        st.html(rd.CAPTION_CSS + rd.legend_html())
+        present = set(caps["source"].tolist())
+        srcs = [s for s in c_sources(path) if s in present]  # the overview's order
+        cols = st.columns(max(1, len(srcs)))
+        for col, src in zip(cols, srcs, strict=False):
+            with col:
+                st.markdown(f"**{src}**")
+                blocks = []
+                for r in caps[caps["source"] == src].to_dict("records"):
+                    chair = r.get("chair_i")
+                    halluc = ", ".join(_aslist(r.get("hallucinated")))
+                    meta = (f"{r.get('status')}" + (f" · CHAIR-i {chair:.2f}" if chair == chair and chair is not None else "")
+                            + (f" · hallucinated: {halluc}" if halluc else ""))
+                    blocks.append(rd.caption_html(r.get("caption"), by_cap.get(r["caption_id"], []))
+                                  + f'<div style="color:#607d8b;font-size:0.8rem;margin-bottom:0.8em">'
+                                  f"{rd.html.escape(meta)}</div>")
+                st.html(rd.CAPTION_CSS + "".join(blocks))
+
+
+def filters_ui(path: str, table: str) -> q.Filters:
+    c1, c2, c3 = st.columns(3)
+    srcs = c1.multiselect("source", c_sources(path), key="f_src")
+    classes = c2.multiselect("class", c_class_names(path), key="f_cls")
+    verdicts = c3.multiselect("verdict", list(q.VERDICTS), key="f_ver")
+    c4, c5, c6 = st.columns(3)
+    min_ci = c4.slider("min CHAIR-i (0 = off)", 0.0, 1.0, 0.0, 0.05, key="f_minci")
+    text = c5.text_input("text contains", key="f_text")
+    only_h = c6.checkbox("only captions with hallucinations", key="f_onlyh")
+    return q.Filters(sources=tuple(srcs), classes=tuple(classes), verdicts=tuple(verdicts),
+                     min_chair_i=min_ci if min_ci > 0 else None, text=text, only_hallucinated=only_h)
+
+
+def page_explorer(path: str) -> None:
+    run = get_run(path)
+    st.header("Explorer")
+    tables = [t for t in ("captions", "mentions") if run.has(t)]
+    table = st.radio("table", tables, horizontal=True, key="ex_table")
+    f = filters_ui(path, table)
+    c1, c2, c3, c4 = st.columns(4)
+    sort_by = c1.selectbox("sort by", ["(default)", *q.SORTABLE[table]], key=f"sort_{table}")
+    desc = c2.checkbox("descending", key="desc")
+    size = c3.selectbox("rows per page", [25, 50, 100, 200], index=1, key="size")
+    try:
+        total = c_count(path, table, astuple(f))
+    except CaptionAuditError as exc:
+        st.error(str(exc))
+        return
+    pages = max(1, -(-total // size))
+    page_no = c4.number_input("page", min_value=1, max_value=pages, value=1, step=1, key=f"page_{table}")
+    df = c_page(path, table, astuple(f), None if sort_by == "(default)" else sort_by, desc, int(page_no) - 1, size)
+    st.caption(f"{total:,} {table} match · page {int(page_no):,} of {pages:,}")
+    st.dataframe(df, hide_index=True, width="stretch")
+    cap = q.EXPORT_CAP
+    st.download_button(
+        f"Download filtered {table} as CSV" + (f" (first {cap:,} rows)" if total > cap else ""),
+        data=lambda: q.export_csv(get_run(path), table, f, cap=cap),
+        file_name=f"{run.name}-{table}.csv", mime="text/csv", key="export")
+
+
+def page_baseline(path: str, baseline: str | None) -> None:
+    st.header("Baseline")
+    base_path = st.text_input("baseline run folder", value=baseline or "", key="base_path")
+    if not base_path:
+        st.info("Pick a baseline run (or start with `caption-audit dashboard RUN --baseline OLD_RUN`) "
+                "to see what changed.")
+        return
+    try:
+        run, base = get_run(path), get_run(base_path)
+    except CaptionAuditError as exc:
+        st.error(str(exc))
+        return
+    st.caption(f"current: {run.path} · baseline: {base.path}")
+    d = q.metric_deltas(run, base)
+    info = c_info(path)
+    if len(d):
+        show = d.copy()
+        for c in ("value", "base_value", "delta"):
+            show[c] = [rd.format_metric(v, info.get(m, {}).get("unit")) for v, m in zip(show[c], show["metric"], strict=True)]
+        st.dataframe(show[["source", "metric", "base_value", "value", "delta", "change"]], hide_index=True, width="stretch")
+        worse = d[d["change"] == "worse"]
+        if len(worse):
+            st.warning(f"{len(worse)} metric(s) got worse: " + ", ".join(f"{a}/{b}" for a, b in zip(worse["source"], worse["metric"], strict=True)))
+    n = q.changed_captions_count(run, base)
+    st.subheader(f"Captions whose hallucinated objects changed: {n:,}")
+    if n:
+        size = 50
+        pages = max(1, -(-n // size))
+        p = st.number_input("page", 1, pages, 1, key="base_page")
+        st.dataframe(q.changed_captions(run, base, page_number=int(p) - 1, page_size=size), hide_index=True, width="stretch")
+
+
+def main() -> None:
+    st.set_page_config(page_title="caption-audit", layout="wide")
+    args = parse_args(sys.argv[1:])
+    st.sidebar.title("caption-audit")
+    if not args.run:
+        st.error("No run folder given. Start with `caption-audit dashboard RUN`.")
+        return
+    try:
+        run = get_run(str(args.run))
+    except CaptionAuditError as exc:
+        st.error(str(exc))
+        return
+    path = str(args.run)
+    st.sidebar.caption(f"run: {run.path}")
+    qp = st.query_params.get("page")
+    if "page" not in st.session_state and qp in PAGES:
+        st.session_state["page"] = qp
+    page = st.sidebar.radio("page", PAGES, key="page")
+    if page == "Overview":
+        page_overview(path)
+    elif page == "Image browser":
+        page_images(path, args.images)
+    elif page == "Explorer":
+        page_explorer(path)
+    else:
+        page_baseline(path, args.baseline)
+
+
+main()

@@ -1,0 +1,691 @@
+"""All data access of the dashboard: DuckDB over one run folder's Parquet files.
+
+Nothing here imports Streamlit, so every function can be unit-tested and timed on its own.
+The dashboard keeps one :class:`Run` per run folder in ``st.cache_resource`` and calls the
+functions below; each returns a small pandas frame (an aggregate, one image's rows, or one
+page of a table). No function returns a whole table: paging is ``LIMIT``/``OFFSET`` inside
+DuckDB and every user-supplied value (source, class, verdict, search text, image id) is a
+bound parameter. Column names for sorting are checked against a whitelist, never spliced in
+from user input.
+
+DuckDB connections are not safe to share between threads, so each query runs on its own
+``con.cursor()`` (a cheap child connection to the same in-memory database, which holds
+only views over the Parquet files plus one small image index).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from caption_audit.errors import ConfigError, InputError
+
+TABLES = ("captions", "mentions", "objects", "images", "classes")
+REQUIRED_TABLES = ("captions",)
+
+VERDICTS = ("supported", "hallucinated", "unverifiable")
+
+#: metrics shown as cards on the overview, in order: (summary name, label)
+CARD_METRICS: tuple[tuple[str, str], ...] = (
+    ("chair_i", "CHAIR-i"),
+    ("chair_s", "CHAIR-s"),
+    ("coverage", "coverage"),
+    ("halluc_per_100w", "halluc. per 100 words"),
+    ("n_words_mean", "words per caption"),
+)
+
+#: direction and unit of each per-source metric, used when the run's summary.json lacks them
+DEFAULT_METRIC_INFO: dict[str, dict[str, Any]] = {
+    "chair_i": {"higher_is_better": False, "unit": "fraction",
+                "description": "hallucinated COCO-80 mentions / all COCO-80 mentions (Rohrbach et al. 2018)"},
+    "chair_s": {"higher_is_better": False, "unit": "fraction",
+                "description": "captions with at least one hallucinated object / captions with ground truth"},
+    "coverage": {"higher_is_better": True, "unit": "fraction",
+                 "description": "ground-truth classes mentioned / ground-truth classes"},
+    "halluc_per_100w": {"higher_is_better": False, "unit": "per 100 words",
+                        "description": "100 x hallucinated mentions / words"},
+    "n_words_mean": {"higher_is_better": None, "unit": "words", "description": "mean words per caption"},
+    "n_chars_mean": {"higher_is_better": None, "unit": "characters", "description": "mean characters per caption"},
+    "mentions_per_caption": {"higher_is_better": None, "unit": "mentions",
+                             "description": "COCO-80 mentions per scored caption"},
+    "unverifiable_share": {"higher_is_better": False, "unit": "fraction",
+                           "description": "unverifiable mentions / all mentions"},
+    "skipped_share": {"higher_is_better": False, "unit": "fraction",
+                      "description": "skipped captions / input captions"},
+}
+
+# SQL for each per-source metric over the captions view (ratio of sums, like summary.json).
+_METRIC_SQL: dict[str, str] = {
+    "chair_i": "sum(n_hallucinated) FILTER (WHERE scored) / nullif(sum(n_mentions) FILTER (WHERE scored), 0)",
+    "chair_s": "avg(CASE WHEN has_hallucination THEN 1.0 ELSE 0.0 END) FILTER (WHERE scored AND has_hallucination IS NOT NULL)",
+    "coverage": "sum(len(covered)) FILTER (WHERE scored) / nullif(sum(len(gt_objects)) FILTER (WHERE scored), 0)",
+    "halluc_per_100w": "100.0 * sum(n_hallucinated) FILTER (WHERE scored) / nullif(sum(n_words) FILTER (WHERE scored), 0)",
+    "n_words_mean": "avg(n_words) FILTER (WHERE scored)",
+    "n_chars_mean": "avg(n_chars) FILTER (WHERE scored)",
+    "mentions_per_caption": "avg(n_mentions) FILTER (WHERE scored)",
+    "unverifiable_share": "sum(n_unverifiable) FILTER (WHERE scored) / nullif(sum(n_mentions + n_unverifiable) FILTER (WHERE scored), 0)",
+    "skipped_share": "avg(CASE WHEN scored THEN 0.0 ELSE 1.0 END)",
+}
+
+CAPTION_COLUMNS = ("caption_id", "image_id", "source", "status", "caption", "n_words", "n_mentions",
+                   "n_hallucinated", "chair_i", "coverage", "hallucinated", "mentioned")
+MENTION_COLUMNS = ("caption_id", "image_id", "source", "idx", "text", "canonical", "vocab", "verdict",
+                   "reason", "evidence", "score", "start", "end")
+#: columns a page may be sorted by (whitelist: ORDER BY cannot take a bound parameter)
+SORTABLE = {
+    "captions": ("caption_id", "image_id", "source", "n_words", "n_mentions", "n_hallucinated",
+                 "chair_i", "coverage"),
+    "mentions": ("caption_id", "image_id", "source", "idx", "canonical", "verdict", "score"),
+}
+MAX_PAGE_SIZE = 500
+EXPORT_CAP = 100_000
+
+_IMAGE_ORDER = "TRY_CAST(image_id AS BIGINT) NULLS LAST, image_id"
+
+
+def _q(name: str) -> str:
+    """Quote an identifier (used only for whitelisted names)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class Run:
+    """One run folder opened for querying.
+
+    Attributes:
+        path: the run folder.
+        summary: ``summary.json`` as a dict (empty when the file is absent).
+        tables: names of the Parquet tables present.
+        con: the DuckDB connection holding one view per table; query it through
+            :meth:`cursor`.
+    """
+
+    path: Path
+    summary: dict[str, Any]
+    tables: tuple[str, ...]
+    con: Any
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _image_index_ready: bool = False
+
+    def cursor(self) -> Any:
+        """A child connection for one query (thread-safe use of the shared database)."""
+        return self.con.cursor()
+
+    def has(self, table: str) -> bool:
+        return table in self.tables
+
+    def columns(self, table: str) -> list[str]:
+        if not self.has(table):
+            return []
+        return [r[0] for r in self.cursor().execute(f"DESCRIBE {table}").fetchall()]
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def ensure_image_index(self) -> None:
+        """Build (once) the ordered image index used by the image browser.
+
+        One row per image that has a caption: its 0-based position in natural id order, and
+        its position among images with at least one hallucinating caption (null otherwise).
+        It is small (one row per image) and built by DuckDB, never shipped to the browser.
+        """
+        if self._image_index_ready:
+            return
+        with self._lock:
+            if self._image_index_ready:
+                return
+            self.cursor().execute(
+                f"""
+                CREATE OR REPLACE TABLE image_index AS
+                WITH per AS (
+                  SELECT image_id, bool_or(coalesce(has_hallucination, false)) AS any_h,
+                         count(*) AS n_captions
+                  FROM captions GROUP BY image_id)
+                SELECT image_id, any_h, n_captions,
+                       row_number() OVER (ORDER BY {_IMAGE_ORDER}) - 1 AS pos,
+                       CASE WHEN any_h THEN
+                         row_number() OVER (PARTITION BY any_h ORDER BY {_IMAGE_ORDER}) - 1 END AS hpos
+                FROM per
+                """
+            )
+            self._image_index_ready = True
+
+
+def open_run(path: str | Path) -> Run:
+    """Open a run folder (see docs/run-folder.md) as DuckDB views.
+
+    Raises:
+        InputError: when the folder or its ``captions.parquet`` is missing, or
+            ``summary.json`` is not valid JSON.
+    """
+    import duckdb
+
+    root = Path(path).expanduser().resolve()
+    if not root.is_dir():
+        raise InputError(str(root), "run folder not found (expected the --out folder of `caption-audit run`)")
+    for t in REQUIRED_TABLES:
+        if not (root / f"{t}.parquet").is_file():
+            raise InputError(str(root / f"{t}.parquet"), "missing: this folder is not a caption-audit run")
+    summary: dict[str, Any] = {}
+    sp = root / "summary.json"
+    if sp.is_file():
+        try:
+            summary = json.loads(sp.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(str(sp), f"not valid JSON ({exc.msg})", line=exc.lineno) from None
+        if not isinstance(summary, dict):
+            raise InputError(str(sp), "top level must be a JSON object")
+    con = duckdb.connect(":memory:")
+    con.execute("SET threads TO 2")
+    present = []
+    for t in TABLES:
+        p = root / f"{t}.parquet"
+        if p.is_file():
+            lit = str(p).replace("'", "''")
+            if t == "captions":
+                con.execute(f"CREATE VIEW captions AS SELECT *, status = 'scored' AS scored "
+                            f"FROM read_parquet('{lit}')")
+            else:
+                con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{lit}')")
+            present.append(t)
+    return Run(path=root, summary=summary, tables=tuple(present), con=con)
+
+
+# --------------------------------------------------------------------------- overview
+
+
+def metric_info(run: Run) -> dict[str, dict[str, Any]]:
+    """Direction, unit and description of each per-source metric.
+
+    Taken from ``summary.json["metrics"]`` where present, else from
+    ``caption_audit.scoring.metrics.METRICS`` when installed, else built-in defaults.
+    """
+    info = {k: dict(v) for k, v in DEFAULT_METRIC_INFO.items()}
+    try:  # the core's registry, once it exists
+        from caption_audit.scoring.metrics import METRICS  # type: ignore[import-not-found]
+
+        for name, mi in METRICS.items():
+            info.setdefault(name, {}).update(
+                higher_is_better=mi.higher_is_better, unit=mi.unit, description=mi.description)
+    except ImportError:
+        pass
+    for name, mi in (run.summary.get("metrics") or {}).items():
+        if isinstance(mi, dict):
+            info.setdefault(name, {}).update({k: v for k, v in mi.items() if v is not None})
+    return info
+
+
+def sources(run: Run) -> list[str]:
+    """Caption sources in the run, in summary order when known."""
+    listed = [s for s in (run.summary.get("sources") or {})]
+    found = [r[0] for r in run.cursor().execute(
+        "SELECT DISTINCT source FROM captions ORDER BY source").fetchall()]
+    return [s for s in listed if s in found] + [s for s in found if s not in listed]
+
+
+def source_metrics(run: Run) -> pd.DataFrame:
+    """Per-source metrics, long form: ``source, metric, value, ci_low, ci_high, n, status``.
+
+    Values and confidence intervals come from ``summary.json`` (image-cluster bootstrap by
+    the core). A metric missing there is computed with DuckDB from captions.parquet as a
+    ratio of sums, without an interval (``ci_low``/``ci_high`` null).
+    """
+    rows: list[dict[str, Any]] = []
+    have: set[tuple[str, str]] = set()
+    for src, block in (run.summary.get("sources") or {}).items():
+        for name, m in ((block or {}).get("metrics") or {}).items():
+            if not isinstance(m, dict):
+                continue
+            rows.append({"source": src, "metric": name, "value": m.get("value"),
+                         "ci_low": m.get("ci_low"), "ci_high": m.get("ci_high"),
+                         "n": m.get("n"), "status": m.get("status"), "from": "summary.json"})
+            have.add((src, name))
+    computed = computed_metrics(run)
+    for _, r in computed.iterrows():
+        if (r["source"], r["metric"]) not in have:
+            rows.append({"source": r["source"], "metric": r["metric"], "value": r["value"],
+                         "ci_low": None, "ci_high": None, "n": r["n"], "status": None,
+                         "from": "computed"})
+    df = pd.DataFrame(rows, columns=["source", "metric", "value", "ci_low", "ci_high", "n", "status", "from"])
+    for c in ("value", "ci_low", "ci_high"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    return df
+
+
+def computed_metrics(run: Run) -> pd.DataFrame:
+    """Every per-source metric recomputed from captions.parquet (no intervals)."""
+    cols = set(run.columns("captions"))
+    exprs = {k: v for k, v in _METRIC_SQL.items()
+             if all(c in cols for c in _needed_columns(k))}
+    if not exprs:
+        return pd.DataFrame(columns=["source", "metric", "value", "n"])
+    select = ", ".join(f"{v} AS {_q(k)}" for k, v in exprs.items())
+    wide = run.cursor().execute(
+        f"SELECT source, count(*) AS n, {select} FROM captions GROUP BY source ORDER BY source").df()
+    long = wide.melt(id_vars=["source", "n"], var_name="metric", value_name="value")
+    return long[["source", "metric", "value", "n"]]
+
+
+def _needed_columns(metric: str) -> tuple[str, ...]:
+    return {
+        "chair_i": ("n_hallucinated", "n_mentions"), "chair_s": ("has_hallucination",),
+        "coverage": ("covered", "gt_objects"), "halluc_per_100w": ("n_hallucinated", "n_words"),
+        "n_words_mean": ("n_words",), "n_chars_mean": ("n_chars",),
+        "mentions_per_caption": ("n_mentions",), "unverifiable_share": ("n_unverifiable", "n_mentions"),
+        "skipped_share": (),
+    }.get(metric, ())
+
+
+def source_counts(run: Run) -> pd.DataFrame:
+    """``source, captions, scored, skipped, images`` from captions.parquet."""
+    return run.cursor().execute(
+        """SELECT source, count(*) AS captions, count(*) FILTER (WHERE scored) AS scored,
+                  count(*) FILTER (WHERE NOT scored) AS skipped, count(DISTINCT image_id) AS images
+           FROM captions GROUP BY source ORDER BY source""").df()
+
+
+def length_histogram(run: Run, bins: int = 30, column: str = "n_words") -> pd.DataFrame:
+    """Caption-length histogram per source computed in DuckDB.
+
+    Returns ``source, bin_start, bin_end, captions`` with ``bins`` equal-width bins over
+    [0, 99th percentile] (longer captions fall in the last bin).
+    """
+    if column not in ("n_words", "n_chars"):
+        raise ConfigError(f"unknown length column {column!r}; use n_words or n_chars")
+    cur = run.cursor()
+    hi = cur.execute(f"SELECT quantile_cont({column}, 0.99) FROM captions WHERE scored").fetchone()[0]
+    if hi is None:
+        return pd.DataFrame(columns=["source", "bin_start", "bin_end", "captions"])
+    width = max(1.0, float(hi) / bins)
+    df = cur.execute(
+        f"""SELECT source, least(floor({column} / ?), ?) AS b, count(*) AS captions
+            FROM captions WHERE scored GROUP BY ALL ORDER BY source, b""",
+        [width, bins - 1]).df()
+    df["bin_start"] = df["b"] * width
+    df["bin_end"] = df["bin_start"] + width
+    return df[["source", "bin_start", "bin_end", "captions"]]
+
+
+def class_rates(run: Run, top_k: int = 30, min_mentions: int = 1) -> pd.DataFrame:
+    """Source x class hallucination rates from classes.parquet.
+
+    Keeps the ``top_k`` classes with the most mentions over all sources. Returns
+    ``source, canonical, n_mentions, n_hallucinated, hallucination_rate, coverage``.
+    """
+    if not run.has("classes"):
+        return pd.DataFrame(columns=["source", "canonical", "n_mentions", "n_hallucinated",
+                                     "hallucination_rate", "coverage"])
+    return run.cursor().execute(
+        """WITH top AS (SELECT canonical FROM classes GROUP BY canonical
+                        ORDER BY sum(n_mentions) DESC, canonical LIMIT ?)
+           SELECT c.source, c.canonical, c.n_mentions, c.n_hallucinated,
+                  c.hallucination_rate, c.coverage
+           FROM classes c JOIN top USING (canonical)
+           WHERE c.n_mentions >= ? ORDER BY c.canonical, c.source""",
+        [int(top_k), int(min_mentions)]).df()
+
+
+def provenance(run: Run) -> dict[str, Any]:
+    """The run's provenance from summary.json (everything but the per-source metrics)."""
+    s = run.summary
+    keep = ("schema_version", "tool", "created", "gt_mode", "text", "detector", "inputs",
+            "counts", "bootstrap", "images_dir", "config", "git")
+    out = {k: s[k] for k in keep if k in s}
+    out.setdefault("run_folder", str(run.path))
+    return out
+
+
+def class_names(run: Run) -> list[str]:
+    """All canonical classes seen in mentions (for filter widgets)."""
+    if run.has("classes"):
+        sql = "SELECT DISTINCT canonical FROM classes ORDER BY 1"
+    elif run.has("mentions"):
+        sql = "SELECT DISTINCT canonical FROM mentions WHERE vocab = 'coco80' ORDER BY 1"
+    else:
+        return []
+    return [r[0] for r in run.cursor().execute(sql).fetchall() if r[0] is not None]
+
+
+# --------------------------------------------------------------------------- image browser
+
+
+def image_count(run: Run, only_hallucinated: bool = False) -> int:
+    """Number of images with captions (optionally only those with a hallucination)."""
+    run.ensure_image_index()
+    where = "WHERE any_h" if only_hallucinated else ""
+    return int(run.cursor().execute(f"SELECT count(*) FROM image_index {where}").fetchone()[0])
+
+
+def image_at(run: Run, position: int, only_hallucinated: bool = False) -> str | None:
+    """The image id at a 0-based position of the browser's order, or None when out of range."""
+    run.ensure_image_index()
+    col = "hpos" if only_hallucinated else "pos"
+    row = run.cursor().execute(f"SELECT image_id FROM image_index WHERE {col} = ?",
+                               [int(position)]).fetchone()
+    return None if row is None else row[0]
+
+
+def image_position(run: Run, image_id: str, only_hallucinated: bool = False) -> int | None:
+    """Position of ``image_id`` in the browser's order, or None if it has no caption there."""
+    run.ensure_image_index()
+    col = "hpos" if only_hallucinated else "pos"
+    row = run.cursor().execute(f"SELECT {col} FROM image_index WHERE image_id = ?",
+                               [str(image_id)]).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def image_info(run: Run, image_id: str) -> dict[str, Any]:
+    """``image_id, file_name, width, height, gt_available`` (None values when unknown)."""
+    info: dict[str, Any] = {"image_id": image_id, "file_name": None, "width": None,
+                            "height": None, "gt_available": None}
+    if run.has("images"):
+        cur = run.cursor().execute("SELECT * FROM images WHERE image_id = ? LIMIT 1", [image_id])
+        row = cur.fetchone()
+        if row is not None:
+            info.update(dict(zip([d[0] for d in cur.description], row, strict=True)))
+    return info
+
+
+def image_objects(run: Run, image_id: str) -> pd.DataFrame:
+    """Ground-truth and detected objects of one image (objects.parquet rows)."""
+    if not run.has("objects"):
+        return pd.DataFrame(columns=["image_id", "category", "label", "bbox", "normalized", "origin", "score"])
+    return run.cursor().execute(
+        "SELECT * FROM objects WHERE image_id = ? ORDER BY origin, category", [image_id]).df()
+
+
+def image_captions(run: Run, image_id: str) -> pd.DataFrame:
+    """All captions of one image, every source, ordered by source then caption id."""
+    return run.cursor().execute(
+        "SELECT * EXCLUDE (scored) FROM captions WHERE image_id = ? ORDER BY source, caption_id",
+        [image_id]).df()
+
+
+def caption_mentions(run: Run, caption_ids: Sequence[str]) -> pd.DataFrame:
+    """Mentions of the given captions, ordered by caption and position."""
+    if not run.has("mentions") or not caption_ids:
+        return pd.DataFrame(columns=list(MENTION_COLUMNS))
+    return run.cursor().execute(
+        "SELECT * FROM mentions WHERE list_contains(?, caption_id) ORDER BY caption_id, start, idx",
+        [list(map(str, caption_ids))]).df()
+
+
+def find_image(image_id: str, file_name: str | None, dirs: Sequence[str | Path]) -> Path | None:
+    """Find an image file under one of ``dirs``.
+
+    Tries, in each folder: ``file_name`` as given, its base name, then for numeric ids the
+    COCO names ``%012d.jpg``, ``COCO_val2014_%012d.jpg`` and ``COCO_train2014_%012d.jpg``
+    (also inside ``train2017``/``val2017``/``val2014``/``train2014`` subfolders).
+    """
+    names: list[str] = []
+    if file_name:
+        names += [file_name, Path(file_name).name]
+    if str(image_id).isdigit():
+        n = int(image_id)
+        names += [f"{n:012d}.jpg", f"COCO_val2014_{n:012d}.jpg", f"COCO_train2014_{n:012d}.jpg",
+                  f"{n:012d}.png"]
+    subdirs = ("", "train2017", "val2017", "val2014", "train2014", "images")
+    for d in dirs:
+        base = Path(d).expanduser()
+        if not base.is_dir():
+            continue
+        for sub in subdirs:
+            for name in names:
+                p = base / sub / name
+                if p.is_file():
+                    return p
+    return None
+
+
+def image_dirs(run: Run, images: str | Path | None) -> list[Path]:
+    """Folders searched for image files: ``--images`` first, then summary ``images_dir``."""
+    out: list[Path] = []
+    if images:
+        out.append(Path(images))
+    sdir = run.summary.get("images_dir")
+    if isinstance(sdir, str) and sdir:
+        p = Path(sdir)
+        out.append(p if p.is_absolute() else run.path / p)
+    return out
+
+
+# --------------------------------------------------------------------------- explorer
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Explorer filters. Empty sequences mean "no filter".
+
+    Attributes:
+        sources: keep these sources.
+        classes: captions: mentioning any of these classes; mentions: of these classes.
+        verdicts: mentions: with these verdicts; captions: having a mention with one of them
+            (``hallucinated`` uses ``n_hallucinated > 0``).
+        min_chair_i: keep captions whose CHAIR-i is at least this (captions with no
+            mentions drop out when it is set).
+        text: case-insensitive substring of the caption (mentions: of the mention text).
+        only_hallucinated: captions with at least one hallucinated mention.
+    """
+
+    sources: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+    verdicts: tuple[str, ...] = ()
+    min_chair_i: float | None = None
+    text: str = ""
+    only_hallucinated: bool = False
+
+
+def _like_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` literally (``%``, ``_`` and ``\\`` escaped)."""
+    esc = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{esc}%"
+
+
+def _where(table: str, f: Filters) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if f.sources:
+        clauses.append("list_contains(?, source)")
+        params.append(list(f.sources))
+    if table == "captions":
+        if f.classes:
+            clauses.append("list_has_any(mentioned, ?)")
+            params.append(list(f.classes))
+        if f.verdicts:
+            parts = []
+            if "hallucinated" in f.verdicts:
+                parts.append("n_hallucinated > 0")
+            if "supported" in f.verdicts:
+                parts.append("n_mentions > n_hallucinated")
+            if "unverifiable" in f.verdicts:
+                parts.append("n_unverifiable > 0")
+            if parts:
+                clauses.append("(" + " OR ".join(parts) + ")")
+        if f.min_chair_i is not None:
+            clauses.append("chair_i >= ?")
+            params.append(float(f.min_chair_i))
+        if f.only_hallucinated:
+            clauses.append("n_hallucinated > 0")
+        if f.text:
+            clauses.append("caption ILIKE ? ESCAPE '\\'")
+            params.append(_like_pattern(f.text))
+    else:
+        if f.classes:
+            clauses.append("list_contains(?, canonical)")
+            params.append(list(f.classes))
+        if f.verdicts:
+            clauses.append("list_contains(?, verdict)")
+            params.append(list(f.verdicts))
+        if f.text:
+            clauses.append("text ILIKE ? ESCAPE '\\'")
+            params.append(_like_pattern(f.text))
+        if f.min_chair_i is not None or f.only_hallucinated:
+            sub = ["chair_i >= ?"] if f.min_chair_i is not None else []
+            if f.min_chair_i is not None:
+                params.append(float(f.min_chair_i))
+            if f.only_hallucinated:
+                sub.append("n_hallucinated > 0")
+            clauses.append(f"caption_id IN (SELECT caption_id FROM captions WHERE {' AND '.join(sub)})")
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _check_table(run: Run, table: str) -> None:
+    if table not in SORTABLE:
+        raise ConfigError(f"unknown table {table!r}; use captions or mentions")
+    if not run.has(table):
+        raise InputError(str(run.path / f"{table}.parquet"), "missing from this run")
+
+
+def _select_cols(run: Run, table: str) -> str:
+    wanted = CAPTION_COLUMNS if table == "captions" else MENTION_COLUMNS
+    have = set(run.columns(table))
+    return ", ".join(_q(c) for c in wanted if c in have)
+
+
+def count_rows(run: Run, table: str, filters: Filters = Filters()) -> int:
+    """Number of rows of ``captions`` or ``mentions`` matching ``filters``."""
+    _check_table(run, table)
+    where, params = _where(table, filters)
+    return int(run.cursor().execute(f"SELECT count(*) FROM {table} {where}", params).fetchone()[0])
+
+
+def page(run: Run, table: str, filters: Filters = Filters(), *, sort_by: str | None = None,
+         descending: bool = False, page_number: int = 0, page_size: int = 50) -> pd.DataFrame:
+    """One page of ``captions`` or ``mentions`` matching ``filters``.
+
+    Args:
+        sort_by: a column from :data:`SORTABLE`; ties break on the table's key so pages
+            are stable.
+        page_number: 0-based page index.
+        page_size: rows per page, at most :data:`MAX_PAGE_SIZE`.
+
+    Raises:
+        ConfigError: unknown table or sort column, or a bad page size.
+    """
+    _check_table(run, table)
+    if sort_by is not None and sort_by not in SORTABLE[table]:
+        raise ConfigError(f"cannot sort {table} by {sort_by!r}; choose one of {', '.join(SORTABLE[table])}")
+    if not 1 <= int(page_size) <= MAX_PAGE_SIZE:
+        raise ConfigError(f"page size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
+    if int(page_number) < 0:
+        raise ConfigError(f"page number must be >= 0, got {page_number}")
+    where, params = _where(table, filters)
+    key = "caption_id" if table == "captions" else "caption_id, idx"
+    order = key if sort_by is None else f"{_q(sort_by)} {'DESC' if descending else 'ASC'} NULLS LAST, {key}"
+    sql = (f"SELECT {_select_cols(run, table)} FROM {table} {where} ORDER BY {order} "
+           f"LIMIT ? OFFSET ?")
+    return run.cursor().execute(sql, [*params, int(page_size), int(page_number) * int(page_size)]).df()
+
+
+def iter_csv(run: Run, table: str, filters: Filters = Filters(), *, cap: int = EXPORT_CAP,
+             batch_rows: int = 50_000) -> Iterator[bytes]:
+    """The filtered rows as CSV, streamed from DuckDB in Arrow batches, at most ``cap`` rows.
+
+    List columns are written as ``a|b|c``. Yields the header first.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    _check_table(run, table)
+    where, params = _where(table, filters)
+    have = set(run.columns(table))
+    wanted = CAPTION_COLUMNS if table == "captions" else MENTION_COLUMNS
+    cols = []
+    for c in wanted:
+        if c not in have:
+            continue
+        if c in ("hallucinated", "mentioned"):
+            cols.append(f"array_to_string({_q(c)}, '|') AS {_q(c)}")
+        else:
+            cols.append(_q(c))
+    key = "caption_id" if table == "captions" else "caption_id, idx"
+    reader = run.cursor().sql(
+        f"SELECT {', '.join(cols)} FROM {table} {where} ORDER BY {key} LIMIT ?",
+        params=[*params, int(cap)]).to_arrow_reader(batch_rows)
+    first = True
+    for batch in reader:
+        buf = io.BytesIO()
+        pcsv.write_csv(pa.Table.from_batches([batch]), buf,
+                       write_options=pcsv.WriteOptions(include_header=first))
+        first = False
+        yield buf.getvalue()
+    if first:  # no rows: still a header
+        buf = io.BytesIO()
+        pcsv.write_csv(reader.schema.empty_table(), buf)
+        yield buf.getvalue()
+
+
+def export_csv(run: Run, table: str, filters: Filters = Filters(), *, cap: int = EXPORT_CAP) -> bytes:
+    """:func:`iter_csv` joined into one payload (what the download button sends)."""
+    return b"".join(iter_csv(run, table, filters, cap=cap))
+
+
+# --------------------------------------------------------------------------- baseline
+
+
+def metric_deltas(run: Run, base: Run) -> pd.DataFrame:
+    """Per-source metric changes from ``base`` to ``run``.
+
+    Returns ``source, metric, value, base_value, delta, higher_is_better, change`` where
+    ``change`` is ``better``, ``worse``, ``same`` or ``n/a`` (direction from
+    :func:`metric_info`; ``n/a`` for direction-less metrics or a missing side).
+    """
+    a = source_metrics(run)[["source", "metric", "value"]]
+    b = source_metrics(base)[["source", "metric", "value"]].rename(columns={"value": "base_value"})
+    df = a.merge(b, on=["source", "metric"], how="outer")
+    df["delta"] = df["value"] - df["base_value"]
+    info = metric_info(run)
+    df["higher_is_better"] = df["metric"].map(lambda m: info.get(m, {}).get("higher_is_better"))
+
+    def change(r: pd.Series) -> str:
+        if pd.isna(r["delta"]) or r["higher_is_better"] is None or pd.isna(r["higher_is_better"]):
+            return "n/a"
+        if abs(r["delta"]) < 1e-12:
+            return "same"
+        return "better" if (r["delta"] > 0) == bool(r["higher_is_better"]) else "worse"
+
+    df["change"] = df.apply(change, axis=1) if len(df) else pd.Series(dtype=str)
+    return df.sort_values(["source", "metric"]).reset_index(drop=True)
+
+
+def _attach(run: Run, base: Run) -> Any:
+    cur = run.cursor()
+    lit = str(base.path / "captions.parquet").replace("'", "''")
+    cur.execute(f"CREATE OR REPLACE TEMP VIEW base_captions AS SELECT * FROM read_parquet('{lit}')")
+    return cur
+
+
+_CHANGED = """
+  FROM captions a JOIN base_captions b USING (caption_id)
+  WHERE list_sort(coalesce(a.hallucinated, [])) IS DISTINCT FROM list_sort(coalesce(b.hallucinated, []))
+"""
+
+
+def changed_captions_count(run: Run, base: Run) -> int:
+    """Captions (matched by caption_id) whose hallucinated list differs between the runs."""
+    cur = _attach(run, base)
+    return int(cur.execute(f"SELECT count(*) {_CHANGED}").fetchone()[0])
+
+
+def changed_captions(run: Run, base: Run, *, page_number: int = 0, page_size: int = 50) -> pd.DataFrame:
+    """One page of captions whose hallucinated list changed, with what was added/removed."""
+    if not 1 <= int(page_size) <= MAX_PAGE_SIZE:
+        raise ConfigError(f"page size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
+    cur = _attach(run, base)
+    return cur.execute(
+        f"""SELECT a.caption_id, a.image_id, a.source, a.caption,
+                   array_to_string(list_filter(coalesce(a.hallucinated, []),
+                       lambda x: NOT list_contains(coalesce(b.hallucinated, []), x)), ', ') AS newly_hallucinated,
+                   array_to_string(list_filter(coalesce(b.hallucinated, []),
+                       lambda x: NOT list_contains(coalesce(a.hallucinated, []), x)), ', ') AS no_longer_hallucinated,
+                   b.chair_i AS base_chair_i, a.chair_i AS chair_i
+            {_CHANGED} ORDER BY a.caption_id LIMIT ? OFFSET ?""",
+        [int(page_size), int(page_number) * int(page_size)]).df()

@@ -1,0 +1,50 @@
+"""Tests for dashboards/cli.py: argument checks and the streamlit command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pytest
+
+from caption_audit.cli import build_parser, main
+from dashboards import cli
+from tests.dashboard_fixture import build_tiny_run
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["dashboard", *argv])
+
+
+def test_registered_in_caption_audit_cli():
+    args = parse("runs/a")
+    assert args.func is cli.run and args.port == 8501 and args.host == "127.0.0.1"
+    assert args.baseline is None and args.images is None
+
+
+def test_command_line(tmp_path):
+    run = build_tiny_run(tmp_path / "a")
+    base = build_tiny_run(tmp_path / "b")
+    (tmp_path / "imgs").mkdir()
+    cmd = cli.build_command(parse(str(run), "--baseline", str(base), "--port", "8612", "--images", str(tmp_path / "imgs")))
+    assert cmd[:4] == [sys.executable, "-m", "streamlit", "run"] and cmd[4].endswith("dashboards/app.py")
+    opts = dict(zip(cmd[5:cmd.index("--")][::2], cmd[5:cmd.index("--")][1::2], strict=True))
+    assert opts["--server.headless"] == "true" and opts["--server.address"] == "127.0.0.1"
+    assert opts["--server.port"] == "8612" and opts["--browser.gatherUsageStats"] == "false"
+    tail = cmd[cmd.index("--") + 1:]
+    assert tail == ["--run", str(run.resolve()), "--baseline", str(base.resolve()), "--images", str((tmp_path / "imgs").resolve())]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["{tmp}/missing"], "RUN: run folder not found"),
+    (["{tmp}"], "captions.parquet: RUN: missing"),
+    (["{run}", "--baseline", "{tmp}/nope"], "--baseline: run folder not found"),
+    (["{run}", "--images", "{tmp}/nope"], "--images: folder not found"),
+    (["{run}", "--port", "70000"], "--port must be 1..65535"),
+])
+def test_user_errors_are_clear_and_exit_2(tmp_path, capsys, argv, message):
+    run = build_tiny_run(tmp_path / "r")
+    argv = [a.format(tmp=tmp_path, run=run) for a in argv]
+    assert main(["dashboard", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("caption-audit: error: ") and message in err and "Traceback" not in err
