@@ -227,3 +227,54 @@ def coco_halves(records: list[tuple]) -> tuple[list[tuple], list[tuple]]:
         if r[2] == "coco":
             (a if int(r[0].rsplit("-", 1)[1]) % 2 == 0 else b).append(r)
     return a, b
+
+
+# --------------------------------------------------------------------------- cached runs
+
+_TMP: Path | None = None
+_BUILT: dict[str, Path] = {}
+
+
+def _tmp() -> Path:
+    global _TMP
+    if _TMP is None:
+        import atexit
+        import shutil
+        import tempfile
+
+        _TMP = Path(tempfile.mkdtemp(prefix="caption-audit-gate-"))
+        atexit.register(shutil.rmtree, _TMP, True)
+    return _TMP
+
+
+def real_run(name: str) -> Path:
+    """Build (once per test session) and return one of the named real runs.
+
+    ``bench``: LLaVA-Bench images, sources coco (5 captions/image) + llava (GPT-4 detail).
+    ``bench_injected``: ``bench`` with " A giraffe stands nearby." appended to 30% of captions.
+    ``half_a`` / ``half_b``: COCO captions of the bench images split per image (even/odd index).
+    ``opera_greedy`` / ``opera_ours``: OPERA LLaVA-1.5 captions (source ``llava15``), CHAIR GT.
+    ``opera_both``: both as sources ``greedy`` and ``opera`` of one run.
+    ``empty``: bench images, every caption empty (nothing scored).
+    """
+    if name in _BUILT:
+        return _BUILT[name]
+    out = _tmp() / name
+    if name in ("bench", "bench_injected", "half_a", "half_b", "empty"):
+        recs, gt = llava_bench()
+        if name == "bench_injected":
+            recs = inject(recs, 0.3, seed=1)
+        elif name in ("half_a", "half_b"):
+            recs = coco_halves(recs)[name == "half_b"]
+        elif name == "empty":
+            recs = [(c, i, s, "  ") for c, i, s, _ in recs]
+        write_run(out, recs, gt)
+    elif name in ("opera_greedy", "opera_ours"):
+        write_run(out, opera(name.split("_")[1]), chair_gt())
+    elif name == "opera_both":
+        recs = opera("greedy", source="greedy") + opera("ours", source="opera")
+        write_run(out, recs, chair_gt())
+    else:
+        raise KeyError(name)
+    _BUILT[name] = out
+    return out

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 EPILOG = """\
@@ -167,10 +166,12 @@ def to_markdown(res: dict, top: int | None = 30) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``caption-audit compare``."""
+    from caption_audit.gate.report import write_text
+
     res = compute(args)
     print_rich(res, args.top_classes)
     if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+        write_text(args.json, json.dumps(res, indent=2) + "\n")
     if args.markdown:
-        Path(args.markdown).write_text(to_markdown(res), encoding="utf-8")
+        write_text(args.markdown, to_markdown(res))
     return 0

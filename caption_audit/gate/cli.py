@@ -104,9 +104,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         report.write_json(args.json, report.to_json(results, code, run=args.run, baseline=baseline))
     if args.junit:
-        from pathlib import Path
-
-        Path(args.junit).write_text(report.to_junit(results), encoding="utf-8")
+        report.write_text(args.junit, report.to_junit(results))
     md = report.to_markdown(results, code, run=args.run, baseline=baseline)
     report.write_markdown(args.markdown, md)
     return code

@@ -56,8 +56,15 @@ def to_json(results: list[CheckResult], code: int, *, run: str, baseline: str | 
     }
 
 
+def write_text(path: str | Path, text: str) -> None:
+    """Write a report file, creating its folder."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text, encoding="utf-8")
+
+
 def write_json(path: str | Path, doc: dict[str, Any]) -> None:
-    Path(path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(doc, indent=2) + "\n")
 
 
 def to_junit(results: list[CheckResult], *, suite: str = "caption-audit gate") -> str:
@@ -120,7 +127,7 @@ def to_markdown(results: list[CheckResult], code: int, *, run: str, baseline: st
 def write_markdown(path: str | Path | None, text: str) -> None:
     """Write ``text`` to ``path`` (if given) and append it to ``$GITHUB_STEP_SUMMARY`` when set."""
     if path:
-        Path(path).write_text(text, encoding="utf-8")
+        write_text(path, text)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as fh:
