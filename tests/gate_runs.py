@@ -162,7 +162,11 @@ def write_run(path: Path, records: list[tuple[str, str, str, str | None]], gt: d
         row = {"caption_id": cid, "image_id": iid, "source": src, "caption": text, "origin": "test"}
         row.update(mini_score(text, gt.get(iid), syn))
         rows.append(row)
+    cols = ["mentioned", "hallucinated", "covered", "gt_objects", "open_mentioned", "n_mentions",
+            "n_hallucinated", "n_unverifiable", "n_words", "n_chars", "chair_i", "has_hallucination",
+            "coverage", "halluc_per_100w", "gt_available"]  # fmt: skip
     df = pd.DataFrame(rows)
+    df = df.reindex(columns=[*dict.fromkeys([*df.columns, *cols])])
     for c in ("mentioned", "hallucinated", "covered", "gt_objects", "open_mentioned"):
         df[c] = df[c].apply(lambda v: v if isinstance(v, list) else [])
     for c in ("n_mentions", "n_hallucinated", "n_unverifiable", "n_words", "n_chars"):
