@@ -1,0 +1,132 @@
+"""Hallucination and coverage metrics as ratios of sums of per-caption statistics.
+
+Every metric is ``scale * sum(numerator) / sum(denominator)`` over a set of captions. Keeping
+sufficient statistics (torchmetrics' ``add_state(..., "sum")``) makes per-source, per-shard and
+bootstrap computations exact and cheap, and an empty denominator gives ``None`` with a status
+instead of a division by zero (the lmms-eval CHAIR bug).
+
+Per-caption statistic columns (``captions.parquet``): ``n_mentions``, ``n_hallucinated``,
+``has_hallucination``, ``n_covered`` (len(covered)), ``n_gt`` (len(gt_objects)), ``n_words``,
+``n_chars``, ``n_unverifiable``, ``n_all_mentions``, plus the indicator columns ``scored``,
+``judged`` (scored and the image has ground truth) and ``one`` (every input caption).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RatioMetric:
+    """``value = scale * Σ numerator / Σ denominator`` over captions.
+
+    Attributes:
+        name: metric id used in summary.json, the gate and the dashboard.
+        numerator, denominator: per-caption statistic columns.
+        higher_is_better: direction, read by the gate (never hard-coded there).
+        unit: ``fraction``, ``per_100_words``, ``words``, ``chars`` or ``count``.
+        description: one line for reports.
+        empty_status: status string when the denominator is zero.
+    """
+
+    name: str
+    numerator: str
+    denominator: str
+    higher_is_better: bool
+    unit: str
+    description: str
+    scale: float = 1.0
+    empty_status: str = "empty"
+
+    def compute(self, num: float, den: float) -> float | None:
+        """The metric from summed statistics; ``None`` when ``den`` is 0."""
+        return None if den == 0 else self.scale * num / den
+
+
+class ChairI(RatioMetric):
+    r"""CHAIR-i, instance-level hallucination rate (Rohrbach et al., EMNLP 2018, "Object
+    Hallucination in Image Captioning").
+
+    .. math:: \mathrm{CHAIR_i} = \frac{|\{\text{hallucinated COCO-80 mentions}\}|}{|\{\text{COCO-80 mentions}\}|}
+
+    Pooled over all captions; repeated mentions count each time. Negated, depicted and
+    unverifiable mentions are left out of both counts. Lower is better.
+    """
+
+
+class ChairS(RatioMetric):
+    r"""CHAIR-s, sentence/caption-level hallucination rate (Rohrbach et al., EMNLP 2018).
+
+    .. math:: \mathrm{CHAIR_s} = \frac{|\{\text{captions with} \ge 1 \text{ hallucinated mention}\}|}{|\{\text{captions judged}\}|}
+
+    "Judged" captions are scored captions whose image has ground truth. Grows with caption
+    length; read it next to ``halluc_per_100w`` and ``coverage``. Lower is better.
+    """
+
+
+class Coverage(RatioMetric):
+    r"""Coverage (object recall): ground-truth classes the caption mentions.
+
+    .. math:: \mathrm{Coverage} = \frac{\sum_c |\mathrm{GT}(c) \cap \mathrm{mentioned}(c)|}{\sum_c |\mathrm{GT}(c)|}
+
+    Distinct classes per caption, pooled over captions (the "Recall" of the CHAIR forks used
+    by OPERA and lmms-eval; AMBER's "Cover", Wang et al. 2023, averages per response instead).
+    Higher is better.
+    """
+
+
+class HallucPer100Words(RatioMetric):
+    r"""Hallucinated mentions per 100 caption words: a length-fair hallucination rate.
+
+    .. math:: 100 \cdot \frac{\sum_c \mathrm{hallucinated}(c)}{\sum_c \mathrm{words}(c)}
+
+    Long GPT-4V captions mention more objects, which inflates CHAIR-s; this rate does not
+    reward saying less per word. Lower is better.
+    """
+
+
+class MeanOf(RatioMetric):
+    """A per-caption mean: ``Σ column / number of captions``."""
+
+
+METRIC_LIST: tuple[RatioMetric, ...] = (
+    ChairI("chair_i", "n_hallucinated", "n_mentions", False, "fraction",
+           "hallucinated COCO-80 mentions / all COCO-80 mentions (CHAIR-i)", empty_status="no_mentions"),
+    ChairS("chair_s", "has_hallucination", "judged", False, "fraction",
+           "captions with >= 1 hallucinated object / captions judged (CHAIR-s)", empty_status="no_judged_captions"),
+    Coverage("coverage", "n_covered", "n_gt", True, "fraction",
+             "ground-truth classes mentioned / ground-truth classes, per caption, pooled",
+             empty_status="no_ground_truth_objects"),
+    HallucPer100Words("halluc_per_100w", "n_hallucinated", "n_words", False, "per_100_words",
+                      "hallucinated mentions per 100 words", scale=100.0, empty_status="no_words"),
+    MeanOf("n_words_mean", "n_words", "scored", True, "words", "mean caption length in words",
+           empty_status="no_scored_captions"),
+    MeanOf("n_chars_mean", "n_chars", "scored", True, "chars", "mean caption length in characters",
+           empty_status="no_scored_captions"),
+    MeanOf("mentions_per_caption", "n_mentions", "judged", True, "count",
+           "COCO-80 mentions judged per caption", empty_status="no_judged_captions"),
+    RatioMetric("unverifiable_share", "n_unverifiable", "n_all_mentions", False, "fraction",
+                "mentions no evidence could judge / all mentions", empty_status="no_mentions"),
+    RatioMetric("skipped_share", "skipped", "one", False, "fraction",
+                "input captions skipped / input captions", empty_status="no_input"),
+)
+METRICS: dict[str, RatioMetric] = {m.name: m for m in METRIC_LIST}
+
+STAT_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(c for m in METRIC_LIST for c in (m.numerator, m.denominator))
+)
+
+
+def metric_metadata() -> dict[str, dict]:
+    """The ``metrics`` block of summary.json: direction, unit and description per metric."""
+    return {
+        m.name: {
+            "higher_is_better": m.higher_is_better,
+            "unit": m.unit,
+            "description": m.description,
+            "formula": f"{m.scale:g} * sum({m.numerator}) / sum({m.denominator})"
+            if m.scale != 1
+            else f"sum({m.numerator}) / sum({m.denominator})",
+        }
+        for m in METRIC_LIST
+    }

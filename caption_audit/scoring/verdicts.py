@@ -1,0 +1,93 @@
+"""Verdicts for mentions, and the per-caption statistics that metrics sum."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from caption_audit.types import Mention, ParsedCaption, Verdict, Vocab
+
+# reason codes written to mentions.parquet
+REASONS = {
+    "gt": "the class is in the image's ground truth",
+    "not_in_gt": "COCO-80 class asserted, absent from the image's ground truth",
+    "negated": "asserted absent ('no people')",
+    "depiction": "a depiction, not the object ('a painting of a horse')",
+    "open_vocab": "outside COCO-80 and no detector/semantic evidence",
+    "no_ground_truth": "the image has no ground truth",
+}
+
+
+def judge_mention(m: Mention, gt: set[str] | None) -> None:
+    """Set ``m.verdict``, ``m.reason`` and ``m.evidence`` from ground truth.
+
+    ``gt`` is the image's set of canonical classes, or ``None`` when no ground truth covers
+    the image. Hedged mentions are judged like plain ones (the caption still asserts them);
+    the ``hedged`` flag stays on the row.
+    """
+    if m.negated:
+        m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "negated"
+    elif m.nonvisual:
+        m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "depiction"
+    elif m.vocab != Vocab.COCO80:
+        if gt is not None and m.canonical in gt:
+            m.verdict, m.reason, m.evidence = Verdict.SUPPORTED.value, "gt", "gt"
+        else:
+            m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "open_vocab"
+    elif gt is None:
+        m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "no_ground_truth"
+    elif m.canonical in gt:
+        m.verdict, m.reason, m.evidence = Verdict.SUPPORTED.value, "gt", "gt"
+    else:
+        m.verdict, m.reason, m.evidence = Verdict.HALLUCINATED.value, "not_in_gt", "gt"
+
+
+@dataclass
+class CaptionScore:
+    """Per-caption lists and statistics (one row of captions.parquet, minus identity)."""
+
+    mentioned: list[str] = field(default_factory=list)
+    hallucinated: list[str] = field(default_factory=list)
+    covered: list[str] = field(default_factory=list)
+    gt_objects: list[str] = field(default_factory=list)
+    open_mentioned: list[str] = field(default_factory=list)
+    n_mentions: int = 0
+    n_hallucinated: int = 0
+    n_unverifiable: int = 0
+    n_all_mentions: int = 0
+
+
+def score_caption(parsed: ParsedCaption, gt: set[str] | None, coco_classes: dict[str, int]) -> CaptionScore:
+    """Judge every mention of a parsed caption and collect its statistics.
+
+    Args:
+        parsed: the text stage's output (mentions are updated in place).
+        gt: the image's canonical classes, or None without ground truth.
+        coco_classes: COCO-80 name -> index, to list ``gt_objects`` in COCO order.
+    """
+    s = CaptionScore()
+    seen: dict[str, None] = {}
+    halluc: dict[str, None] = {}
+    opened: dict[str, None] = {}
+    for m in parsed.mentions:
+        judge_mention(m, gt)
+        s.n_all_mentions += 1
+        if m.verdict == Verdict.UNVERIFIABLE:
+            s.n_unverifiable += 1
+        if m.negated or m.nonvisual:
+            continue
+        if m.vocab == Vocab.COCO80:
+            seen[m.canonical] = None
+            if m.verdict != Verdict.UNVERIFIABLE:
+                s.n_mentions += 1
+            if m.verdict == Verdict.HALLUCINATED:
+                s.n_hallucinated += 1
+                halluc[m.canonical] = None
+        else:
+            opened[m.canonical] = None
+    s.mentioned = list(seen)
+    s.hallucinated = list(halluc)
+    s.open_mentioned = list(opened)
+    if gt is not None:
+        s.gt_objects = sorted((c for c in gt if c in coco_classes), key=coco_classes.__getitem__)
+        s.covered = [c for c in s.mentioned if c in gt]
+    return s

@@ -1,0 +1,103 @@
+"""Writing a run folder: Parquet tables with fixed schemas, written batch by batch."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+_STR = pa.string()
+_LIST = pa.list_(pa.string())
+_BOX = pa.list_(pa.float64())
+
+CAPTIONS_SCHEMA = pa.schema([
+    ("caption_id", _STR), ("image_id", _STR), ("source", _STR), ("caption", _STR),
+    ("status", _STR), ("origin", _STR), ("mentioned", _LIST), ("hallucinated", _LIST),
+    ("covered", _LIST), ("gt_objects", _LIST), ("open_mentioned", _LIST),
+    ("n_mentions", pa.int32()), ("n_hallucinated", pa.int32()), ("n_unverifiable", pa.int32()),
+    ("n_words", pa.int32()), ("n_chars", pa.int32()), ("chair_i", pa.float64()),
+    ("has_hallucination", pa.bool_()), ("coverage", pa.float64()), ("halluc_per_100w", pa.float64()),
+    ("gt_available", pa.bool_()),
+])
+MENTIONS_SCHEMA = pa.schema([
+    ("caption_id", _STR), ("image_id", _STR), ("source", _STR), ("idx", pa.int32()),
+    ("start", pa.int32()), ("end", pa.int32()), ("text", _STR), ("lemma", _STR),
+    ("canonical", _STR), ("vocab", _STR), ("count", pa.int32()), ("negated", pa.bool_()),
+    ("hedged", pa.bool_()), ("nonvisual", pa.bool_()), ("verdict", _STR), ("reason", _STR),
+    ("evidence", _STR), ("score", pa.float64()), ("box", _BOX),
+])
+OBJECTS_SCHEMA = pa.schema([
+    ("image_id", _STR), ("category", _STR), ("label", _STR), ("bbox", _BOX),
+    ("normalized", pa.bool_()), ("origin", _STR), ("score", pa.float64()),
+])
+IMAGES_SCHEMA = pa.schema([
+    ("image_id", _STR), ("file_name", _STR), ("width", pa.int32()), ("height", pa.int32()),
+    ("gt_available", pa.bool_()),
+])
+CLASSES_SCHEMA = pa.schema([
+    ("source", _STR), ("canonical", _STR), ("n_mentions", pa.int64()), ("n_hallucinated", pa.int64()),
+    ("n_gt_images", pa.int64()), ("n_covered", pa.int64()), ("n_gt_captions", pa.int64()),
+    ("hallucination_rate", pa.float64()), ("coverage", pa.float64()),
+])
+SCHEMAS = {
+    "captions": CAPTIONS_SCHEMA,
+    "mentions": MENTIONS_SCHEMA,
+    "objects": OBJECTS_SCHEMA,
+    "images": IMAGES_SCHEMA,
+    "classes": CLASSES_SCHEMA,
+}
+
+
+class TableWriter:
+    """Append column batches to ``<dir>/<name>.parquet`` (written to a temp name, then renamed)."""
+
+    def __init__(self, directory: Path, name: str):
+        self.schema = SCHEMAS[name]
+        self.final = directory / f"{name}.parquet"
+        self.tmp = directory / f".{name}.parquet.tmp"
+        self._writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
+        self.rows = 0
+
+    def write(self, columns: dict[str, list[Any]]) -> None:
+        if not columns or not next(iter(columns.values()), None):
+            return
+        table = pa.Table.from_pydict(columns, schema=self.schema)
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        self._writer.close()
+        os.replace(self.tmp, self.final)
+
+
+def write_table(directory: Path, name: str, columns: dict[str, list[Any]]) -> None:
+    """Write a whole table at once (an empty table keeps its schema)."""
+    w = TableWriter(directory, name)
+    if columns and len(next(iter(columns.values()))):
+        w.write(columns)
+    else:
+        w._writer.write_table(SCHEMAS[name].empty_table())
+    w.close()
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomic JSON write."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+    os.replace(tmp, path)
+
+
+def _jsonable(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, set):
+        return sorted(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj)}")

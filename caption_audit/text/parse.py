@@ -1,0 +1,440 @@
+"""The text stage: caption text -> object mentions with negation, hedge and count.
+
+Two passes, so that a million long captions stay affordable on a CPU:
+
+1. **Lexical pass, every caption.** spaCy's tokenizer, then a longest-match phrase look-up
+   against the compiled :class:`~caption_audit.text.vocab.Vocabulary` ("hot dog" before "dog",
+   "toilet seat" before "seat"), then data-driven rules: compound modifiers ("bus stop"),
+   animal modifiers ("baby elephant"), depictions ("a painting of a horse"), counts
+   ("two dogs"), and NegEx-style cue scopes for determiner negation ("no people", "without a
+   car") and hedges ("possibly a cat", "a cup, perhaps").
+2. **Statistical pass, only where needed.** Sentences that contain a word whose reading needs
+   its part of speech ("orange cat" vs "an orange"; "glass case" vs "a glass"; "bears" the
+   verb) or a verbal negation ("the cat is not visible") go through the full spaCy pipeline
+   (tagger + parser, NER disabled), and the parse decides.
+
+NegEx: Chapman et al., "A Simple Algorithm for Identifying Negated Findings and Diseases in
+Discharge Summaries", J. Biomed. Inform. 2001.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from caption_audit.text.nlp import load_spacy
+from caption_audit.text.vocab import Entry, Vocabulary, default_vocabulary
+from caption_audit.types import Mention, ParsedCaption
+
+_SENT_END = frozenset({".", "!", "?"})
+_PSEUDO_NEG = frozenset({("no", "doubt"), ("no", "longer"), ("not", "only"), ("no", "matter"),
+                         ("nothing", "but"), ("not", "just"), ("not", "far"), ("no", "sooner")})
+# predicates whose negation denies existence of their subject and object
+_EXIST = frozenset({"be", "visible", "present", "see", "show", "appear", "exist", "find",
+                    "include", "contain", "have", "feature", "depict", "picture", "display",
+                    "notice", "spot", "observe", "there", "seen", "shown", "available"})
+_NEG_ARG_DEPS = frozenset({"dobj", "attr", "prep", "dative", "oprd", "pobj", "acomp", "npadvmod"})
+_FRUIT_HEADS = frozenset({"slice", "wedge", "peel", "segment", "half", "piece", "section", "rind"})
+_COMPOUND_SENSITIVE = frozenset({"orange", "glass", "remote", "ski", "skate", "bat", "mouse",
+                                 "book", "cup", "plant", "bear", "tie", "bow"})
+
+
+@dataclass(slots=True)
+class _Tok:
+    word: str
+    start: int
+    end: int
+    sent: int
+
+
+@dataclass(slots=True)
+class _Match:
+    i: int  # first token index (into the token list)
+    j: int  # one past the last token
+    entry: Entry
+    needs_pos: bool = False
+    negated: bool = False
+    hedged: bool = False
+    nonvisual: bool = False
+    count: int | None = None
+    dropped: bool = False
+
+
+class CaptionParser:
+    """Find object mentions in caption texts.
+
+    Example:
+        >>> parser = CaptionParser()
+        >>> [(m.canonical, m.count, m.negated) for m in parser.parse(["Two hot dogs, no people."])[0].mentions]
+        [('hot dog', 2, False), ('person', None, True)]
+
+    Args:
+        vocab: compiled vocabulary (default: the packaged one).
+        nlp: a spaCy ``Language``; loaded lazily on first use (default: ``load_spacy()``).
+        use_parser: run the statistical pass on the sentences that need it. With ``False``
+            everything is lexical (faster, less exact on "orange", "glass" and "not").
+        batch_size: ``nlp.pipe`` batch size for both passes.
+    """
+
+    def __init__(
+        self,
+        vocab: Vocabulary | None = None,
+        nlp: Any = None,
+        *,
+        use_parser: bool = True,
+        batch_size: int = 256,
+    ) -> None:
+        self.vocab = vocab or default_vocabulary()
+        self._nlp = nlp
+        self.use_parser = use_parser
+        self.batch_size = batch_size
+        r = self.vocab.rules
+        self._heads = frozenset(r.get("modifier_heads", []))
+        self._exempt = frozenset(r.get("modifier_exempt_classes", []))
+        self._animal_mod = frozenset(r.get("animal_modifiers", []))
+        self._animals = frozenset(r.get("animal_classes", []))
+        self._animal_open = frozenset(r.get("animal_open_words", []))
+        self._vehicles = frozenset({"car", "bus", "truck", "train", "airplane", "boat", "motorcycle", "bicycle"})
+        self._sense = frozenset(r.get("ambiguous_sense", []))
+        self._verbish = frozenset(r.get("ambiguous_verb", []))
+        self._verb_before = frozenset(r.get("verb_context_before", []))
+        self._verb_after = frozenset(r.get("verb_context_after", []))
+        neg, hedge = r.get("negation", {}), r.get("hedge", {})
+        self._neg_pre = _cue_table(neg.get("pre", []))
+        self._neg_verbal = frozenset(neg.get("verbal", []))
+        self._hedge_pre = _cue_table(hedge.get("pre", []))
+        self._hedge_post = frozenset(c for c in hedge.get("post", []) if " " not in c)
+        self._scope_end = frozenset(r.get("scope_end", []))
+        self._dets = frozenset(r.get("determiners", []))
+        self._max_scope = int(r.get("max_scope", 9))
+        self._depiction = frozenset(r.get("depiction", []))
+        numbers = r.get("numbers", {})
+        self._numbers = {k: v for k, v in numbers.items() if " " not in k}
+        self._number_of = {tuple(k.split()): v for k, v in numbers.items() if " " in k}
+        self._stats = {"captions": 0, "sentences_parsed": 0}
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def nlp(self) -> Any:
+        if self._nlp is None:
+            self._nlp = load_spacy()
+        return self._nlp
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters: captions seen and sentences sent to the statistical pass."""
+        return dict(self._stats)
+
+    def parse(self, texts: Iterable[str]) -> list[ParsedCaption]:
+        """Parse a batch of caption texts (``None``/empty texts give empty results)."""
+        texts = [t or "" for t in texts]
+        nlp = self.nlp
+        docs = list(nlp.tokenizer.pipe(texts, batch_size=self.batch_size))
+        per_doc: list[tuple[list[_Tok], list[_Match], int]] = []
+        todo: list[tuple[int, int, int]] = []  # (doc index, char start, char end)
+        for d, doc in enumerate(docs):
+            toks, n_words, sent_bounds = self._tokens(doc)
+            matches = self._lexical(toks)
+            per_doc.append((toks, matches, n_words))
+            if self.use_parser and matches:
+                for s in self._sentences_needing_parse(toks, matches):
+                    todo.append((d, *sent_bounds[s]))
+        if todo:
+            self._statistical(texts, per_doc, todo)
+        self._stats["captions"] += len(texts)
+        self._stats["sentences_parsed"] += len(todo)
+        out = []
+        for text, (toks, matches, n_words) in zip(texts, per_doc, strict=True):
+            out.append(ParsedCaption(self._mentions(text, toks, matches), n_words, len(text)))
+        return out
+
+    # ------------------------------------------------------------------ lexical pass
+    def _tokens(self, doc: Any) -> tuple[list[_Tok], int, list[tuple[int, int]]]:
+        toks: list[_Tok] = []
+        n_words = 0
+        sent = 0
+        bounds: list[tuple[int, int]] = []
+        sent_start = None
+        for t in doc:
+            text = t.text
+            if t.is_space:
+                if "\n" in text and toks and toks[-1].sent == sent:
+                    bounds.append((sent_start, toks[-1].end))
+                    sent += 1
+                    sent_start = None
+                continue
+            if text == "-":
+                continue
+            start = t.idx
+            if sent_start is None:
+                sent_start = start
+            toks.append(_Tok(t.lower_, start, start + len(text), sent))
+            if not t.is_punct:
+                n_words += 1
+            if text in _SENT_END:
+                bounds.append((sent_start, start + len(text)))
+                sent += 1
+                sent_start = None
+        if sent_start is not None and toks:
+            bounds.append((sent_start, toks[-1].end))
+        return toks, n_words, bounds
+
+    def _lexical(self, toks: list[_Tok]) -> list[_Match]:
+        words = [t.word for t in toks]
+        n = len(words)
+        vocab = self.vocab
+        matches: list[_Match] = []
+        i = 0
+        while i < n:
+            hit = vocab.lookup(words, i)
+            if hit is None:
+                i += 1
+                continue
+            k, entry = hit
+            m = _Match(i, i + k, entry)
+            if k == 1:
+                w = words[i]
+                if w in self._sense:
+                    m.needs_pos = True
+                elif w in self._verbish and (
+                    (i > 0 and words[i - 1] in self._verb_before)
+                    or (i + 1 < n and words[i + 1] in self._verb_after)
+                ):
+                    m.needs_pos = True
+            matches.append(m)
+            i += k
+        if not matches:
+            return matches
+        self._modifiers(toks, words, matches)
+        self._counts(toks, words, matches)
+        self._depictions(toks, words, matches)
+        self._scopes(toks, words, matches)
+        return matches
+
+    def _modifiers(self, toks: list[_Tok], words: list[str], matches: list[_Match]) -> None:
+        n = len(words)
+        for a, m in enumerate(matches):
+            c = m.entry.canonical
+            if c is None:
+                m.dropped = True
+                continue
+            j = m.j
+            if j < n and toks[j].sent == toks[m.i].sent:
+                nxt = matches[a + 1] if a + 1 < len(matches) else None
+                adjacent = nxt is not None and nxt.i == j
+                # "bus driver", "dog bed": a noun modifying the next noun
+                if words[j] in self._heads and c not in self._exempt and not (adjacent and nxt.entry.canonical == c):
+                    m.dropped = True
+                    continue
+                # "baby elephant", "passenger jet", "mother bear": the person word is a modifier
+                if c == "person" and (
+                    (adjacent and nxt.entry.canonical in self._animals | self._vehicles)
+                    or (words[m.i] in self._animal_mod and words[j] in self._animal_open)
+                ):
+                    m.dropped = True
+
+    def _counts(self, toks: list[_Tok], words: list[str], matches: list[_Match]) -> None:
+        for m in matches:
+            if m.dropped:
+                continue
+            sent = toks[m.i].sent
+            j = m.i - 1
+            steps = 0
+            while j >= 0 and steps < 4 and toks[j].sent == sent:
+                w = words[j]
+                if w in self._numbers:
+                    m.count = self._numbers[w]
+                    break
+                if w.isdigit() and len(w) < 5:
+                    m.count = int(w)
+                    break
+                if w == "of":
+                    for key, value in self._number_of.items():
+                        if tuple(words[j - len(key) + 1 : j + 1]) == key:
+                            m.count = value
+                            break
+                    break
+                if w in self._dets or w in self._scope_end or w in {",", "and", "or", "with", "on", "in"}:
+                    break
+                j -= 1
+                steps += 1
+
+    def _depictions(self, toks: list[_Tok], words: list[str], matches: list[_Match]) -> None:
+        for m in matches:
+            if m.dropped:
+                continue
+            j = m.i - 1
+            # skip determiners/adjectives back to "of"
+            steps = 0
+            while j >= 0 and steps < 3 and words[j] != "of" and words[j] not in self._depiction:
+                j -= 1
+                steps += 1
+            if j < 0:
+                continue
+            if words[j] in self._depiction and j == m.i - 1:
+                m.nonvisual = True  # "stuffed dog", "toy car", "wooden horse"
+            elif words[j] == "of" and j >= 1 and words[j - 1] in self._depiction:
+                m.nonvisual = True  # "a painting of a horse", "a statue of a bear"
+
+    def _scopes(self, toks: list[_Tok], words: list[str], matches: list[_Match]) -> None:
+        n = len(words)
+        starts = {m.i: m for m in matches}
+        i = 0
+        while i < n:
+            w = words[i]
+            k = _cue_at(self._neg_pre, words, i)
+            kind = "neg" if k else None
+            if not k and w in self._neg_verbal and not self.use_parser:
+                k, kind = 1, "neg"
+            if not k:
+                k = _cue_at(self._hedge_pre, words, i)
+                kind = "hedge" if k else None
+            if k and i + 1 < n and (words[i], words[i + 1]) in _PSEUDO_NEG:
+                k = 0
+            if not k:
+                i += 1
+                continue
+            self._apply_scope(toks, words, starts, i + k, kind)
+            i += k
+        # post-hedges: "a cup, perhaps" / "a cup perhaps"
+        for m in matches:
+            j = m.j
+            if j < n and words[j] == ",":
+                j += 1
+            if j < n and words[j] in self._hedge_post and toks[j].sent == toks[m.i].sent:
+                m.hedged = True
+        # alternatives: "a cat or a dog" -> both hedged
+        live = [m for m in matches if not m.dropped]
+        for a, b in zip(live, live[1:], strict=False):
+            between = words[a.j : b.i]
+            if between and between[0] == "or" and len(between) <= 2 and not (a.negated or b.negated):
+                a.hedged = b.hedged = True
+
+    def _apply_scope(self, toks: list[_Tok], words: list[str], starts: dict[int, _Match], i: int, kind: str) -> None:
+        n = len(words)
+        sent = toks[i - 1].sent
+        end = min(n, i + self._max_scope)
+        j = i
+        while j < end and toks[j].sent == sent:
+            w = words[j]
+            if w in self._scope_end:
+                break
+            if w in {"and", "or", ","} and j + 1 < n and words[j + 1] in self._dets and j > i:
+                break
+            m = starts.get(j)
+            if m is not None:
+                if kind == "neg":
+                    m.negated = True
+                else:
+                    m.hedged = True
+                j = m.j
+                # a list continues the scope ("no forks, knives or spoons"); anything else ends it
+                if j < n and words[j] in {",", "or", "and", "nor"}:
+                    end = min(n, max(end, j + 4))
+                    j += 1
+                    continue
+                break
+            j += 1
+
+    def _sentences_needing_parse(self, toks: list[_Tok], matches: list[_Match]) -> set[int]:
+        need = {toks[m.i].sent for m in matches if m.needs_pos and not m.dropped}
+        live_sents = {toks[m.i].sent for m in matches if not m.dropped}
+        for t in toks:
+            if t.sent in live_sents and t.word in self._neg_verbal:
+                need.add(t.sent)
+        return need
+
+    # ------------------------------------------------------------------ statistical pass
+    def _statistical(self, texts: list[str], per_doc: list, todo: list[tuple[int, int, int]]) -> None:
+        sent_texts = [texts[d][cs:ce] for d, cs, ce in todo]
+        for (d, cs, ce), sdoc in zip(todo, self.nlp.pipe(sent_texts, batch_size=self.batch_size), strict=True):
+            toks, matches, _ = per_doc[d]
+            inside = [m for m in matches if cs <= toks[m.i].start < ce and not m.dropped]
+            negated_tokens = self._verbal_negation(sdoc)
+            for m in inside:
+                span = sdoc.char_span(toks[m.i].start - cs, toks[m.j - 1].end - cs, alignment_mode="expand")
+                if span is None or len(span) == 0:
+                    continue
+                tok = span[-1]
+                if m.needs_pos:
+                    self._resolve_sense(m, tok)
+                if tok.i in negated_tokens:
+                    m.negated = True
+
+    def _resolve_sense(self, m: _Match, tok: Any) -> None:
+        word = tok.lower_
+        stem = word[:-1] if word.endswith("s") and word[:-1] in _COMPOUND_SENSITIVE else word
+        if tok.pos_ in ("VERB", "AUX") or tok.tag_.startswith("VB"):
+            m.dropped = True
+            return
+        if stem in ("orange", "remote") and tok.pos_ == "ADJ":
+            m.dropped = True
+            return
+        if stem in _COMPOUND_SENSITIVE and tok.dep_ in ("compound", "amod") and tok.head.i != tok.i:
+            if stem == "orange" and tok.head.lemma_ in _FRUIT_HEADS:
+                return
+            if tok.head.pos_ in ("NOUN", "PROPN"):
+                m.dropped = True
+
+    def _verbal_negation(self, sdoc: Any) -> set[int]:
+        out: set[int] = set()
+        for t in sdoc:
+            if not (t.dep_ == "neg" or t.lower_ in self._neg_verbal):
+                continue
+            if t.i + 1 < len(sdoc) and (t.lower_, sdoc[t.i + 1].lower_) in _PSEUDO_NEG:
+                continue
+            head = t.head
+            existential = head.lemma_ in _EXIST or any(c.dep_ == "expl" for c in head.children)
+            for child in head.children:
+                if child.i == t.i:
+                    continue
+                if existential and child.dep_ in ("nsubj", "nsubjpass", "expl"):
+                    out.update(x.i for x in child.subtree)
+                elif child.dep_ in _NEG_ARG_DEPS:
+                    out.update(x.i for x in child.subtree)
+        return out
+
+    # ------------------------------------------------------------------ output
+    def _mentions(self, text: str, toks: list[_Tok], matches: list[_Match]) -> list[Mention]:
+        out = []
+        for m in matches:
+            if m.dropped:
+                continue
+            start, end = toks[m.i].start, toks[m.j - 1].end
+            e = m.entry
+            out.append(
+                Mention(
+                    start=start,
+                    end=end,
+                    text=text[start:end],
+                    lemma=e.lemma,
+                    canonical=e.canonical or "",
+                    vocab=e.vocab,
+                    count=m.count,
+                    negated=m.negated,
+                    hedged=m.hedged,
+                    nonvisual=m.nonvisual,
+                )
+            )
+        return out
+
+
+def _cue_table(cues: Iterable[str]) -> dict[str, list[tuple[str, ...]]]:
+    table: dict[str, list[tuple[str, ...]]] = {}
+    for cue in cues:
+        key = tuple(cue.lower().split())
+        table.setdefault(key[0], []).append(key)
+    for v in table.values():
+        v.sort(key=len, reverse=True)
+    return table
+
+
+def _cue_at(table: dict[str, list[tuple[str, ...]]], words: list[str], i: int) -> int:
+    cands = table.get(words[i])
+    if not cands:
+        return 0
+    for key in cands:
+        if tuple(words[i : i + len(key)]) == key:
+            return len(key)
+    return 0
