@@ -29,7 +29,7 @@ def _results(run: Path, baseline: Path, **regs: float):
 
 
 def test_injected_hallucinations_are_detected(capsys):
-    """30% of captions get " A giraffe stands nearby." appended: CHAIR-i rises well beyond noise."""
+    """30% of captions get " A giraffe is standing nearby." appended: CHAIR-i rises well beyond noise."""
     code, out, _ = _gate(
         capsys, str(real_run("bench_injected")), "--baseline", str(real_run("bench")),
         "--max-regression", "chair_i=0.02", "--max-regression", "coverage=0.03",
@@ -48,17 +48,31 @@ def test_injected_hallucinations_are_detected(capsys):
     assert strict[("llava", "chair_i")].ci_low > 0
 
 
+NOISE_TOLERANCE = ["chair_i=0.02", "chair_s=0.05", "coverage=0.03", "halluc_per_100w=0.5"]  # as docs/ci
+
+
 def test_noise_between_caption_halves_is_not_flagged(capsys):
-    """Two disjoint halves of the 5 COCO captions of the same 80 images: no regression either way."""
+    """Two disjoint halves of the 5 COCO captions of the same 80 images (even/odd caption index):
+    the point differences are as large as the tolerances, but their intervals reach below them."""
     a, b = real_run("half_a"), real_run("half_b")
+    flags = [x for t in NOISE_TOLERANCE for x in ("--max-regression", t)]
     for run, base in ((a, b), (b, a)):
-        code, out, _ = _gate(capsys, str(run), "--baseline", str(base))  # default: no regression allowed
+        code, out, _ = _gate(capsys, str(run), "--baseline", str(base), *flags)
         assert code == 0, out
-        assert out.count("vs baseline") == 4  # chair_i, chair_s, coverage, halluc_per_100w
-    res = _results(a, b)
+        assert out.count("PASS") == 4 + 1  # 4 checks + totals line
+    res = _results(a, b, chair_i=0.02, chair_s=0.05, coverage=0.03, halluc_per_100w=0.5)
     for r in res.values():
-        assert r.ci_low <= 0 <= r.ci_high or r.value < 0, r  # the interval straddles "no change"
         assert r.n_images == 80
+        assert r.ci_low < r.threshold < r.ci_high or r.ci_high <= r.threshold, r
+    # the same tolerances catch the injected hallucinations
+    code, out, _ = _gate(capsys, str(real_run("bench_injected")), "--baseline", str(real_run("bench")), *flags)
+    assert code == 1 and "FAIL chair_i[coco] vs baseline" in out and "FAIL chair_s[coco] vs baseline" in out
+
+
+def test_noise_chair_i_not_flagged_even_with_zero_tolerance():
+    for run, base in (("half_a", "half_b"), ("half_b", "half_a")):
+        r = _results(real_run(run), real_run(base), chair_i=0.0)[("coco", "chair_i")]
+        assert r.status == "PASS" and r.ci_low < 0 < r.ci_high, r
 
 
 def test_identical_runs_pass_with_zero_width_interval():

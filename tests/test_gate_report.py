@@ -73,7 +73,9 @@ def test_markdown_and_step_summary(reports):
     table = [line for line in md.splitlines() if line.startswith("| ")]
     assert len(table) == 1 + 4  # header + one row per check
     assert "| ⚠️ WARN | chair_i regression vs baseline | coco |" in md
-    assert "0.07496 → 0.2264" in md
+    doc = json.loads((reports["dir"] / "gate.json").read_text())
+    coco = next(c for c in doc["checks"] if c["kind"] == "baseline" and c["source"] == "coco")
+    assert f"{coco['baseline_value']:.4g} → {coco['candidate_value']:.4g}" in md
     summary = reports["summary"].read_text()
     assert summary.startswith("# earlier step\n") and md in summary  # appended, not overwritten
 

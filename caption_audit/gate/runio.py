@@ -72,6 +72,13 @@ class Run:
             if missing:
                 raise InputError(p, f"missing columns {', '.join(missing)}", field=missing[0])
             df["image_id"] = df["image_id"].astype(str)
+            mp = self.path / "mentions.parquet"
+            if "n_all_mentions" not in df.columns and mp.is_file() and "caption_id" in df.columns:
+                try:  # every mention, negated ones included (unverifiable_share's denominator)
+                    ids = pd.read_parquet(mp, columns=["caption_id"])["caption_id"]
+                    df["n_all_mentions"] = df["caption_id"].map(ids.value_counts()).fillna(0).astype(int)
+                except Exception as exc:
+                    raise InputError(mp, f"cannot read Parquet: {exc}") from None
             self._captions = df
         return self._captions
 

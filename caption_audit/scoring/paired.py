@@ -28,7 +28,7 @@ Results depend only on the data and ``seed``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -52,61 +52,63 @@ def _lens(df: pd.DataFrame, name: str) -> np.ndarray:
     if name not in df.columns:
         return np.zeros(len(df))
     return np.fromiter(
-        (0 if v is None or (isinstance(v, float) and np.isnan(v)) else len(v) for v in df[name]),
+        (len(v) if isinstance(v, list | tuple | np.ndarray) else 0 for v in df[name]),
         dtype=float,
         count=len(df),
     )
 
 
-def _scored(df: pd.DataFrame) -> np.ndarray:
-    return (df["status"] == "scored").to_numpy(dtype=float)
+def caption_stats(captions: pd.DataFrame) -> pd.DataFrame:
+    """Per-caption sufficient statistics (``caption_audit.scoring.metrics.STAT_COLUMNS``).
+
+    Rebuilt from ``captions.parquet`` exactly as the pipeline builds them: hallucination and
+    coverage counts only for *judged* captions (scored, image has ground truth), lengths and
+    unverifiable counts for scored captions. ``n_all_mentions`` (every mention, negated ones
+    included) is read from a column of that name when present (the gate's reader adds it from
+    ``mentions.parquet``), else approximated by ``n_mentions + n_unverifiable``.
+    """
+    scored = (captions["status"] == "scored").to_numpy()
+    gt = captions["gt_available"].fillna(False).to_numpy(dtype=bool) if "gt_available" in captions else scored
+    judged = scored & gt
+    sc, jd = scored.astype(float), judged.astype(float)
+    n_hall = _col(captions, "n_hallucinated") * jd
+    all_m = (
+        _col(captions, "n_all_mentions")
+        if "n_all_mentions" in captions
+        else _col(captions, "n_mentions") + _col(captions, "n_unverifiable")
+    )
+    return pd.DataFrame(
+        {
+            "n_hallucinated": n_hall,
+            "n_mentions": _col(captions, "n_mentions") * jd,
+            "has_hallucination": (n_hall > 0).astype(float),
+            "judged": jd,
+            "n_covered": _lens(captions, "covered") * jd,
+            "n_gt": _lens(captions, "gt_objects") * jd,
+            "n_words": _col(captions, "n_words") * sc,
+            "n_chars": _col(captions, "n_chars") * sc,
+            "scored": sc,
+            "n_unverifiable": _col(captions, "n_unverifiable") * sc,
+            "n_all_mentions": all_m * sc,
+            "skipped": 1.0 - sc,
+            "one": np.ones(len(captions)),
+        },
+        index=captions.index,
+    )
 
 
-def _with_gt(df: pd.DataFrame) -> np.ndarray:
-    gt = df["gt_available"].fillna(False).to_numpy(dtype=bool) if "gt_available" in df else True
-    return _scored(df) * gt
+def _ratio_specs() -> dict[str, tuple[str, str, float]]:
+    from caption_audit.scoring.metrics import METRIC_LIST
 
-
-def _chair_s(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    h = df["has_hallucination"] if "has_hallucination" in df else pd.Series([None] * len(df))
-    known = h.notna().to_numpy() & (_scored(df) > 0)
-    hit = h.fillna(False).astype(bool).to_numpy()
-    return (hit & known).astype(float), known.astype(float)
-
-
-RatioFn = Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray]]
-
-RATIO_METRICS: dict[str, RatioFn] = {
-    # CHAIR-i: hallucinated / (supported + hallucinated) coco80 mentions, repeats count.
-    "chair_i": lambda d: (_col(d, "n_hallucinated") * _scored(d), _col(d, "n_mentions") * _scored(d)),
-    # CHAIR-s: captions with >= 1 hallucination / captions that could be judged.
-    "chair_s": _chair_s,
-    # Coverage (micro): GT classes mentioned / GT classes, summed over captions.
-    "coverage": lambda d: (_lens(d, "covered") * _scored(d), _lens(d, "gt_objects") * _scored(d)),
-    # Hallucinated mentions per 100 words, over scored captions with ground truth.
-    "halluc_per_100w": lambda d: (
-        100.0 * _col(d, "n_hallucinated") * _with_gt(d),
-        _col(d, "n_words") * _with_gt(d),
-    ),
-    "n_words_mean": lambda d: (_col(d, "n_words") * _scored(d), _scored(d)),
-    "n_chars_mean": lambda d: (_col(d, "n_chars") * _scored(d), _scored(d)),
-    "mentions_per_caption": lambda d: (_col(d, "n_mentions") * _scored(d), _scored(d)),
-    "unverifiable_share": lambda d: (
-        _col(d, "n_unverifiable") * _scored(d),
-        (_col(d, "n_mentions") + _col(d, "n_unverifiable")) * _scored(d),
-    ),
-    "skipped_share": lambda d: ((d["status"] != "scored").to_numpy(dtype=float), np.ones(len(d))),
+    specs = {m.name: (m.numerator, m.denominator, m.scale) for m in METRIC_LIST}
     # Length-normalised extras used by `compare` (not in summary.json).
-    "mentions_per_100w": lambda d: (
-        100.0 * _col(d, "n_mentions") * _with_gt(d),
-        _col(d, "n_words") * _with_gt(d),
-    ),
-    "covered_per_100w": lambda d: (
-        100.0 * _lens(d, "covered") * _with_gt(d),
-        _col(d, "n_words") * _with_gt(d),
-    ),
-}
-"""Metric name -> function(captions) -> (per-caption numerator, per-caption denominator)."""
+    specs["mentions_per_100w"] = ("n_mentions", "n_words", 100.0)
+    specs["covered_per_100w"] = ("n_covered", "n_words", 100.0)
+    return specs
+
+
+RATIO_METRICS: dict[str, tuple[str, str, float]] = _ratio_specs()
+"""Metric name -> (numerator stat, denominator stat, scale), from the core's metric table."""
 
 EXTRA_DIRECTIONS: dict[str, bool] = {"mentions_per_100w": True, "covered_per_100w": True}
 """``higher_is_better`` of the compare-only metrics that summary.json does not describe."""
@@ -122,10 +124,12 @@ def per_caption_terms(captions: pd.DataFrame, metrics: Iterable[str]) -> pd.Data
     Returns:
         A frame with ``image_id`` plus two float columns per metric, aligned with ``captions``.
     """
+    stats = caption_stats(captions)
     out = {"image_id": captions["image_id"].astype(str).to_numpy()}
     for m in metrics:
-        num, den = RATIO_METRICS[m](captions)
-        out[f"{m}__num"], out[f"{m}__den"] = num, den
+        num, den, scale = RATIO_METRICS[m]
+        out[f"{m}__num"] = scale * stats[num].to_numpy()
+        out[f"{m}__den"] = stats[den].to_numpy()
     return pd.DataFrame(out)
 
 
@@ -137,9 +141,9 @@ def image_sums(captions: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
 
 def ratio_value(captions: pd.DataFrame, metric: str) -> float | None:
     """The metric as a ratio of sums over ``captions``; ``None`` when the denominator is 0."""
-    num, den = RATIO_METRICS[metric](captions)
-    d = float(den.sum())
-    return float(num.sum()) / d if d > 0 else None
+    t = per_caption_terms(captions, [metric])
+    d = float(t[f"{metric}__den"].sum())
+    return float(t[f"{metric}__num"].sum()) / d if d > 0 else None
 
 
 # --------------------------------------------------------------------------- bootstrap
