@@ -169,3 +169,19 @@ def test_compare_captions_uses_shared_images_only():
 def test_compare_unknown_metric_lists_names():
     with pytest.raises(ConfigError, match=r"Unknown metric 'chair_x'.*chair_i.*Valid names"):
         compare_captions(A, B, ["chair_x"])
+
+
+def test_recomputation_matches_the_pipeline_summary():
+    """The gate recomputes every summary metric from captions.parquet exactly as the core does."""
+    from tests.gate_runs import have_shared, real_run
+
+    if not have_shared():
+        pytest.skip("shared data (/work/shared/data) not available")
+    from caption_audit.gate.runio import open_run
+
+    for name in ("bench", "opera_greedy"):
+        run = open_run(real_run(name))
+        for source, entry in run.summary["sources"].items():
+            caps = run.source_captions(source)
+            for metric, m in entry["metrics"].items():
+                assert ratio_value(caps, metric) == pytest.approx(m["value"]), (name, source, metric)

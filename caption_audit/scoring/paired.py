@@ -1,7 +1,9 @@
 """Paired image-cluster bootstrap for differences of ratio-of-sums caption metrics.
 
 Every per-source metric of a run is a ratio of sums over captions, e.g. CHAIR-i
-(Rohrbach et al., 2018) is ``sum(n_hallucinated) / sum(n_mentions)`` over scored captions.
+(Rohrbach et al., 2018) is ``sum(n_hallucinated) / sum(n_mentions)`` over judged captions;
+the numerator/denominator statistics come from :mod:`caption_audit.scoring.metrics`, so the
+values recomputed here equal those in summary.json.
 Comparing two caption sets A and B (two sources of one run, or one source in two runs) on
 the images both describe, the statistic is
 
