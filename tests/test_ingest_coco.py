@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -72,14 +73,14 @@ def _write(tmp_path, name, doc):
 
 
 def test_instances_errors(tmp_path):
-    doc = json.load(open(INST))
+    doc = json.loads(Path(INST).read_text())
     doc["annotations"][1]["category_id"] = 999
     p = _write(tmp_path, "instances_x.json", doc)
     with pytest.raises(InputError) as e:
         load_coco_instances(p)
     assert str(e.value) == f"{p} field 'category_id': annotations[1]: unknown category_id 999"
 
-    doc = json.load(open(INST))
+    doc = json.loads(Path(INST).read_text())
     doc["annotations"][0]["bbox"] = [1, 2, 3]
     p = _write(tmp_path, "instances_y.json", doc)
     with pytest.raises(InputError, match=r"field 'bbox': annotations\[0\]: bbox must be \[x, y, width, height\], got \[1, 2, 3\]"):
@@ -125,3 +126,15 @@ def test_real_val2017_captions():
     assert len(res.captions) == 25014 and len(res.images) == 5000
     assert len({c.caption_id for c in res.captions}) == 25014
     assert not any(c.error for c in res.captions)
+
+
+def test_categories_anywhere(tmp_path):
+    """``categories`` is read from the file's tail when last, else by a streaming pass."""
+    from caption_audit.ingest.coco import _tail_categories
+
+    doc = json.loads(Path(INST).read_text())
+    assert [c["name"] for c in _tail_categories(INST)] == ["bowl", "orange", "broccoli", "giraffe"]
+    first = {"categories": doc["categories"], **{k: v for k, v in doc.items() if k != "categories"}}
+    p = _write(tmp_path, "instances_first.json", first)
+    assert _tail_categories(p) is None
+    assert load_coco_instances(p).objects == load_coco_instances(INST).objects

@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -53,7 +54,7 @@ def test_conversations_fixture():
 
 def test_conversations_jsonl_and_shapes(tmp_path):
     p = tmp_path / "llava_instruct_mini.jsonl"
-    recs = json.load(open(D23))
+    recs = json.loads(Path(D23).read_text())
     p.write_text("\n".join(json.dumps(r) for r in recs[:2]) + "\n{broken\n")
     caps = load_llava_conversations(p).captions
     assert [c.caption_id for c in caps] == ["000000391895", "000000039769", "llava_instruct_mini:3"]

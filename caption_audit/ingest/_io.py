@@ -54,11 +54,12 @@ def open_binary(path: PathLike) -> IO[bytes]:
     if p.is_dir():
         raise InputError(str(path), "is a directory, expected a file")
     try:
-        if p.name.lower().endswith(".gz"):
-            return gzip.open(p, "rb")  # type: ignore[return-value]
-        return open(p, "rb")
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read file: {exc.strerror or exc}") from exc
+        f: IO[bytes] = gzip.open(p, "rb") if p.name.lower().endswith(".gz") else open(p, "rb")  # type: ignore[assignment]  # noqa: SIM115
+        if f.read(len(_BOM)) != _BOM:  # skip a UTF-8 byte-order mark
+            f.seek(0)
+        return f
+    except (OSError, EOFError) as exc:
+        raise InputError(str(path), f"cannot read file: {getattr(exc, 'strerror', None) or exc}") from exc
 
 
 def head_bytes(path: PathLike, n: int = 1 << 16) -> bytes:

@@ -12,6 +12,7 @@ object ``{image_id: [names]}`` (the shape of CHAIR's ``imid_to_objects``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,6 +39,7 @@ from caption_audit.ingest.base import LoadResult
 from caption_audit.types import Caption, GTObject, ImageInfo
 
 IMAGE_FIELDS = ("image_id", "image")
+_IMAGE_KEY = re.compile(r"^\s*(\d+|[\w./-]+\.(jpe?g|png|webp|gif|bmp))\s*$", re.IGNORECASE)
 TEXT_FIELDS = ("caption", "text")
 
 
@@ -144,7 +146,7 @@ def iter_generic_captions(
                               f"expected an object, got {type_name(rec)}")
                 continue
             if not any(k in rec for k in (*IMAGE_FIELDS, *TEXT_FIELDS)):
-                if rec and all(isinstance(v, (list, str)) for v in rec.values()):
+                if rec and all(isinstance(v, (list, str)) and _IMAGE_KEY.match(k) for k, v in rec.items()):
                     # {image_id: [captions]} on one line (pycocoevalcap's gts/res shape)
                     yield from mapping(iter(rec.items()), lambda _i, o=origin: o)
                     first = False

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from caption_audit.types import Mention, ParsedCaption, Verdict, Vocab
+
+
+class Evidence(Protocol):
+    """Image evidence besides ground truth (e.g. detector output), one object per image."""
+
+    name: str
+
+    def lookup(self, canonical: str) -> tuple[bool, float | None, tuple[float, float, float, float] | None] | None:
+        """``(found, best score, best box xyxy)`` for a phrase the detector was asked about,
+        ``None`` when it was not asked (then it cannot judge)."""
 
 # reason codes written to mentions.parquet
 REASONS = {
@@ -14,31 +25,45 @@ REASONS = {
     "depiction": "a depiction, not the object ('a painting of a horse')",
     "open_vocab": "outside COCO-80 and no detector/semantic evidence",
     "no_ground_truth": "the image has no ground truth",
+    "detector": "the detector found the object above threshold",
+    "not_detected": "the detector was asked for the object and found nothing above threshold",
 }
 
 
-def judge_mention(m: Mention, gt: set[str] | None) -> None:
-    """Set ``m.verdict``, ``m.reason`` and ``m.evidence`` from ground truth.
+def judge_mention(m: Mention, gt: set[str] | None, evidence: Evidence | None = None) -> None:
+    """Set ``m.verdict``, ``m.reason`` and ``m.evidence`` from ground truth and detector evidence.
 
     ``gt`` is the image's set of canonical classes, or ``None`` when no ground truth covers
-    the image. Hedged mentions are judged like plain ones (the caption still asserts them);
-    the ``hedged`` flag stays on the row.
+    the image. A mention is *supported* when GT or the detector finds it, *hallucinated* when
+    GT lacks it (COCO-80 only: GT lists every COCO-80 object of the image) or the detector was
+    asked and found nothing (and GT, where it exists, lacks it), else *unverifiable*. Hedged
+    mentions are judged like plain ones (the caption still asserts them); the ``hedged`` flag
+    stays on the row. The detector's best box and score are kept, also for a near miss.
     """
     if m.negated:
         m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "negated"
-    elif m.nonvisual:
+        return
+    if m.nonvisual:
         m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "depiction"
-    elif m.vocab != Vocab.COCO80:
-        if gt is not None and m.canonical in gt:
-            m.verdict, m.reason, m.evidence = Verdict.SUPPORTED.value, "gt", "gt"
-        else:
-            m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "open_vocab"
-    elif gt is None:
-        m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "no_ground_truth"
-    elif m.canonical in gt:
+        return
+    if gt is not None and m.canonical in gt:
         m.verdict, m.reason, m.evidence = Verdict.SUPPORTED.value, "gt", "gt"
-    else:
+        return
+    hit = evidence.lookup(m.canonical) if evidence is not None else None
+    if hit is not None:
+        found, score, box = hit
+        m.score, m.box = score, box
+        if found:
+            m.verdict, m.reason, m.evidence = Verdict.SUPPORTED.value, "detector", evidence.name
+            return
+    if m.vocab == Vocab.COCO80 and gt is not None:
         m.verdict, m.reason, m.evidence = Verdict.HALLUCINATED.value, "not_in_gt", "gt"
+    elif hit is not None:
+        m.verdict, m.reason, m.evidence = Verdict.HALLUCINATED.value, "not_detected", evidence.name
+    elif m.vocab != Vocab.COCO80:
+        m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "open_vocab"
+    else:
+        m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "no_ground_truth"
 
 
 @dataclass
@@ -56,20 +81,26 @@ class CaptionScore:
     n_all_mentions: int = 0
 
 
-def score_caption(parsed: ParsedCaption, gt: set[str] | None, coco_classes: dict[str, int]) -> CaptionScore:
+def score_caption(
+    parsed: ParsedCaption,
+    gt: set[str] | None,
+    coco_classes: dict[str, int],
+    evidence: Evidence | None = None,
+) -> CaptionScore:
     """Judge every mention of a parsed caption and collect its statistics.
 
     Args:
         parsed: the text stage's output (mentions are updated in place).
         gt: the image's canonical classes, or None without ground truth.
         coco_classes: COCO-80 name -> index, to list ``gt_objects`` in COCO order.
+        evidence: detector evidence for the image, if any.
     """
     s = CaptionScore()
     seen: dict[str, None] = {}
     halluc: dict[str, None] = {}
     opened: dict[str, None] = {}
     for m in parsed.mentions:
-        judge_mention(m, gt)
+        judge_mention(m, gt, evidence)
         s.n_all_mentions += 1
         if m.verdict == Verdict.UNVERIFIABLE:
             s.n_unverifiable += 1

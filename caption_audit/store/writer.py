@@ -19,6 +19,7 @@ CAPTIONS_SCHEMA = pa.schema([
     ("status", _STR), ("origin", _STR), ("mentioned", _LIST), ("hallucinated", _LIST),
     ("covered", _LIST), ("gt_objects", _LIST), ("open_mentioned", _LIST),
     ("n_mentions", pa.int32()), ("n_hallucinated", pa.int32()), ("n_unverifiable", pa.int32()),
+    ("n_all_mentions", pa.int32()),
     ("n_words", pa.int32()), ("n_chars", pa.int32()), ("chair_i", pa.float64()),
     ("has_hallucination", pa.bool_()), ("coverage", pa.float64()), ("halluc_per_100w", pa.float64()),
     ("gt_available", pa.bool_()),

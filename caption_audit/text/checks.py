@@ -6,8 +6,7 @@ import re
 
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _FUNCTION_WORDS = frozenset(
-    "the a an of in on with and is are to at for by it this that near next there some two "
-    "his her their its from under over while as be or".split()
+    ["the", "a", "an", "of", "in", "on", "with", "and", "is", "are", "to", "at", "for", "by", "it", "this", "that", "near", "next", "there", "some", "two", "his", "her", "their", "its", "from", "under", "over", "while", "as", "be", "or"]
 )
 
 

@@ -94,6 +94,7 @@ class CaptionParser:
         self._exempt = frozenset(r.get("modifier_exempt_classes", []))
         self._animal_mod = frozenset(r.get("animal_modifiers", []))
         self._animals = frozenset(r.get("animal_classes", []))
+        self._kin_after_its = frozenset(r.get("animal_kin_after_its", []))
         self._animal_open = frozenset(r.get("animal_open_words", []))
         self._vehicles = frozenset({"car", "bus", "truck", "train", "airplane", "boat", "motorcycle", "bicycle"})
         self._sense = frozenset(r.get("ambiguous_sense", []))
@@ -195,9 +196,7 @@ class CaptionParser:
             m = _Match(i, i + k, entry)
             if k == 1:
                 w = words[i]
-                if w in self._sense:
-                    m.needs_pos = True
-                elif w in self._verbish and (
+                if w in self._sense or w in self._verbish and (
                     (i > 0 and words[i - 1] in self._verb_before)
                     or (i + 1 < n and words[i + 1] in self._verb_after)
                 ):
@@ -223,8 +222,12 @@ class CaptionParser:
             if j < n and toks[j].sent == toks[m.i].sent:
                 nxt = matches[a + 1] if a + 1 < len(matches) else None
                 adjacent = nxt is not None and nxt.i == j
-                # "bus driver", "dog bed": a noun modifying the next noun
-                if words[j] in self._heads and c not in self._exempt and not (adjacent and nxt.entry.canonical == c):
+                # "bus driver", "cake donuts", "computer keyboard": a noun modifying the next noun
+                if c not in self._exempt and (
+                    (words[j] in self._heads and not (adjacent and nxt.entry.canonical == c))
+                    or (adjacent and nxt.entry.canonical not in (None, c) and c != "person"
+                        and not words[m.j - 1].endswith("s"))
+                ):
                     m.dropped = True
                     continue
                 # "baby elephant", "passenger jet", "mother bear": the person word is a modifier
@@ -233,6 +236,10 @@ class CaptionParser:
                     or (words[m.i] in self._animal_mod and words[j] in self._animal_open)
                 ):
                     m.dropped = True
+                    continue
+            # "its mother": an animal's kin, not a person
+            if c == "person" and m.i > 0 and words[m.i - 1] == "its" and words[m.i] in self._kin_after_its:
+                m.dropped = True
 
     def _counts(self, toks: list[_Tok], words: list[str], matches: list[_Match]) -> None:
         for m in matches:
@@ -389,9 +396,7 @@ class CaptionParser:
             for child in head.children:
                 if child.i == t.i:
                     continue
-                if existential and child.dep_ in ("nsubj", "nsubjpass", "expl"):
-                    out.update(x.i for x in child.subtree)
-                elif child.dep_ in _NEG_ARG_DEPS:
+                if existential and child.dep_ in ("nsubj", "nsubjpass", "expl") or child.dep_ in _NEG_ARG_DEPS:
                     out.update(x.i for x in child.subtree)
         return out
 

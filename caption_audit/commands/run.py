@@ -1,0 +1,89 @@
+"""``caption-audit run``: audit caption files against ground truth into a run folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+# flag -> (role, default source, help)
+INPUT_FLAGS: dict[str, tuple[str, str | None, str]] = {
+    "coco_captions": ("captions", "coco", "COCO captions_*.json (or LLaVA caps_boxes .jsonl)"),
+    "coco_instances": ("ground_truth", None, "COCO instances_*.json (or LLaVA caps_boxes .jsonl)"),
+    "llava": ("captions", "llava", "LLaVA conversations JSON, LLaVA-Bench answers .jsonl, or qa30x3 .jsonl"),
+    "sharegpt4v": ("captions", "sharegpt4v", "ShareGPT4V / Share-Captioner JSON"),
+    "captions": ("captions", None, "generic captions: JSONL / CSV / Parquet with image_id, caption[, source]"),
+    "objects": ("ground_truth", None, "objects: JSONL {image_id, objects} or JSON {image_id: [names]}"),
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="audit captions into a run folder",
+        description="Parse every caption, judge every object mention against ground truth, and "
+        "write captions/mentions/objects/images/classes Parquet tables and summary.json to --out.",
+        epilog="Example:\n  caption-audit run --coco-captions captions_val2014.json "
+        "--coco-instances instances_val2014.json --llava detail_23k.json --out runs/llava\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for name, (_role, _src, help_text) in INPUT_FLAGS.items():
+        p.add_argument(f"--{name.replace('_', '-')}", action="append", default=[], metavar="FILE", help=help_text)
+    p.add_argument("--source", action="append", default=[], metavar="FILE=NAME",
+                   help="override the source name of one captions file, e.g. --source preds.jsonl=blip2")
+    p.add_argument("--gt", choices=["instances", "chair"], default="instances",
+                   help="ground truth: annotated instances only (default), or instances + objects of the "
+                   "reference COCO captions as in CHAIR")
+    p.add_argument("--out", required=True, type=Path, help="run folder to write")
+    p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-parser", action="store_true", help="lexical pass only (faster, less exact)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="where batches run: this machine's processes (default) or Ray")
+    p.add_argument("--workers", type=int, default=1, help="worker processes / Ray actors (default 1)")
+    p.add_argument("--ray-address", default=None, help="address of an existing Ray cluster (with --engine ray)")
+    p.add_argument("--no-resume", action="store_true", help="start over even if a killed run left finished batches")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or report")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace):
+    from caption_audit.errors import ConfigError
+    from caption_audit.pipeline import AuditConfig, InputSpec
+
+    overrides = {}
+    for item in args.source:
+        if "=" not in item:
+            raise ConfigError(f"--source expects FILE=NAME, got '{item}'.")
+        f, name = item.rsplit("=", 1)
+        overrides[str(Path(f))] = name
+    inputs: list[InputSpec] = []
+    roles: dict[str, InputSpec] = {}
+    for name, (role, default_source, _h) in INPUT_FLAGS.items():
+        for f in getattr(args, name):
+            key = str(Path(f))
+            source = overrides.get(key, default_source)
+            if key in roles:  # the same file under a captions flag and a GT flag: read it once
+                spec = roles[key]
+                if spec.role != role:
+                    spec.role = "both"
+                if role == "captions":
+                    spec.source = source
+                continue
+            spec = InputSpec(f, role, None, source if role == "captions" else None)
+            roles[key] = spec
+            inputs.append(spec)
+    return AuditConfig(inputs=inputs, out=args.out, gt_mode=args.gt, batch_size=args.batch_size,
+                       n_resamples=args.bootstrap, seed=args.seed, use_parser=not args.no_parser,
+                       progress=not args.quiet, engine=args.engine, workers=args.workers,
+                       ray_address=args.ray_address, resume=not args.no_resume)
+
+
+def run(args: argparse.Namespace) -> int:
+    from caption_audit.commands.report import print_report
+    from caption_audit.pipeline import audit
+
+    out = audit(config_from_args(args))
+    if not args.quiet:
+        print_report(out)
+    return 0

@@ -1,0 +1,119 @@
+"""Scoring one batch of captions: the unit of work of every engine."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from caption_audit.scoring.groundtruth import GroundTruth
+from caption_audit.scoring.verdicts import score_caption
+from caption_audit.text.checks import text_problem
+from caption_audit.types import Caption
+
+
+@dataclass
+class ScoreContext:
+    """What a worker needs besides the captions (picklable; sent once per worker).
+
+    Attributes:
+        gt: ground truth (may be empty).
+        use_parser: spaCy statistical pass on the sentences that need it.
+        evidence: optional extra evidence per image (detector results), image_id -> object with
+            ``judge(mention)``; see :mod:`caption_audit.detect_stage`.
+    """
+
+    gt: GroundTruth
+    use_parser: bool = True
+    evidence: dict[str, Any] | None = None
+
+
+class BatchScorer:
+    """Parse and score batches of captions with one parser (spaCy is loaded once)."""
+
+    def __init__(self, ctx: ScoreContext, parser: Any = None):
+        from caption_audit.text.parse import CaptionParser
+
+        self.ctx = ctx
+        self.parser = parser or CaptionParser(use_parser=ctx.use_parser)
+        self.coco_index = {c: i for i, c in enumerate(self.parser.vocab.classes)}
+
+    def problem(self, c: Caption) -> str | None:
+        """Why a caption is skipped, or None."""
+        if c.error:
+            return c.error
+        gt = self.ctx.gt
+        if gt.available and not gt.has_image(c.image_id):
+            return f"unknown image id '{c.image_id}' (not in any ground-truth file)"
+        return text_problem(c.text)
+
+    def score(self, batch: list[Caption]) -> tuple[dict[str, list], dict[str, list]]:
+        """Column dicts (captions, mentions) for one batch, rows in input order."""
+        gt = self.ctx.gt
+        have_gt = gt.available
+        problems = [self.problem(c) for c in batch]
+        parsed = iter(self.parser.parse([c.text for c, p in zip(batch, problems, strict=True) if p is None]))
+        crow: dict[str, list] = defaultdict(list)
+        mrow: dict[str, list] = defaultdict(list)
+        evidence = self.ctx.evidence
+        for c, problem in zip(batch, problems, strict=True):
+            gt_ok = have_gt and gt.has_image(c.image_id)
+            if problem is not None:
+                _caption_row(crow, c, f"skipped: {problem}", None, 0, 0, gt_ok)
+                continue
+            p = next(parsed)
+            ev = evidence.get(c.image_id) if evidence else None
+            s = score_caption(p, gt.of(c.image_id) if gt_ok else None, self.coco_index, ev)
+            _caption_row(crow, c, "scored", s, p.n_words, p.n_chars, gt_ok)
+            _mention_rows(mrow, c, p)
+        return dict(crow), dict(mrow)
+
+
+def _caption_row(rows: dict, c: Caption, status: str, s: Any, n_words: int, n_chars: int, gt_ok: bool) -> None:
+    rows["caption_id"].append(c.caption_id)
+    rows["image_id"].append(c.image_id)
+    rows["source"].append(c.source)
+    rows["caption"].append(c.text)
+    rows["status"].append(status)
+    rows["origin"].append(c.origin)
+    scored = s is not None
+    judged = scored and gt_ok
+    rows["mentioned"].append(s.mentioned if scored else [])
+    rows["hallucinated"].append(s.hallucinated if scored else [])
+    rows["covered"].append(s.covered if scored else [])
+    rows["gt_objects"].append(s.gt_objects if scored else [])
+    rows["open_mentioned"].append(s.open_mentioned if scored else [])
+    rows["n_mentions"].append(s.n_mentions if scored else 0)
+    rows["n_hallucinated"].append(s.n_hallucinated if scored else 0)
+    rows["n_unverifiable"].append(s.n_unverifiable if scored else 0)
+    rows["n_all_mentions"].append(s.n_all_mentions if scored else 0)
+    rows["n_words"].append(n_words)
+    rows["n_chars"].append(n_chars)
+    rows["chair_i"].append(s.n_hallucinated / s.n_mentions if judged and s.n_mentions else None)
+    rows["has_hallucination"].append(s.n_hallucinated > 0 if judged else None)
+    rows["coverage"].append(len(s.covered) / len(s.gt_objects) if judged and s.gt_objects else None)
+    rows["halluc_per_100w"].append(100.0 * s.n_hallucinated / n_words if judged and n_words else None)
+    rows["gt_available"].append(gt_ok)
+
+
+def _mention_rows(rows: dict, c: Caption, p: Any) -> None:
+    for i, m in enumerate(p.mentions):
+        rows["caption_id"].append(c.caption_id)
+        rows["image_id"].append(c.image_id)
+        rows["source"].append(c.source)
+        rows["idx"].append(i)
+        rows["start"].append(m.start)
+        rows["end"].append(m.end)
+        rows["text"].append(m.text)
+        rows["lemma"].append(m.lemma)
+        rows["canonical"].append(m.canonical)
+        rows["vocab"].append(m.vocab)
+        rows["count"].append(m.count)
+        rows["negated"].append(m.negated)
+        rows["hedged"].append(m.hedged)
+        rows["nonvisual"].append(m.nonvisual)
+        rows["verdict"].append(m.verdict)
+        rows["reason"].append(m.reason)
+        rows["evidence"].append(m.evidence)
+        rows["score"].append(m.score)
+        rows["box"].append(list(m.box) if m.box else None)

@@ -1,0 +1,144 @@
+"""From per-caption rows to per-source metrics (with CIs) and per-class rates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from caption_audit.scoring.bootstrap import bootstrap_ci
+from caption_audit.scoring.metrics import METRIC_LIST, STAT_COLUMNS
+
+# columns of captions.parquet needed to rebuild every statistic
+CAPTION_COLUMNS = ["source", "image_id", "status", "gt_available", "n_mentions", "n_hallucinated",
+                   "covered", "gt_objects", "n_words", "n_chars", "n_unverifiable", "n_all_mentions"]
+
+
+def stat_table(captions: Any) -> dict[str, np.ndarray]:
+    """Per-caption statistic columns (``STAT_COLUMNS``) from a captions DataFrame.
+
+    Works on a ``pandas.DataFrame`` with :data:`CAPTION_COLUMNS`.
+    """
+    scored = (captions["status"].to_numpy() == "scored")
+    judged = scored & captions["gt_available"].fillna(False).to_numpy(dtype=bool)
+    nh = captions["n_hallucinated"].to_numpy(dtype=np.float64)
+    cols = {
+        "n_hallucinated": np.where(judged, nh, 0.0),
+        "n_mentions": np.where(judged, captions["n_mentions"].to_numpy(dtype=np.float64), 0.0),
+        "has_hallucination": (judged & (nh > 0)).astype(np.float64),
+        "judged": judged.astype(np.float64),
+        "n_covered": np.where(judged, captions["covered"].map(len).to_numpy(dtype=np.float64), 0.0),
+        "n_gt": np.where(judged, captions["gt_objects"].map(len).to_numpy(dtype=np.float64), 0.0),
+        "n_words": np.where(scored, captions["n_words"].to_numpy(dtype=np.float64), 0.0),
+        "n_chars": np.where(scored, captions["n_chars"].to_numpy(dtype=np.float64), 0.0),
+        "scored": scored.astype(np.float64),
+        "n_unverifiable": np.where(scored, captions["n_unverifiable"].to_numpy(dtype=np.float64), 0.0),
+        "n_all_mentions": np.where(scored, captions["n_all_mentions"].to_numpy(dtype=np.float64), 0.0),
+        "skipped": (~scored).astype(np.float64),
+        "one": np.ones(len(captions)),
+    }
+    assert set(cols) == set(STAT_COLUMNS), set(STAT_COLUMNS) ^ set(cols)
+    return cols
+
+
+def metrics_with_ci(
+    stats: dict[str, np.ndarray],
+    image_ids: np.ndarray,
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[dict[str, dict], int]:
+    """Every metric of :data:`METRIC_LIST` with its image-cluster bootstrap CI.
+
+    Returns:
+        ``({metric: {value, ci_low, ci_high, numerator, denominator[, status]}}, resamples used)``.
+    """
+    cols = list(STAT_COLUMNS)
+    index = {c: i for i, c in enumerate(cols)}
+    data = np.column_stack([stats[c] for c in cols]) if len(image_ids) else np.zeros((0, len(cols)))
+    _, inverse = np.unique(np.asarray(image_ids, dtype=str), return_inverse=True)
+    per_image = np.zeros((int(inverse.max()) + 1 if len(inverse) else 0, len(cols)))
+    np.add.at(per_image, inverse, data)
+    totals = data.sum(axis=0)
+    ratios = [(index[m.numerator], index[m.denominator], m.scale) for m in METRIC_LIST]
+    cis, used = bootstrap_ci(per_image, ratios, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    out: dict[str, dict] = {}
+    for m, (lo, hi) in zip(METRIC_LIST, cis, strict=True):
+        num, den = float(totals[index[m.numerator]]), float(totals[index[m.denominator]])
+        value = m.compute(num, den)
+        entry: dict[str, Any] = {"value": value, "ci_low": lo, "ci_high": hi, "numerator": num, "denominator": den}
+        if value is None:
+            entry["status"] = m.empty_status
+        out[m.name] = entry
+    return out, used
+
+
+def per_source(captions: Any, *, n_resamples: int = 1000, confidence: float = 0.95,
+               seed: int = 0) -> tuple[dict[str, Any], int]:
+    """The ``sources`` block of summary.json from a captions DataFrame."""
+    stats = stat_table(captions)
+    sources = captions["source"].to_numpy()
+    images = captions["image_id"].to_numpy()
+    out: dict[str, Any] = {}
+    used = 0
+    for name in dict.fromkeys(sources.tolist()):
+        mask = sources == name
+        metrics, used = metrics_with_ci({k: v[mask] for k, v in stats.items()}, images[mask],
+                                        n_resamples=n_resamples, confidence=confidence, seed=seed)
+        n_in = int(mask.sum())
+        n_scored = int(stats["scored"][mask].sum())
+        out[name] = {
+            "counts": {"input": n_in, "scored": n_scored, "skipped": n_in - n_scored,
+                       "judged": int(stats["judged"][mask].sum()), "images": len(set(images[mask].tolist()))},
+            "metrics": metrics,
+        }
+    return out, used
+
+
+def class_table(run_dir: Path) -> dict[str, list]:
+    """Per (source, COCO class) counts and rates, from captions.parquet and mentions.parquet."""
+    import duckdb
+
+    con = duckdb.connect()
+    caps = (run_dir / "captions.parquet").as_posix()
+    ments = (run_dir / "mentions.parquet").as_posix()
+    rows = con.execute(
+        """
+        with m as (
+          select source, canonical,
+                 count(*) filter (where verdict <> 'unverifiable') as n_mentions,
+                 count(*) filter (where verdict = 'hallucinated') as n_hallucinated
+          from read_parquet(?) where vocab = 'coco80' and not negated and not nonvisual group by 1, 2),
+        g as (
+          select source, cls as canonical, count(*) as n_gt_captions, count(distinct image_id) as n_gt_images
+          from (select source, image_id, unnest(gt_objects) as cls from read_parquet(?) where status = 'scored')
+          group by 1, 2),
+        c as (
+          select source, cls as canonical, count(*) as n_covered
+          from (select source, unnest(covered) as cls from read_parquet(?) where status = 'scored')
+          group by 1, 2)
+        select coalesce(m.source, g.source, c.source) as source,
+               coalesce(m.canonical, g.canonical, c.canonical) as canonical,
+               coalesce(n_mentions, 0), coalesce(n_hallucinated, 0), coalesce(n_gt_images, 0),
+               coalesce(n_covered, 0), coalesce(n_gt_captions, 0)
+        from m full outer join g using (source, canonical) full outer join c using (source, canonical)
+        order by 1, 2
+        """,
+        [ments, caps, caps],
+    ).fetchall()
+    con.close()
+    cols: dict[str, list] = {k: [] for k in ("source", "canonical", "n_mentions", "n_hallucinated", "n_gt_images",
+                                             "n_covered", "n_gt_captions", "hallucination_rate", "coverage")}
+    for source, canonical, n_m, n_h, n_gi, n_c, n_gc in rows:
+        cols["source"].append(source)
+        cols["canonical"].append(canonical)
+        cols["n_mentions"].append(n_m)
+        cols["n_hallucinated"].append(n_h)
+        cols["n_gt_images"].append(n_gi)
+        cols["n_covered"].append(n_c)
+        cols["n_gt_captions"].append(n_gc)
+        cols["hallucination_rate"].append(n_h / n_m if n_m else None)
+        cols["coverage"].append(n_c / n_gc if n_gc else None)
+    return cols
