@@ -19,9 +19,7 @@ QA90 = SHARED / "llava" / "qa90_gpt4_answer.jsonl"
 OPERA = SHARED / "opera" / "chair_eval_results" / "llava-1.5"
 CHAIR_OBJECTS = SHARED / "chair_standalone" / "chair_imid_to_objects.json"
 
-# " A giraffe stands nearby." is NOT detected by the text stage (spaCy tags "giraffe stands" as
-# a compound noun, like "taxi stands"); reported to the core. This phrasing parses cleanly:
-GIRAFFE = " A giraffe is standing nearby."
+GIRAFFE = " A giraffe stands nearby."
 
 
 def have_shared() -> bool:

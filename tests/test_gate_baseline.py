@@ -29,7 +29,7 @@ def _results(run: Path, baseline: Path, **regs: float):
 
 
 def test_injected_hallucinations_are_detected(capsys):
-    """30% of captions get " A giraffe is standing nearby." appended: CHAIR-i rises well beyond noise."""
+    """30% of captions get " A giraffe stands nearby." appended: CHAIR-i rises well beyond noise."""
     code, out, _ = _gate(
         capsys, str(real_run("bench_injected")), "--baseline", str(real_run("bench")),
         "--max-regression", "chair_i=0.02", "--max-regression", "coverage=0.03",
