@@ -20,7 +20,7 @@ def gd(tmp_path_factory):
 
 
 def test_batched_equals_one_by_one_on_real_images(gd):
-    paths = coco_images(10)
+    paths = coco_images(6)
     images = [Image.open(p).convert("RGB") for p in paths]
     prompts = list(prompts_for(paths).values())
     batched = gd.detect(images, prompts)
@@ -69,6 +69,7 @@ def test_registry_builds_it_and_loading_a_saved_directory_works(gd, tmp_path):
 
 def test_hub_id_offline_gives_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
     with pytest.raises(ConfigError) as err:
         GroundingDinoDetector(model="IDEA-Research/grounding-dino-tiny", device="cpu")

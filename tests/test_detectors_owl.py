@@ -34,6 +34,7 @@ def test_batched_equals_one_by_one_with_padded_queries(owl):
 
 def test_owl_offline_hub_id_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     with pytest.raises(ConfigError, match="huggingface-cli download google/owlv2"):
         OwlDetector(device="cpu")

@@ -19,6 +19,15 @@ def hub_offline() -> bool:
     return any(os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
+def hub_cache_dir() -> str | None:
+    """``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, read now (not at import); None = hub default."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.environ["HF_HOME"], "hub")
+    return None
+
+
 def dir_revision(path: Path) -> str:
     """Content hash of a saved model directory (config, processor, tokenizer and weights)."""
     h = hashlib.sha256()
@@ -31,7 +40,10 @@ def dir_revision(path: Path) -> str:
 
 
 def missing_model_error(model: str, cause: BaseException | None, hub_id: str) -> ConfigError:
-    why = f" ({type(cause).__name__}: {str(cause).splitlines()[0][:200]})" if cause else ""
+    if model.count("/") == 1 and not Path(model).expanduser().exists():
+        hub_id = model  # name what the user asked for
+    first = str(cause).splitlines()[0].split(". ")[0] if cause else ""
+    why = f" ({type(cause).__name__}: {first[:160]})" if cause else ""
     return ConfigError(
         f"Cannot load detector model '{model}'{why}. "
         f"It is neither a local directory nor in the Hugging Face cache"
@@ -66,7 +78,9 @@ def resolve_model(model: str, revision: str | None, default_hub_id: str) -> tupl
     try:
         from huggingface_hub import snapshot_download
 
-        snap = snapshot_download(model, revision=revision, local_files_only=hub_offline())
+        snap = snapshot_download(
+            model, revision=revision, local_files_only=hub_offline(), cache_dir=hub_cache_dir()
+        )
     except Exception as exc:  # noqa: BLE001 - any hub failure means "not available here"
         raise missing_model_error(model, exc, default_hub_id) from exc
     return snap, {}, Path(snap).name
