@@ -96,3 +96,19 @@ def test_bad_options_are_config_errors(kwargs, match, tmp_path_factory):
 def test_directory_without_config_is_rejected(tmp_path):
     with pytest.raises(ConfigError, match="config.json"):
         GroundingDinoDetector(model=str(tmp_path), device="cpu")
+
+
+def test_hub_id_resolves_from_the_local_hf_cache_offline(monkeypatch, tmp_path, tmp_path_factory):
+    """A hub id found in $HF_HOME/hub loads offline; its revision is the snapshot commit."""
+    import shutil
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--acme--tiny-gd"
+    shutil.copytree(tiny_model("grounding-dino", tmp_path_factory), repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    det = GroundingDinoDetector("acme/tiny-gd", device="cpu")
+    assert det.revision == commit and det.model_id == "acme/tiny-gd"
