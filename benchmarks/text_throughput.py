@@ -34,9 +34,10 @@ REFERENCE_CHAIR = {"long": 198.0, "short": 1388.0}
 def load_workloads(limit_short: int) -> dict[str, list[tuple[str, str]]]:
     longs = []
     for f in sorted(glob.glob(str(SHARED / "opera" / "chair_eval_results" / "*" / "*.jsonl"))):
-        for line in open(f):
-            r = json.loads(line)
-            longs.append((str(r["image_id"]), r["caption"]))
+        with open(f) as fh:
+            for line in fh:
+                r = json.loads(line)
+                longs.append((str(r["image_id"]), r["caption"]))
     coco = json.loads((SHARED / "coco_val2017_captions" / "captions_val2017.json").read_text())
     shorts = [(str(a["image_id"]), a["caption"]) for a in coco["annotations"]][:limit_short]
     return {"long": longs, "short": shorts}

@@ -70,6 +70,7 @@ class AuditConfig:
         workers: parallel workers (processes, or Ray actors).
         ray_address: an existing Ray cluster (default: start a local one).
         resume: continue a killed run with the same inputs and settings.
+        detector: detector settings (``DetectorSettings``); None for ground truth only.
     """
 
     inputs: list[InputSpec]
@@ -86,6 +87,7 @@ class AuditConfig:
     workers: int = 1
     ray_address: str | None = None
     resume: bool = True
+    detector: Any = None  # caption_audit.detect_stage.DetectorSettings
 
 
 class _Progress:
@@ -218,12 +220,20 @@ def audit(cfg: AuditConfig) -> Path:
         if not gt.available:
             raise ConfigError("--gt chair needs ground truth (instances or an objects file).")
         _add_reference_objects(cfg, caption_specs, parser, gt, warnings)
-    ctx = ScoreContext(gt=gt, use_parser=cfg.use_parser)
+    detected = None
+    if cfg.detector is not None:
+        from caption_audit.detect_stage import run_detection
+
+        detected = run_detection(cfg.detector, _iter_captions(caption_specs, [], []), images, objects,
+                                 parser.vocab, progress=cfg.progress)
+    ctx = ScoreContext(gt=gt, use_parser=cfg.use_parser, evidence=detected.evidence if detected else None)
 
     fp = fingerprint({
         "inputs": [(file_identity(s.path), s.role, s.format, s.source, s.options) for s in cfg.inputs],
         "gt_mode": cfg.gt_mode, "batch_size": cfg.batch_size, "use_parser": cfg.use_parser,
         "vocab": parser.vocab.hash, "version": __version__,
+        "detector": None if cfg.detector is None else (cfg.detector.name, cfg.detector.kwargs, detected.info["model"],
+                                                       detected.info["images_computed"] + detected.info["images_cached"]),
     })
     shards = ShardStore(out, fp)
     done = shards.open(resume=cfg.resume)
@@ -258,12 +268,14 @@ def audit(cfg: AuditConfig) -> Path:
 
     shards.merge("captions")
     shards.merge("mentions")
-    _write_gt_tables(out, objects, images, gt, parser.vocab)
+    _write_gt_tables(out, objects, images, gt, parser.vocab, detected.objects if detected else None)
     _write_classes(out)
     summary = _summary(cfg, out, provenance, warnings, gt, parser, model_info(parser.nlp))
     summary["run"] = {"engine": cfg.engine, "workers": cfg.workers, "batch_size": cfg.batch_size,
                       "resumed_captions": counts["resumed"], "seconds": round(time.perf_counter() - t_start, 2),
                       "fingerprint": fp}
+    if detected is not None:
+        summary["detector"] = detected.info
     write_json(out / "summary.json", summary)
     shards.cleanup()
     return out
@@ -333,7 +345,8 @@ def _summary(cfg: AuditConfig, out: Path, provenance: list[dict], warnings: list
     }
 
 
-def _write_gt_tables(out: Path, objects: list[GTObject], images: list[ImageInfo], gt: GroundTruth, vocab: Any) -> None:
+def _write_gt_tables(out: Path, objects: list[GTObject], images: list[ImageInfo], gt: GroundTruth, vocab: Any,
+                     detected: dict[str, list] | None = None) -> None:
     import duckdb
 
     cache: dict[str, str] = {}
@@ -349,6 +362,8 @@ def _write_gt_tables(out: Path, objects: list[GTObject], images: list[ImageInfo]
         cols["normalized"].append(o.normalized)
         cols["origin"].append(o.origin)
         cols["score"].append(None)
+    for k, v in (detected or {}).items():
+        cols[k].extend(v)
     write_table(out, "objects", cols)
     seen: dict[str, ImageInfo] = {}
     for im in images:

@@ -9,21 +9,22 @@ from detectors.base import DETECTORS
 
 
 def add_detector_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
-    """Add ``--images --detector --model --device --batch-size --cache-dir --box-threshold
-    --text-threshold --num-workers`` in an argument group, and return the group."""
+    """Add ``--images --detector --model --device --detect-batch-size --detect-workers --cache-dir
+    --box-threshold --text-threshold`` in an argument group, and return the group."""
     g = parser.add_argument_group("detector (optional: check objects against the image pixels)")
     g.add_argument("--images", metavar="DIR", help="folder with the image files (searched two levels deep; "
                    "COCO names like 000000391895.jpg / COCO_val2014_000000391895.jpg are found by id)")
-    g.add_argument("--detector", metavar="NAME", default="grounding-dino",
-                   help=f"detector backend: {', '.join(DETECTORS.names())} (default: %(default)s)")
+    g.add_argument("--detector", metavar="NAME", default=None,
+                   help=f"detector backend: {', '.join(DETECTORS.names())} (default: grounding-dino when "
+                   "--images is given, else none)")
     g.add_argument("--model", metavar="PATH_OR_ID", default=None,
                    help="save_pretrained folder or Hugging Face id (default: the backend's, e.g. "
                    "IDEA-Research/grounding-dino-tiny); with HF_HUB_OFFLINE=1 only the local cache is used")
     g.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where the model runs (default: %(default)s = cuda if available)")
-    g.add_argument("--batch-size", type=_positive_int, default=8, metavar="N",
+    g.add_argument("--detect-batch-size", type=_positive_int, default=8, metavar="N",
                    help="images per model batch (default: %(default)s)")
-    g.add_argument("--num-workers", type=int, default=2, metavar="N",
+    g.add_argument("--detect-workers", type=int, default=2, metavar="N",
                    help="image decoding workers (default: %(default)s)")
     g.add_argument("--cache-dir", metavar="DIR", default=None,
                    help="detection cache (default: $XDG_CACHE_HOME/caption-audit/detections)")
@@ -39,7 +40,7 @@ def detector_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kw: dict[str, Any] = {"device": args.device, "box_threshold": args.box_threshold}
     if args.model:
         kw["model"] = args.model
-    if args.detector == "grounding-dino":
+    if (args.detector or "grounding-dino") == "grounding-dino":
         kw["text_threshold"] = args.text_threshold
     return kw
 

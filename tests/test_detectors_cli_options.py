@@ -15,18 +15,18 @@ def _parse(argv):
 
 def test_defaults_and_kwargs():
     a = _parse([])
-    assert (a.detector, a.device, a.batch_size, a.box_threshold, a.text_threshold) == (
-        "grounding-dino", "auto", 8, 0.35, 0.25)  # fmt: skip
+    assert (a.detector, a.device, a.detect_batch_size, a.box_threshold, a.text_threshold) == (
+        None, "auto", 8, 0.35, 0.25)  # fmt: skip
     assert detector_kwargs(a) == {"device": "auto", "box_threshold": 0.35, "text_threshold": 0.25}
     a = _parse(["--images", "imgs", "--detector", "owlv2", "--model", "/m", "--device", "cpu",
-                "--batch-size", "4", "--cache-dir", "c", "--box-threshold", "0.2"])  # fmt: skip
+                "--detect-batch-size", "4", "--cache-dir", "c", "--box-threshold", "0.2"])  # fmt: skip
     assert detector_kwargs(a) == {"device": "cpu", "box_threshold": 0.2, "model": "/m"}
-    assert (a.images, a.cache_dir, a.batch_size) == ("imgs", "c", 4)
+    assert (a.images, a.cache_dir, a.detect_batch_size) == ("imgs", "c", 4)
 
 
 @pytest.mark.parametrize(
     "argv",
-    [["--batch-size", "0"], ["--batch-size", "x"], ["--box-threshold", "2"], ["--device", "tpu"]],
+    [["--detect-batch-size", "0"], ["--detect-batch-size", "x"], ["--box-threshold", "2"], ["--device", "tpu"]],
 )
 def test_bad_values_exit_with_usage(argv, capsys):
     with pytest.raises(SystemExit):

@@ -44,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ray-address", default=None, help="address of an existing Ray cluster (with --engine ray)")
     p.add_argument("--no-resume", action="store_true", help="start over even if a killed run left finished batches")
     p.add_argument("--quiet", action="store_true", help="no progress bars or report")
+    from detectors.cli_options import add_detector_options
+
+    g = add_detector_options(p)
+    g.add_argument("--detect-prompts", choices=["mentions+coco80", "mentions"], default="mentions+coco80",
+                   help="what to ask the detector per image: the objects any caption of the image names, "
+                   "plus the 80 COCO class names (default), or the mentions only (faster)")
     p.set_defaults(func=run)
 
 
@@ -73,7 +79,16 @@ def config_from_args(args: argparse.Namespace):
             spec = InputSpec(f, role, None, source if role == "captions" else None)
             roles[key] = spec
             inputs.append(spec)
-    return AuditConfig(inputs=inputs, out=args.out, gt_mode=args.gt, batch_size=args.batch_size,
+    detector = None
+    if args.images or args.detector:
+        from caption_audit.detect_stage import DetectorSettings
+        from detectors.cli_options import detector_kwargs
+
+        detector = DetectorSettings(name=args.detector or "grounding-dino", images_dir=args.images,
+                                    kwargs=detector_kwargs(args), batch_size=args.detect_batch_size,
+                                    num_workers=args.detect_workers, cache_dir=args.cache_dir,
+                                    include_coco80=args.detect_prompts == "mentions+coco80")
+    return AuditConfig(inputs=inputs, detector=detector, out=args.out, gt_mode=args.gt, batch_size=args.batch_size,
                        n_resamples=args.bootstrap, seed=args.seed, use_parser=not args.no_parser,
                        progress=not args.quiet, engine=args.engine, workers=args.workers,
                        ray_address=args.ray_address, resume=not args.no_resume)
