@@ -168,3 +168,35 @@ def count_summary(rows: Iterable[Mapping[str, Any]] | Any) -> dict[str, dict[str
         out[src] = {COUNT_OK: c[COUNT_OK], COUNT_WRONG: c[COUNT_WRONG], COUNT_UNVERIFIABLE: c[COUNT_UNVERIFIABLE],
                     "count_error_rate": c[COUNT_WRONG] / judged if judged else None}
     return out
+
+
+def caption_count_verdicts(text: str, mentions: Iterable[Mention],
+                           gt_counts: Counter | Mapping[str, int] | None) -> dict[str, tuple[str, list, int | None]]:
+    """One count verdict per class per caption: ``{class: (verdict, stated claims, true)}``.
+
+    Captions often split a class into parts ("Two smaller pizzas ... One pizza is larger", "one
+    giraffe eats while another ..."). Judging each part against the image total calls every
+    part wrong. Here a class's claims in one caption are combined: ``count_ok`` when the true
+    count equals any exact claim or the sum of the exact claims, or satisfies any vague claim;
+    else ``count_wrong``. ``count_unverifiable`` as in :func:`count_verdict`.
+    """
+    claims: dict[str, list] = {}
+    true_of: dict[str, int | None] = {}
+    verdicts: dict[str, list[str]] = {}
+    for m in mentions:
+        v, stated, true = count_verdict(m, gt_counts, text)
+        if v is None:
+            continue
+        claims.setdefault(m.canonical, []).append(stated)
+        verdicts.setdefault(m.canonical, []).append(v)
+        true_of[m.canonical] = true
+    out = {}
+    for cls, vs in verdicts.items():
+        true = true_of[cls]
+        if COUNT_UNVERIFIABLE in vs:
+            out[cls] = (COUNT_UNVERIFIABLE, claims[cls], true)
+            continue
+        exact = [s for s in claims[cls] if isinstance(s, int)]
+        ok = COUNT_OK in vs or (len(exact) > 1 and sum(exact) == true)
+        out[cls] = (COUNT_OK if ok else COUNT_WRONG, claims[cls], true)
+    return out
