@@ -47,7 +47,7 @@ def load_groups() -> dict[str, Group]:
 def _term_index() -> dict[str, Group]:
     index: dict[str, Group] = {}
     for g in load_groups().values():
-        for term in (g.name, *g.terms):
+        for term in g.terms:  # not the group name: "person", "luggage" are COCO words
             for form in phrase_forms(term):
                 index.setdefault(" ".join(form.lower().replace("-", " ").split()), g)
     return index
@@ -119,7 +119,7 @@ def find_broad_mentions(text: str, parsed: ParsedCaption) -> list[Mention]:
         if g is None:
             continue
         surface = " ".join(hit.group(0).lower().replace("-", " ").split())
-        lemma = next((t for t in (g.name, *g.terms) if surface in {" ".join(f.lower().split()) for f in phrase_forms(t)}), surface)
+        lemma = next((t for t in g.terms if surface in {" ".join(f.lower().split()) for f in phrase_forms(t)}), surface)
         out.append(Mention(start=s, end=e, text=hit.group(0), lemma=lemma, canonical=g.name, vocab="open"))
     return out
 
