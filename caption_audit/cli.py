@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "gate": "caption_audit.gate.cli",
     "compare": "caption_audit.compare.cli",
     "dashboard": "dashboards.cli",
+    "evaluate": "caption_audit.semantic.cli",
 }
 
 

@@ -71,6 +71,8 @@ class AuditConfig:
         ray_address: an existing Ray cluster (default: start a local one).
         resume: continue a killed run with the same inputs and settings.
         detector: detector settings (``DetectorSettings``); None for ground truth only.
+        semantic: ``{"embedder": name_or_path, "threshold": float}`` to map open words onto COCO
+            classes by sentence embeddings and judge broad terms ("animal"); None to skip.
     """
 
     inputs: list[InputSpec]
@@ -88,6 +90,7 @@ class AuditConfig:
     ray_address: str | None = None
     resume: bool = True
     detector: Any = None  # caption_audit.detect_stage.DetectorSettings
+    semantic: dict[str, Any] | None = None
 
 
 class _Progress:
@@ -226,12 +229,13 @@ def audit(cfg: AuditConfig) -> Path:
 
         detected = run_detection(cfg.detector, _iter_captions(caption_specs, [], []), images, objects,
                                  parser.vocab, progress=cfg.progress)
-    ctx = ScoreContext(gt=gt, use_parser=cfg.use_parser, evidence=detected.evidence if detected else None)
+    ctx = ScoreContext(gt=gt, use_parser=cfg.use_parser, evidence=detected.evidence if detected else None,
+                       semantic=cfg.semantic)
 
     fp = fingerprint({
         "inputs": [(file_identity(s.path), s.role, s.format, s.source, s.options) for s in cfg.inputs],
         "gt_mode": cfg.gt_mode, "batch_size": cfg.batch_size, "use_parser": cfg.use_parser,
-        "vocab": parser.vocab.hash, "version": __version__,
+        "vocab": parser.vocab.hash, "version": __version__, "semantic": cfg.semantic,
         "detector": None if cfg.detector is None else (cfg.detector.name, cfg.detector.kwargs, detected.info["model"],
                                                        detected.info["images_computed"] + detected.info["images_cached"]),
     })
@@ -333,7 +337,7 @@ def _summary(cfg: AuditConfig, out: Path, provenance: list[dict], warnings: list
         "gt_mode": cfg.gt_mode if gt.available else "none",
         "reference_source": cfg.reference_source if cfg.gt_mode == "chair" else None,
         "text": {**nlp_info, "vocab_hash": parser.vocab.hash,
-                 "parser": "lexical+spacy" if cfg.use_parser else "lexical"},
+                 "parser": "lexical+spacy" if cfg.use_parser else "lexical", "semantic": cfg.semantic},
         "inputs": provenance,
         "counts": {"input": n_input, "scored": n_scored, "skipped": n_input - n_scored,
                    "skipped_by_reason": _skip_reasons(captions), "gt_images": len(gt.known)},

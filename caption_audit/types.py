@@ -95,6 +95,11 @@ class Mention:
         negated: asserted absent (``"no people"``, ``"without a car"``).
         hedged: asserted with doubt (``"possibly a cat"``, ``"appears to be a dog"``).
         nonvisual: a word that names no visible object in this use.
+        verdict, reason, evidence: set by :func:`caption_audit.scoring.verdicts.judge_mention`.
+        score, box: detector (or semantic-match) score and the best box, xyxy pixels.
+        count_verdict: ``count_ok``/``count_wrong``/``count_unverifiable`` when a quantity is
+            stated ("two dogs", "several cows"); ``count_stated`` the claim, ``count_true`` the
+            image's instance count.
     """
 
     start: int
@@ -112,6 +117,9 @@ class Mention:
     evidence: str = ""
     score: float | None = None
     box: tuple[float, float, float, float] | None = None
+    count_verdict: str | None = None
+    count_stated: str | None = None
+    count_true: int | None = None
 
 
 @dataclass(slots=True)

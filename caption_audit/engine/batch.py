@@ -20,12 +20,15 @@ class ScoreContext:
         gt: ground truth (may be empty).
         use_parser: spaCy statistical pass on the sentences that need it.
         evidence: optional extra evidence per image (detector results), image_id -> object with
-            ``judge(mention)``; see :mod:`caption_audit.detect_stage`.
+            ``lookup(canonical)``; see :mod:`caption_audit.detect_stage`.
+        semantic: ``None``, or settings for :mod:`caption_audit.semantic` (``embedder``: model
+            name or path, ``threshold``: cosine to map an open word onto a COCO class).
     """
 
     gt: GroundTruth
     use_parser: bool = True
     evidence: dict[str, Any] | None = None
+    semantic: dict[str, Any] | None = None
 
 
 class BatchScorer:
@@ -37,6 +40,19 @@ class BatchScorer:
         self.ctx = ctx
         self.parser = parser or CaptionParser(use_parser=ctx.use_parser)
         self.coco_index = {c: i for i, c in enumerate(self.parser.vocab.classes)}
+        self._mapper: Any = None
+
+    @property
+    def mapper(self) -> Any:
+        """The semantic mapper, loaded on first use (sentence-transformers is heavy)."""
+        if self._mapper is None:
+            from caption_audit.semantic.embedder import Embedder
+            from caption_audit.semantic.mapping import DEFAULT_THRESHOLD, SemanticMapper
+
+            opts = self.ctx.semantic or {}
+            self._mapper = SemanticMapper(Embedder(opts.get("embedder")), self.parser.vocab,
+                                          opts.get("threshold") or DEFAULT_THRESHOLD)
+        return self._mapper
 
     def problem(self, c: Caption) -> str | None:
         """Why a caption is skipped, or None."""
@@ -52,7 +68,19 @@ class BatchScorer:
         gt = self.ctx.gt
         have_gt = gt.available
         problems = [self.problem(c) for c in batch]
-        parsed = iter(self.parser.parse([c.text for c, p in zip(batch, problems, strict=True) if p is None]))
+        texts = [c.text for c, p in zip(batch, problems, strict=True) if p is None]
+        parsed_list = self.parser.parse(texts)
+        semantic_scores: dict[tuple[int, int], float] = {}
+        if self.ctx.semantic is not None and parsed_list:
+            from caption_audit.semantic.hypernyms import find_broad_mentions
+
+            for match in self.mapper.map_mentions(parsed_list):
+                semantic_scores[(match.caption, match.mention)] = match.score
+            for p, text in zip(parsed_list, texts, strict=True):
+                extra = find_broad_mentions(text, p)
+                if extra:
+                    p.mentions = sorted(p.mentions + extra, key=lambda m: m.start)
+        parsed = iter(enumerate(parsed_list))
         crow: dict[str, list] = defaultdict(list)
         mrow: dict[str, list] = defaultdict(list)
         evidence = self.ctx.evidence
@@ -61,12 +89,56 @@ class BatchScorer:
             if problem is not None:
                 _caption_row(crow, c, f"skipped: {problem}", None, 0, 0, gt_ok)
                 continue
-            p = next(parsed)
+            k, p = next(parsed)
             ev = evidence.get(c.image_id) if evidence else None
-            s = score_caption(p, gt.of(c.image_id) if gt_ok else None, self.coco_index, ev)
+            image_gt = gt.of(c.image_id) if gt_ok else None
+            s = score_caption(p, image_gt, self.coco_index, ev)
+            if self.ctx.semantic is not None:
+                self._semantic_verdicts(k, p, image_gt, s, semantic_scores)
+            self._counts(c.text, p, gt.counts.get(c.image_id) if gt_ok else None, s)
             _caption_row(crow, c, "scored", s, p.n_words, p.n_chars, gt_ok)
             _mention_rows(mrow, c, p)
         return dict(crow), dict(mrow)
+
+
+    @staticmethod
+    def _semantic_verdicts(k: int, p: Any, image_gt: set[str] | None, s: Any, scores: dict) -> None:
+        """Broad terms ("animal", "vehicle") get a verdict; mapped words keep their similarity."""
+        from caption_audit.semantic.hypernyms import broader_verdict
+
+        for i, m in enumerate(p.mentions):
+            if (k, i) in scores:
+                m.score = scores[(k, i)]
+                m.evidence = f"{m.evidence}+semantic" if m.evidence else "semantic"
+            if m.vocab != "open" or m.negated or m.nonvisual or m.verdict != "unverifiable":
+                continue
+            v = broader_verdict(m.lemma or m.canonical, image_gt)
+            if v is not None:
+                m.verdict, m.reason, m.evidence = v, "broader_term", "gt"
+                s.n_unverifiable -= 1
+
+    @staticmethod
+    def _counts(text: str, p: Any, gt_counts: Any, s: Any) -> None:
+        """Count verdicts per mention, and one per class per caption for the caption's stats."""
+        from caption_audit.semantic.counts import (
+            COUNT_OK,
+            COUNT_WRONG,
+            caption_count_verdicts,
+            count_verdict,
+        )
+
+        for m in p.mentions:
+            if m.count is None and m.vocab != "coco80":
+                continue
+            v, stated, true = count_verdict(m, gt_counts, text)
+            if v is not None:
+                m.count_verdict, m.count_stated, m.count_true = v, str(stated), true
+        if gt_counts is None:
+            return
+        for verdict, _claims, _true in caption_count_verdicts(text, p.mentions, gt_counts).values():
+            if verdict in (COUNT_OK, COUNT_WRONG):
+                s.n_count_checked += 1
+                s.n_count_wrong += verdict == COUNT_WRONG
 
 
 def _caption_row(rows: dict, c: Caption, status: str, s: Any, n_words: int, n_chars: int, gt_ok: bool) -> None:
@@ -87,6 +159,8 @@ def _caption_row(rows: dict, c: Caption, status: str, s: Any, n_words: int, n_ch
     rows["n_hallucinated"].append(s.n_hallucinated if scored else 0)
     rows["n_unverifiable"].append(s.n_unverifiable if scored else 0)
     rows["n_all_mentions"].append(s.n_all_mentions if scored else 0)
+    rows["n_count_checked"].append(s.n_count_checked if scored else 0)
+    rows["n_count_wrong"].append(s.n_count_wrong if scored else 0)
     rows["n_words"].append(n_words)
     rows["n_chars"].append(n_chars)
     rows["chair_i"].append(s.n_hallucinated / s.n_mentions if judged and s.n_mentions else None)
@@ -117,3 +191,6 @@ def _mention_rows(rows: dict, c: Caption, p: Any) -> None:
         rows["evidence"].append(m.evidence)
         rows["score"].append(m.score)
         rows["box"].append(list(m.box) if m.box else None)
+        rows["count_verdict"].append(m.count_verdict)
+        rows["count_stated"].append(m.count_stated)
+        rows["count_true"].append(m.count_true)

@@ -12,7 +12,8 @@ from caption_audit.scoring.metrics import METRIC_LIST, STAT_COLUMNS
 
 # columns of captions.parquet needed to rebuild every statistic
 CAPTION_COLUMNS = ["source", "image_id", "status", "gt_available", "n_mentions", "n_hallucinated",
-                   "covered", "gt_objects", "n_words", "n_chars", "n_unverifiable", "n_all_mentions"]
+                   "covered", "gt_objects", "n_words", "n_chars", "n_unverifiable", "n_all_mentions",
+                   "n_count_checked", "n_count_wrong"]
 
 
 def stat_table(captions: Any) -> dict[str, np.ndarray]:
@@ -20,26 +21,46 @@ def stat_table(captions: Any) -> dict[str, np.ndarray]:
 
     Works on a ``pandas.DataFrame`` with :data:`CAPTION_COLUMNS`.
     """
-    scored = (captions["status"].to_numpy() == "scored")
-    judged = scored & captions["gt_available"].fillna(False).to_numpy(dtype=bool)
-    nh = captions["n_hallucinated"].to_numpy(dtype=np.float64)
+    scored = captions["status"].to_numpy() == "scored"
+    gt = captions["gt_available"].fillna(False).to_numpy(dtype=bool) if "gt_available" in captions else scored
+    judged = scored & gt
+    nh = np.where(judged, _col(captions, "n_hallucinated"), 0.0)
+    all_m = (_col(captions, "n_all_mentions") if "n_all_mentions" in captions
+             else _col(captions, "n_mentions") + _col(captions, "n_unverifiable"))  # runs before schema v1.1
     cols = {
-        "n_hallucinated": np.where(judged, nh, 0.0),
-        "n_mentions": np.where(judged, captions["n_mentions"].to_numpy(dtype=np.float64), 0.0),
-        "has_hallucination": (judged & (nh > 0)).astype(np.float64),
+        "n_hallucinated": nh,
+        "n_mentions": np.where(judged, _col(captions, "n_mentions"), 0.0),
+        "has_hallucination": (nh > 0).astype(np.float64),
         "judged": judged.astype(np.float64),
-        "n_covered": np.where(judged, captions["covered"].map(len).to_numpy(dtype=np.float64), 0.0),
-        "n_gt": np.where(judged, captions["gt_objects"].map(len).to_numpy(dtype=np.float64), 0.0),
-        "n_words": np.where(scored, captions["n_words"].to_numpy(dtype=np.float64), 0.0),
-        "n_chars": np.where(scored, captions["n_chars"].to_numpy(dtype=np.float64), 0.0),
+        "n_covered": np.where(judged, _lens(captions, "covered"), 0.0),
+        "n_gt": np.where(judged, _lens(captions, "gt_objects"), 0.0),
+        "n_words": np.where(scored, _col(captions, "n_words"), 0.0),
+        "n_chars": np.where(scored, _col(captions, "n_chars"), 0.0),
         "scored": scored.astype(np.float64),
-        "n_unverifiable": np.where(scored, captions["n_unverifiable"].to_numpy(dtype=np.float64), 0.0),
-        "n_all_mentions": np.where(scored, captions["n_all_mentions"].to_numpy(dtype=np.float64), 0.0),
+        "n_unverifiable": np.where(scored, _col(captions, "n_unverifiable"), 0.0),
+        "n_all_mentions": np.where(scored, all_m, 0.0),
+        "n_count_checked": np.where(judged, _col(captions, "n_count_checked"), 0.0),
+        "n_count_wrong": np.where(judged, _col(captions, "n_count_wrong"), 0.0),
         "skipped": (~scored).astype(np.float64),
         "one": np.ones(len(captions)),
     }
     assert set(cols) == set(STAT_COLUMNS), set(STAT_COLUMNS) ^ set(cols)
     return cols
+
+
+def _col(captions: Any, name: str) -> np.ndarray:
+    """A numeric column, zeros when an older run folder lacks it."""
+    if name not in captions:
+        return np.zeros(len(captions))
+    return captions[name].fillna(0).to_numpy(dtype=np.float64)
+
+
+def _lens(captions: Any, name: str) -> np.ndarray:
+    """Lengths of a list column (0 for missing values or a missing column)."""
+    if name not in captions:
+        return np.zeros(len(captions))
+    return np.fromiter((len(v) if v is not None and not isinstance(v, float) else 0 for v in captions[name]),
+                       dtype=np.float64, count=len(captions))
 
 
 def metrics_with_ci(

@@ -27,7 +27,8 @@ class GroundTruth:
 
     Attributes:
         classes: image_id -> set of canonical names (COCO-80 where mappable, else the label).
-        counts: image_id -> Counter of canonical names (instances with boxes or names).
+        counts: image_id -> Counter of canonical names, from boxed instances only (a name-only
+            table such as CHAIR's lists each class once and says nothing about counts).
         known: images known to some ground-truth file (possibly with zero objects).
         unmapped: labels that no vocabulary entry covers, with counts (reported).
     """
@@ -59,7 +60,8 @@ class GroundTruth:
                 cache[label] = canon
             self.known.add(obj.image_id)
             self.classes.setdefault(obj.image_id, set()).add(canon)
-            self.counts.setdefault(obj.image_id, Counter())[canon] += 1
+            if obj.bbox is not None:
+                self.counts.setdefault(obj.image_id, Counter())[canon] += 1
 
     def add_images(self, images: Iterable[ImageInfo]) -> None:
         for img in images:

@@ -107,6 +107,9 @@ METRIC_LIST: tuple[RatioMetric, ...] = (
            "COCO-80 mentions judged per caption", empty_status="no_judged_captions"),
     RatioMetric("unverifiable_share", "n_unverifiable", "n_all_mentions", False, "fraction",
                 "mentions no evidence could judge / all mentions", empty_status="no_mentions"),
+    RatioMetric("count_error_rate", "n_count_wrong", "n_count_checked", False, "fraction",
+                "stated counts that disagree with the instance count / stated counts checked "
+                "(one verdict per class per caption)", empty_status="no_count_claims"),
     RatioMetric("skipped_share", "skipped", "one", False, "fraction",
                 "input captions skipped / input captions", empty_status="no_input"),
 )

@@ -61,42 +61,12 @@ def _lens(df: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def caption_stats(captions: pd.DataFrame) -> pd.DataFrame:
-    """Per-caption sufficient statistics (``caption_audit.scoring.metrics.STAT_COLUMNS``).
+    """Per-caption sufficient statistics (``caption_audit.scoring.metrics.STAT_COLUMNS``),
+    rebuilt from ``captions.parquet`` by the same function the pipeline's summary uses
+    (:func:`caption_audit.scoring.aggregate.stat_table`)."""
+    from caption_audit.scoring.aggregate import stat_table
 
-    Rebuilt from ``captions.parquet`` exactly as the pipeline builds them: hallucination and
-    coverage counts only for *judged* captions (scored, image has ground truth), lengths and
-    unverifiable counts for scored captions. ``n_all_mentions`` (every mention, negated ones
-    included) is read from a column of that name when present (the gate's reader adds it from
-    ``mentions.parquet``), else approximated by ``n_mentions + n_unverifiable``.
-    """
-    scored = (captions["status"] == "scored").to_numpy()
-    gt = captions["gt_available"].fillna(False).to_numpy(dtype=bool) if "gt_available" in captions else scored
-    judged = scored & gt
-    sc, jd = scored.astype(float), judged.astype(float)
-    n_hall = _col(captions, "n_hallucinated") * jd
-    all_m = (
-        _col(captions, "n_all_mentions")
-        if "n_all_mentions" in captions
-        else _col(captions, "n_mentions") + _col(captions, "n_unverifiable")
-    )
-    return pd.DataFrame(
-        {
-            "n_hallucinated": n_hall,
-            "n_mentions": _col(captions, "n_mentions") * jd,
-            "has_hallucination": (n_hall > 0).astype(float),
-            "judged": jd,
-            "n_covered": _lens(captions, "covered") * jd,
-            "n_gt": _lens(captions, "gt_objects") * jd,
-            "n_words": _col(captions, "n_words") * sc,
-            "n_chars": _col(captions, "n_chars") * sc,
-            "scored": sc,
-            "n_unverifiable": _col(captions, "n_unverifiable") * sc,
-            "n_all_mentions": all_m * sc,
-            "skipped": 1.0 - sc,
-            "one": np.ones(len(captions)),
-        },
-        index=captions.index,
-    )
+    return pd.DataFrame(stat_table(captions), index=captions.index)
 
 
 def _ratio_specs() -> dict[str, tuple[str, str, float]]:

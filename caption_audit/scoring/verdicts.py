@@ -79,6 +79,8 @@ class CaptionScore:
     n_hallucinated: int = 0
     n_unverifiable: int = 0
     n_all_mentions: int = 0
+    n_count_checked: int = 0
+    n_count_wrong: int = 0
 
 
 def score_caption(

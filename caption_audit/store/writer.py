@@ -19,7 +19,7 @@ CAPTIONS_SCHEMA = pa.schema([
     ("status", _STR), ("origin", _STR), ("mentioned", _LIST), ("hallucinated", _LIST),
     ("covered", _LIST), ("gt_objects", _LIST), ("open_mentioned", _LIST),
     ("n_mentions", pa.int32()), ("n_hallucinated", pa.int32()), ("n_unverifiable", pa.int32()),
-    ("n_all_mentions", pa.int32()),
+    ("n_all_mentions", pa.int32()), ("n_count_checked", pa.int32()), ("n_count_wrong", pa.int32()),
     ("n_words", pa.int32()), ("n_chars", pa.int32()), ("chair_i", pa.float64()),
     ("has_hallucination", pa.bool_()), ("coverage", pa.float64()), ("halluc_per_100w", pa.float64()),
     ("gt_available", pa.bool_()),
@@ -29,7 +29,8 @@ MENTIONS_SCHEMA = pa.schema([
     ("start", pa.int32()), ("end", pa.int32()), ("text", _STR), ("lemma", _STR),
     ("canonical", _STR), ("vocab", _STR), ("count", pa.int32()), ("negated", pa.bool_()),
     ("hedged", pa.bool_()), ("nonvisual", pa.bool_()), ("verdict", _STR), ("reason", _STR),
-    ("evidence", _STR), ("score", pa.float64()), ("box", _BOX),
+    ("evidence", _STR), ("score", pa.float64()), ("box", _BOX), ("count_verdict", _STR),
+    ("count_stated", _STR), ("count_true", pa.int32()),
 ])
 OBJECTS_SCHEMA = pa.schema([
     ("image_id", _STR), ("category", _STR), ("label", _STR), ("bbox", _BOX),

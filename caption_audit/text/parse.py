@@ -225,8 +225,8 @@ class CaptionParser:
                 # "bus driver", "cake donuts", "computer keyboard": a noun modifying the next noun
                 if c not in self._exempt and (
                     (words[j] in self._heads and not (adjacent and nxt.entry.canonical == c))
-                    or (adjacent and nxt.entry.canonical not in (None, c) and c != "person"
-                        and not words[m.j - 1].endswith("s"))
+                    or (adjacent and nxt.entry.vocab == "coco80" and nxt.entry.canonical != c and c != "person"
+                        and not words[m.j - 1].endswith("s") and words[j] not in self._verbish)
                 ):
                     m.dropped = True
                     continue
