@@ -71,6 +71,8 @@ class AuditConfig:
         ray_address: an existing Ray cluster (default: start a local one).
         resume: continue a killed run with the same inputs and settings.
         detector: detector settings (``DetectorSettings``); None for ground truth only.
+        images_dir: folder of the image files, recorded for the dashboard (defaults to the
+            detector's ``--images``).
         semantic: ``{"embedder": name_or_path, "threshold": float}`` to map open words onto COCO
             classes by sentence embeddings and judge broad terms ("animal"); None to skip.
     """
@@ -90,6 +92,7 @@ class AuditConfig:
     ray_address: str | None = None
     resume: bool = True
     detector: Any = None  # caption_audit.detect_stage.DetectorSettings
+    images_dir: str | Path | None = None
     semantic: dict[str, Any] | None = None
 
 
@@ -280,6 +283,9 @@ def audit(cfg: AuditConfig) -> Path:
                       "fingerprint": fp}
     if detected is not None:
         summary["detector"] = detected.info
+    images_dir = cfg.images_dir or (cfg.detector.images_dir if cfg.detector is not None else None)
+    if images_dir:
+        summary["images_dir"] = str(Path(images_dir).resolve())
     write_json(out / "summary.json", summary)
     shards.cleanup()
     return out

@@ -12,11 +12,10 @@ def add_detector_options(parser: argparse.ArgumentParser) -> argparse._ArgumentG
     """Add ``--images --detector --model --device --detect-batch-size --detect-workers --cache-dir
     --box-threshold --text-threshold`` in an argument group, and return the group."""
     g = parser.add_argument_group("detector (optional: check objects against the image pixels)")
-    g.add_argument("--images", metavar="DIR", help="folder with the image files (searched two levels deep; "
+    g.add_argument("--images", metavar="DIR", help="folder with the image files (searched two levels deep; recorded for the dashboard; "
                    "COCO names like 000000391895.jpg / COCO_val2014_000000391895.jpg are found by id)")
     g.add_argument("--detector", metavar="NAME", default=None,
-                   help=f"detector backend: {', '.join(DETECTORS.names())} (default: grounding-dino when "
-                   "--images is given, else none)")
+                   help=f"detector backend: {', '.join(DETECTORS.names())} (default: none, i.e. ground truth only)")
     g.add_argument("--model", metavar="PATH_OR_ID", default=None,
                    help="save_pretrained folder or Hugging Face id (default: the backend's, e.g. "
                    "IDEA-Research/grounding-dino-tiny); with HF_HUB_OFFLINE=1 only the local cache is used")

@@ -68,7 +68,7 @@ def test_tiny_grounding_dino_cache_and_failures(mini, tmp_path, tmp_path_factory
     d, ids = mini
     model = tiny_model("grounding-dino", tmp_path_factory)
     cache = tmp_path / "cache"
-    args = ["--images", str(d / "images"), "--model", str(model), "--device", "cpu", "--cache-dir", str(cache),
+    args = ["--detector", "grounding-dino", "--images", str(d / "images"), "--model", str(model), "--device", "cpu", "--cache-dir", str(cache),
             "--detect-batch-size", "4", "--detect-workers", "0", "--detect-prompts", "mentions",
             "--box-threshold", "0.0", "--text-threshold", "0.0"]
     assert _run(d, tmp_path / "r1", *args) == 0

@@ -30,10 +30,11 @@ def run(args: argparse.Namespace) -> int:
         ],
         out=args.out,
         progress=not args.quiet,
+        images_dir=d / "images",
     )
     out = audit(cfg)
     if not args.quiet:
         print_report(out)
         print(f"\nRun folder: {out}   (images: {d / 'images'})")
-        print(f"Next: caption-audit report {out} --json   |   caption-audit dashboard {out} --images {d / 'images'}")
+        print(f"Next: caption-audit report {out} --json   |   caption-audit dashboard {out}")
     return 0

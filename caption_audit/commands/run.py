@@ -88,18 +88,18 @@ def config_from_args(args: argparse.Namespace):
             roles[key] = spec
             inputs.append(spec)
     detector = None
-    if args.images or args.detector:
+    if args.detector:
         from caption_audit.detect_stage import DetectorSettings
         from detectors.cli_options import detector_kwargs
 
-        detector = DetectorSettings(name=args.detector or "grounding-dino", images_dir=args.images,
+        detector = DetectorSettings(name=args.detector, images_dir=args.images,
                                     kwargs=detector_kwargs(args), batch_size=args.detect_batch_size,
                                     num_workers=args.detect_workers, cache_dir=args.cache_dir,
                                     include_coco80=args.detect_prompts == "mentions+coco80")
     semantic = None
     if args.semantic or args.embedder:
         semantic = {"embedder": args.embedder, "threshold": args.semantic_threshold}
-    return AuditConfig(inputs=inputs, detector=detector, semantic=semantic, out=args.out, gt_mode=args.gt, batch_size=args.batch_size,
+    return AuditConfig(inputs=inputs, detector=detector, semantic=semantic, images_dir=args.images, out=args.out, gt_mode=args.gt, batch_size=args.batch_size,
                        n_resamples=args.bootstrap, seed=args.seed, use_parser=not args.no_parser,
                        progress=not args.quiet, engine=args.engine, workers=args.workers,
                        ray_address=args.ray_address, resume=not args.no_resume)
