@@ -254,7 +254,7 @@ def audit(cfg: AuditConfig) -> Path:
             run_ray(todo(), ctx, workers=cfg.workers, address=cfg.ray_address, on_result=on_result)
         else:
             run_local(todo(), ctx, workers=cfg.workers,
-                      scorer=BatchScorer(ctx, parser) if cfg.workers == 1 else None, on_result=on_result)
+                      scorer=BatchScorer(ctx, parser), on_result=on_result)
 
     shards.merge("captions")
     shards.merge("mentions")
