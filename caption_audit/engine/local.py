@@ -8,6 +8,9 @@ in batch order, so output is identical for any number of workers.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -20,8 +23,18 @@ _WORKER: BatchScorer | None = None
 _FORKED: BatchScorer | None = None  # the parent's scorer, set just before forking; workers inherit it
 
 
+def _watch_parent(ppid: int) -> None:
+    """Exit when the parent dies (e.g. SIGKILL): a worker blocked on the task queue would never
+    see EOF, since its siblings hold the queue's pipe open, and would sleep on as an orphan."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != ppid:
+            os._exit(1)
+
+
 def _init_worker(ctx: ScoreContext) -> None:
     global _WORKER
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     _WORKER = _FORKED if _FORKED is not None and _FORKED.ctx is ctx else BatchScorer(ctx)
 
 
