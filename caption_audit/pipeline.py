@@ -356,7 +356,7 @@ def _write_gt_tables(out: Path, objects: list[GTObject], images: list[ImageInfo]
             seen[im.image_id] = im
     # images that only captions know (no GT), with the file name the caption file gave
     con = duckdb.connect()
-    rows = con.execute("select image_id from read_parquet(?) group by 1",
+    rows = con.execute("select image_id from read_parquet(?) group by 1 order by 1",  # deterministic rows
                        [(out / "captions.parquet").as_posix()]).fetchall()
     con.close()
     for (image_id,) in rows:
