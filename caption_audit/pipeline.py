@@ -271,7 +271,7 @@ def audit(cfg: AuditConfig) -> Path:
             run_ray(todo(), ctx, workers=cfg.workers, address=cfg.ray_address, on_result=on_result)
         else:
             run_local(todo(), ctx, workers=cfg.workers,
-                      scorer=BatchScorer(ctx, parser) if cfg.workers == 1 else None, on_result=on_result)
+                      scorer=BatchScorer(ctx, parser), on_result=on_result)
 
     shards.merge("captions")
     shards.merge("mentions")
@@ -381,7 +381,7 @@ def _write_gt_tables(out: Path, objects: list[GTObject], images: list[ImageInfo]
             seen[im.image_id] = im
     # images that only captions know (no GT), with the file name the caption file gave
     con = duckdb.connect()
-    rows = con.execute("select image_id from read_parquet(?) group by 1",
+    rows = con.execute("select image_id from read_parquet(?) group by 1 order by 1",  # deterministic rows
                        [(out / "captions.parquet").as_posix()]).fetchall()
     con.close()
     for (image_id,) in rows:

@@ -11,6 +11,7 @@ read tasks always find a free CPU (a full actor pool on 2 cores deadlocks, see t
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from itertools import islice
 from typing import Any
 
 from caption_audit.engine.batch import BatchScorer, ScoreContext
+from caption_audit.errors import ConfigError
 from caption_audit.types import Caption
 
 Result = tuple[int, dict[str, list], dict[str, list]]
@@ -26,7 +28,11 @@ Result = tuple[int, dict[str, list], dict[str, list]]
 class _RayScorer:
     """Ray Data callable class: one BatchScorer per actor."""
 
-    def __init__(self, ctx: ScoreContext):
+    def __init__(self, ctx: Any):
+        import ray
+
+        if isinstance(ctx, ray.ObjectRef):  # Ray Data passes constructor args as given, refs included
+            ctx = ray.get(ctx)
         self.scorer = BatchScorer(ctx)
 
     def __call__(self, rows: dict[str, Any]) -> dict[str, Any]:
@@ -49,15 +55,23 @@ def run_ray(
 ) -> None:
     """Score batches on Ray; ``on_result`` is called in batch order."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    import ray
+    try:
+        import ray
+        import ray.data
+    except ImportError as exc:
+        raise ConfigError("--engine ray needs Ray Data: pip install 'caption-audit[ray]' "
+                          "(or pip install 'ray[data]').") from exc
 
     started = False
     if not ray.is_initialized():
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=max(2, workers + 1), include_dashboard=False, log_to_driver=False)
+            ray.init(num_cpus=max(2, workers + 1), include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING)
         started = True
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # the pipeline draws its own progress bar
+    ray.data.DataContext.get_current().enable_progress_bars = False
     try:
         ctx_ref = ray.put(ctx)
         while True:

@@ -16,6 +16,7 @@ import csv
 import gzip
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,12 +93,48 @@ def first_line_is_json_object(path: PathLike) -> bool:
     line = data.split(b"\n", 1)[0]
     try:
         return isinstance(json.loads(line), dict)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, huge ints
         return False
 
 
 def _short(msg: str) -> str:
     return str(msg).strip().splitlines()[0] if str(msg).strip() else "parse error"
+
+
+def import_ijson() -> Any:
+    """Import ijson, made safe against one crash of its C backend.
+
+    ijson 3.6's ``yajl2_c`` backend crashes the interpreter (segmentation fault) on an integer
+    literal longer than Python's int-conversion limit (4,300 digits): it does not check the
+    ``ValueError`` of the conversion. One such number in a 1.5 GB file must not kill the run, so
+    the limit is lifted (``sys.set_int_max_str_digits(0)``) while ijson is in use in this process.
+    """
+    import sys
+
+    import ijson
+
+    if hasattr(sys, "get_int_max_str_digits") and sys.get_int_max_str_digits():
+        sys.set_int_max_str_digits(0)
+    return ijson
+
+
+def json_errors() -> tuple[type[BaseException], ...]:
+    """What a JSON parser (json or ijson) raises on bad input: its own errors, ``ValueError``
+    (which covers invalid UTF-8, lone ``\\u`` surrogate escapes and numbers too long to convert)
+    and ``RecursionError`` (nesting too deep)."""
+    ijson = import_ijson()
+    return (ijson.JSONError, ValueError, RecursionError)
+
+
+def describe_json_error(exc: BaseException) -> str:
+    """A one-line reason for a JSON parse failure."""
+    if isinstance(exc, UnicodeError):
+        return f"invalid UTF-8 or a lone \\u surrogate escape ({_short(str(exc))})"
+    if isinstance(exc, RecursionError):
+        return "nesting too deep"
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    return _short(str(exc))
 
 
 def type_name(value: object) -> str:
@@ -132,8 +169,8 @@ def iter_jsonl(path: PathLike) -> Iterator[tuple[int, Any, str | None]]:
                 continue
             try:
                 yield n, json.loads(line), None
-            except json.JSONDecodeError as exc:
-                yield n, None, f"invalid JSON at line {n}: {exc.msg}"
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError, huge ints, deep nesting
+                yield n, None, f"invalid JSON at line {n}: {describe_json_error(exc)}"
 
 
 def iter_json_array(path: PathLike, what: str = "a JSON array of records") -> Iterator[tuple[int, Any]]:
@@ -143,8 +180,7 @@ def iter_json_array(path: PathLike, what: str = "a JSON array of records") -> It
         InputError: the top level is not an array, or the JSON breaks part-way (the message
             names the last good record).
     """
-    import ijson
-
+    ijson = import_ijson()
     c = first_char(path)
     if c != "[":
         got = "an object" if c == "{" else f"'{c}'"
@@ -154,41 +190,39 @@ def iter_json_array(path: PathLike, what: str = "a JSON array of records") -> It
         try:
             for i, rec in enumerate(ijson.items(f, "item", use_float=True)):
                 yield i, rec
-        except ijson.JSONError as exc:
+        except json_errors() as exc:
             raise InputError(
-                str(path), f"invalid JSON after record {i}: {_short(str(exc))}"
+                str(path), f"invalid JSON after record {i}: {describe_json_error(exc)}"
             ) from exc
 
 
 def iter_json_prefix(path: PathLike, prefix: str) -> Iterator[Any]:
     """Stream the items at an ijson ``prefix`` (e.g. ``annotations.item``) of one JSON document."""
-    import ijson
-
+    ijson = import_ijson()
     with open_binary(path) as f:
         i = -1
         try:
             for rec in ijson.items(f, prefix, use_float=True):
                 i += 1
                 yield rec
-        except ijson.JSONError as exc:
+        except json_errors() as exc:
             where = prefix.rsplit(".", 1)[0]
             raise InputError(
-                str(path), f"invalid JSON in '{where}' after record {i}: {_short(str(exc))}"
+                str(path), f"invalid JSON in '{where}' after record {i}: {describe_json_error(exc)}"
             ) from exc
 
 
 def iter_json_object_items(path: PathLike) -> Iterator[tuple[str, Any]]:
     """Stream ``(key, value)`` pairs of a top-level JSON object."""
-    import ijson
-
+    ijson = import_ijson()
     c = first_char(path)
     if c != "{":
         raise InputError(str(path), f"expected a JSON object at top level, got '{c}'")
     with open_binary(path) as f:
         try:
             yield from ijson.kvitems(f, "", use_float=True)
-        except ijson.JSONError as exc:
-            raise InputError(str(path), f"invalid JSON: {_short(str(exc))}") from exc
+        except json_errors() as exc:
+            raise InputError(str(path), f"invalid JSON: {describe_json_error(exc)}") from exc
 
 
 def iter_json_stream(path: PathLike) -> Iterator[tuple[int, Any, str | None]]:
@@ -213,6 +247,9 @@ def iter_json_stream(path: PathLike) -> Iterator[tuple[int, Any, str | None]]:
                 obj, end = decoder.raw_decode(text, pos)
             except json.JSONDecodeError as exc:
                 yield line, None, f"invalid JSON at line {exc.lineno + start - 1}: {exc.msg}"
+                return
+            except (ValueError, RecursionError) as exc:  # huge ints, deep nesting
+                yield line, None, f"invalid JSON at line {line}: {describe_json_error(exc)}"
                 return
             yield line, obj, None
             line += text.count("\n", pos, end)
@@ -317,6 +354,21 @@ def _reason_key(error: str) -> str:
     return error
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_surrogates(cap: Caption) -> Caption:
+    """Replace lone surrogates (from JSON ``\\ud83d`` escapes, or undecodable file names) with
+    U+FFFD: Parquet strings must be valid UTF-8."""
+    fields = (cap.caption_id, cap.image_id, cap.source, cap.text, cap.origin, cap.error, cap.image_file)
+    for v in fields:
+        if v is not None and not v.isascii() and _SURROGATE.search(v):
+            break
+    else:
+        return cap
+    return Caption(*(_SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for v in fields))
+
+
 class CaptionSink:
     """Makes caption ids unique within one file and summarises bad records as warnings.
 
@@ -334,6 +386,7 @@ class CaptionSink:
         self.errors: Counter[str] = Counter()
 
     def __call__(self, cap: Caption) -> Caption:
+        cap = _no_surrogates(cap)
         self.n += 1
         if cap.error:
             self.errors[_reason_key(cap.error)] += 1

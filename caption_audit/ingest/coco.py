@@ -164,7 +164,7 @@ def _tail_categories(path: PathLike, size: int = 1 << 20) -> list | None:
     rest = rest[1:].lstrip()
     try:
         value, stop = json.JSONDecoder().raw_decode(rest)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # JSONDecodeError, huge ints, deep nesting
         return None
     if not isinstance(value, list) or rest[stop:].strip() != "}":
         return None

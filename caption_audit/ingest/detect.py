@@ -8,9 +8,12 @@ from typing import Any
 from caption_audit.errors import InputError
 from caption_audit.ingest._io import (
     PathLike,
+    describe_json_error,
     first_char,
     first_line_is_json_object,
+    import_ijson,
     iter_jsonl,
+    json_errors,
     open_binary,
     plain_name,
 )
@@ -20,6 +23,8 @@ _SHAREGPT4V_ROOTS = {"sam", "wikiart", "web-celebrity", "web-landmark", "share_t
 _COCO_KEYS = {"images", "annotations", "categories", "info", "licenses"}
 _RECORD_KEYS = _COCO_KEYS | {"objects", "captions", "instances", "conversations"}
 _MAX_EVENTS = 20_000_000
+# ijson's C backend crashes (segfault) on ~90k nesting levels; stop sniffing long before that
+_MAX_PREFIX = 20_000
 
 
 def _conversation_format(path: PathLike, rec: dict[str, Any]) -> str:
@@ -79,8 +84,7 @@ def _scan_object(path: PathLike) -> tuple[list[str], str | None, set[str], objec
     """Top-level keys of the first JSON object, the event of its first value, the keys of its
     first ``annotations`` item, and the first item of its first value when that is an array,
     from ijson events (stops early; bounded memory)."""
-    import ijson
-
+    ijson = import_ijson()
     keys: list[str] = []
     first_value: str | None = None
     first_item: object = None
@@ -88,6 +92,8 @@ def _scan_object(path: PathLike) -> tuple[list[str], str | None, set[str], objec
     with open_binary(path) as f:
         try:
             for i, (prefix, event, value) in enumerate(ijson.parse(f, multiple_values=True)):
+                if len(prefix) > _MAX_PREFIX:
+                    raise InputError(str(path), "JSON nested too deeply (thousands of levels) to be a caption file")
                 if prefix == "" and event == "map_key":
                     keys.append(str(value))
                     continue
@@ -108,10 +114,9 @@ def _scan_object(path: PathLike) -> tuple[list[str], str | None, set[str], objec
                         break  # {image_id: [objects or captions]}: the first entry says enough
                 if i > _MAX_EVENTS:
                     break
-        except ijson.JSONError as exc:
+        except json_errors() as exc:
             if not keys:
-                msg = str(exc).strip().splitlines()[0]
-                raise InputError(str(path), f"invalid JSON: {msg}") from exc
+                raise InputError(str(path), f"invalid JSON: {describe_json_error(exc)}") from exc
     return keys, first_value, ann_keys, first_item
 
 
@@ -133,13 +138,12 @@ def detect_format(path: PathLike) -> str:
         return "generic_captions"
     c = first_char(path)
     if c == "[":
-        import ijson
-
+        ijson = import_ijson()
         with open_binary(path) as f:
             try:
                 rec = next(iter(ijson.items(f, "item", use_float=True)), None)
-            except ijson.JSONError as exc:
-                raise InputError(sp, f"invalid JSON: {str(exc).strip().splitlines()[0]}") from exc
+            except json_errors() as exc:
+                raise InputError(sp, f"invalid JSON: {describe_json_error(exc)}") from exc
         if rec is None:
             raise InputError(sp, "empty JSON array: cannot detect the format")
         fmt = classify_record(path, rec)

@@ -28,6 +28,7 @@ from caption_audit.ingest._io import (
     iter_json_stream,
     iter_jsonl,
     iter_parquet,
+    json_errors,
     parquet_columns,
     plain_name,
     sink_captions,
@@ -298,20 +299,22 @@ def is_mapping_file(path: PathLike) -> bool:
 
 def _first_entry(path: PathLike) -> tuple[str | None, str | None]:
     """The first key of the first top-level object and the ijson event that starts its value."""
-    import ijson
+    from caption_audit.ingest._io import import_ijson, open_binary
 
-    from caption_audit.ingest._io import open_binary
+    ijson = import_ijson()
 
     key: str | None = None
     with open_binary(path) as f:
         try:
             for prefix, event, value in ijson.parse(f, multiple_values=True):
+                if len(prefix) > 20_000:  # nested too deeply (ijson's C backend crashes near 90k levels)
+                    return key, None
                 if key is None and event == "map_key" and prefix == "":
                     key = str(value)
                 elif key is not None:
                     return key, event
                 elif event in ("end_map", "start_array") and prefix == "":
                     return None, None
-        except ijson.JSONError:
+        except json_errors():
             return key, None
     return key, None
