@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit-short", type=int, default=25014)
     ap.add_argument("--batch-size", type=int, default=1000)
     ap.add_argument("--skip-spacy-full", action="store_true", help="skip the slow spaCy full-pipeline row")
+    ap.add_argument("--no-semantic", action="store_true", help="skip the --semantic row (needs the [semantic] extra)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "text_throughput.json")
     args = ap.parse_args(argv)
     if not SHARED.exists():
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     gt.add_images(gt_res.images)
     ctx = ScoreContext(gt=gt)
     scorer = BatchScorer(ctx, parser)
+    sem_ctx = ScoreContext(gt=gt, semantic={})
+    sem_scorer = None if args.no_semantic else BatchScorer(sem_ctx, parser)
     nlp = load_spacy()
     lexical = CaptionParser(nlp=nlp, use_parser=False)
 
@@ -92,6 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         texts = [t for _, t in rows]
         batches = [caps[i : i + args.batch_size] for i in range(0, len(caps), args.batch_size)]
         scorer.score(batches[0][:50])  # warm-up: models loaded, caches filled
+        if sem_scorer is not None:
+            sem_scorer.score(batches[0])  # loads MiniLM and the class prototypes (one-off, not timed)
+
+        def semantic_stage(batches=batches) -> None:
+            frames = []
+            run_local(iter(enumerate(batches)), sem_ctx, scorer=sem_scorer,
+                      on_result=lambda r, n: frames.append(pd.DataFrame(r[1])))
+            per_source(pd.concat(frames, ignore_index=True), n_resamples=200)
 
         def text_stage(workers: int = 1, caps=caps, batches=batches) -> None:
             frames = []
@@ -115,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         rows_out = [
             ("caption-audit text stage (1 process)", lambda: text_stage(1), args.repeats),
             ("caption-audit text stage (--workers 2)", lambda: text_stage(2), args.repeats),
+            *([("caption-audit text stage + --semantic", semantic_stage, args.repeats)] if sem_scorer else []),
             ("caption-audit lexical pass only", lexical_only, args.repeats),
             ("spaCy tokenizer only", tokenizer_only, args.repeats),
         ]
