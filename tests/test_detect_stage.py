@@ -94,3 +94,26 @@ def test_detector_needs_images(mini, tmp_path, capsys):
     d, _ = mini
     assert _run(d, tmp_path / "r", "--detector", "grounding-dino") == 2
     assert "--images" in capsys.readouterr().err
+
+
+def test_detector_judges_images_without_ground_truth(mini, tmp_path, tmp_path_factory):
+    """An image missing from the objects file is skipped without a detector, scored with one."""
+    d, ids = mini
+    model = tiny_model("grounding-dino", tmp_path_factory)
+    lines = (d / "objects.jsonl").read_text().splitlines()
+    partial = tmp_path / "objects_partial.jsonl"
+    partial.write_text("\n".join(lines[1:]) + "\n")  # the first image has no ground truth now
+    base = ["run", "--captions", str(d / "caps.jsonl"), "--objects", str(partial), "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "gt")]) == 0
+    caps = pd.read_parquet(tmp_path / "gt" / "captions.parquet")
+    first = caps[caps["image_id"] == str(ids[0])]
+    assert first["status"].str.startswith("skipped: unknown image id").all()
+    det = ["--detector", "grounding-dino", "--images", str(d / "images"), "--model", str(model), "--device", "cpu",
+           "--cache-dir", str(tmp_path / "cache"), "--detect-workers", "0", "--detect-prompts", "mentions"]
+    assert main([*base, "--out", str(tmp_path / "det"), *det]) == 0
+    caps = pd.read_parquet(tmp_path / "det" / "captions.parquet")
+    first = caps[caps["image_id"] == str(ids[0])]
+    assert (first["status"] == "scored").all() and not first["gt_available"].any()
+    ments = pd.read_parquet(tmp_path / "det" / "mentions.parquet")
+    judged = ments[(ments["image_id"] == str(ids[0])) & (ments["verdict"] != "unverifiable")]
+    assert len(judged) > 0 and set(judged["evidence"]) == {"grounding-dino"}

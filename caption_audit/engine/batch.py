@@ -59,7 +59,9 @@ class BatchScorer:
         if c.error:
             return c.error
         gt = self.ctx.gt
-        if gt.available and not gt.has_image(c.image_id):
+        # an image no ground-truth file knows is skipped, unless a detector can judge it
+        known_to_detector = bool(self.ctx.evidence) and c.image_id in self.ctx.evidence
+        if gt.available and not gt.has_image(c.image_id) and not known_to_detector:
             return f"unknown image id '{c.image_id}' (not in any ground-truth file)"
         return text_problem(c.text)
 
