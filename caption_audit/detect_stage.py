@@ -31,6 +31,9 @@ class DetectorSettings:
     num_workers: int = 2
     cache_dir: str | Path | None = None
     include_coco80: bool = True
+    engine: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
 
 
 class DetectorEvidence:
@@ -137,7 +140,8 @@ def run_detection(
         root = Path(settings.images_dir)
         if not root.is_dir():
             raise ConfigError(f"--images {root}: no such folder.")
-        det = get_detector(settings.name, **settings.kwargs)
+        # on Ray each actor builds its own detector: never load weights on the driver
+        det = get_detector(settings.name, **settings.kwargs) if settings.engine != "ray" else None
         index = index_images(root)
         items, failures = [], {}
         for image_id in prompt_lists:
@@ -148,13 +152,20 @@ def run_detection(
             else:
                 items.append(ImageItem(image_id, path))
         cache = DetectionCache.at(settings.cache_dir)
-        run = detect_images(items, prompt_lists, det, cache=cache, batch_size=settings.batch_size,
-                            num_workers=settings.num_workers, progress=progress)
+        if settings.engine == "ray":
+            from detectors.ray_run import detect_images_ray
+
+            run = detect_images_ray(items, prompt_lists, settings.name, settings.kwargs,
+                                    cache_root=str(cache.root), batch_size=settings.batch_size,
+                                    workers=settings.workers, address=settings.ray_address)
+        else:
+            run = detect_images(items, prompt_lists, det, cache=cache, batch_size=settings.batch_size,
+                                num_workers=settings.num_workers, progress=progress)
         results = run.results
         failures.update(run.failures)
         computed, cached = run.images_computed, run.images_cached
-        detector_desc = {"name": det.name, "model": getattr(det, "model_id", None),
-                         "revision": getattr(det, "revision", None)}
+        detector_desc = {"name": settings.name, "model": getattr(det, "model_id", settings.kwargs.get("model")),
+                         "revision": getattr(det, "revision", None), "engine": settings.engine}
 
     evidence = {}
     cols: dict[str, list] = defaultdict(list)

@@ -265,6 +265,7 @@ def audit(cfg: AuditConfig) -> Path:
     if cfg.detector is not None:
         from caption_audit.detect_stage import run_detection
 
+        cfg.detector.engine, cfg.detector.workers, cfg.detector.ray_address = cfg.engine, cfg.workers, cfg.ray_address
         detected = run_detection(cfg.detector, _iter_captions(caption_specs, [], []), images, objects,
                                  parser.vocab, progress=cfg.progress)
     ctx = ScoreContext(gt=gt, use_parser=cfg.use_parser, evidence=detected.evidence if detected else None,
