@@ -74,6 +74,11 @@ def mention_tooltip(m: Mapping[str, Any] | Any) -> str:
     vocab = _get(m, "vocab", "")
     if vocab:
         parts.append(f"vocab {vocab}")
+    count_verdict = _get(m, "count_verdict")
+    if isinstance(count_verdict, str) and count_verdict:
+        true = _get(m, "count_true")
+        image = f", image has {int(true)}" if true is not None and true == true else ""
+        parts.append(f"{count_verdict}: stated {_get(m, 'count_stated', '?')}{image}")
     tail = f" ({'; '.join(parts)})" if parts else ""
     return f"{verdict}: {canonical}{tail}"
 

@@ -134,3 +134,12 @@ def test_format_metric():
     assert rd.format_metric(None, "fraction") == "n/a"
     assert rd.format_metric(float("nan"), "words") == "n/a"
     assert rd.format_metric(3.14159, "words") == "3.14"
+
+
+def test_tooltip_shows_count_verdicts():
+    from dashboards.render import mention_tooltip
+
+    tip = mention_tooltip({"verdict": "supported", "canonical": "dog", "reason": "gt", "evidence": "gt",
+                           "count_verdict": "count_wrong", "count_stated": "2", "count_true": 1})
+    assert "count_wrong: stated 2, image has 1" in tip
+    assert "count" not in mention_tooltip({"verdict": "supported", "canonical": "dog", "count_verdict": None})
