@@ -44,7 +44,7 @@ class DetectorEvidence:
         asked: canonical names the detector was prompted with for this image.
     """
 
-    __slots__ = ("name", "asked", "best")
+    __slots__ = ("name", "asked", "best", "near")
 
     def __init__(self, name: str, asked: Iterable[str], detections: Any):
         self.name = name
@@ -54,13 +54,16 @@ class DetectorEvidence:
             hit = detections.best_for(c)
             if hit is not None:
                 self.best[c] = hit
+        # best below-threshold box per asked class, where the backend reports one
+        self.near = {c: (v[0], tuple(v[1:5])) for c, v in (detections.metadata.get("near_miss") or {}).items()}
 
     def lookup(self, canonical: str) -> tuple[bool, float | None, tuple[float, float, float, float] | None] | None:
         if canonical not in self.asked:
             return None
         hit = self.best.get(canonical)
         if hit is None:
-            return False, None, None  # asked, nothing above threshold (the backend drops lower boxes)
+            miss = self.near.get(canonical)  # asked, nothing above threshold: the near miss, if any
+            return (False, miss[0], miss[1]) if miss else (False, None, None)
         return True, hit[0], hit[1]
 
 

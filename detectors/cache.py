@@ -23,7 +23,7 @@ from typing import Any
 
 from detectors.types import Detections
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: Detections carry metadata["near_miss"]
 
 
 def default_cache_dir() -> Path:

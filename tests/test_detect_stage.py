@@ -137,3 +137,20 @@ def test_detection_on_ray_matches_local(mini, tmp_path, tmp_path_factory):
         a = pd.read_parquet(tmp_path / "local" / f"{table}.parquet")
         b = pd.read_parquet(tmp_path / "ray" / f"{table}.parquet")
         pd.testing.assert_frame_equal(a, b, check_exact=False, atol=1e-4)
+
+
+def test_hallucinated_mentions_keep_the_near_miss(mini, tmp_path, tmp_path_factory):
+    """Asked and not found above threshold: the mention is hallucinated and still shows the best
+    below-threshold box and score (the near miss)."""
+    d, _ = mini
+    model = tiny_model("grounding-dino", tmp_path_factory)
+    det = ["--detector", "grounding-dino", "--images", str(d / "images"), "--model", str(model), "--device", "cpu",
+           "--cache-dir", str(tmp_path / "c"), "--detect-workers", "0", "--detect-prompts", "mentions",
+           "--box-threshold", "0.99", "--text-threshold", "0.0"]
+    assert _run(d, tmp_path / "run", *det) == 0
+    ments = pd.read_parquet(tmp_path / "run" / "mentions.parquet")
+    missed = ments[ments["reason"] == "not_detected"]
+    assert len(missed) > 0 and (missed["verdict"] == "hallucinated").all()
+    near = missed[missed["score"].notna()]
+    assert len(near) > 0
+    assert (near["score"] < 0.99).all() and near["box"].map(lambda b: len(b) == 4).all()

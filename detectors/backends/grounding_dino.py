@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MODEL = "IDEA-Research/grounding-dino-tiny"
 CLS, SEP, DOT = 101, 102, 1012
+NEAR_MISS_FLOOR = 0.1  # lowest score read for near misses (below every default threshold)
 
 
 def _clean_label(label: str) -> str:
@@ -233,7 +234,9 @@ class GroundingDinoDetector(BaseDetector):
             )  # fmt: skip
         out.logits = out.logits.float()
         out.pred_boxes = out.pred_boxes.float()
-        low = min([self.box_threshold, *self.class_thresholds.values()])
+        # queries down to NEAR_MISS_FLOOR are read so that an object asked for and not found
+        # still reports its best (below-threshold) box: the "near miss" shown for hallucinations
+        low = min([self.box_threshold, *self.class_thresholds.values(), NEAR_MISS_FLOOR])
         sizes = [(items[i].image_size[1], items[i].image_size[0]) for i, _ in rows]
         post = self.processor.post_process_grounded_object_detection(
             out, input_ids.to(dev), threshold=low, text_threshold=self.text_threshold, target_sizes=sizes
@@ -248,6 +251,8 @@ class GroundingDinoDetector(BaseDetector):
             scores = res["scores"].cpu().numpy()
             labels = list(res["text_labels"])
             xyxy, sc, ph, can = [], [], [], []
+            near: dict[str, list[float]] = {}
+            w, h = items[i].image_size
             for q in range(len(scores)):
                 best, best_p = None, -1.0
                 for start, end, phrase, canonical in spans[r]:
@@ -257,11 +262,15 @@ class GroundingDinoDetector(BaseDetector):
                 if best is None or best_p <= self.text_threshold:
                     continue  # grounded to no phrase token (only [CLS] / '.' / [SEP])
                 if scores[q] <= self.class_thresholds.get(best[1], self.box_threshold):
+                    if best[1] not in near or scores[q] > near[best[1]][0]:
+                        near[best[1]] = [float(scores[q]), *map(float, np.clip(boxes[q], 0, [w, h, w, h]))]
                     continue
-                w, h = items[i].image_size
                 xyxy.append(np.clip(boxes[q], 0, [w, h, w, h]))
                 sc.append(scores[q])
                 ph.append(_clean_label(labels[q]) or best[0])
                 can.append(best[1])
-            dets.append(Detections(np.array(xyxy).reshape(-1, 4), sc, ph, can, items[i].image_size))
+            found = set(can)
+            near = {c: v for c, v in near.items() if c not in found}
+            dets.append(Detections(np.array(xyxy).reshape(-1, 4), sc, ph, can, items[i].image_size,
+                                   metadata={"near_miss": near} if near else {}))
         return dets
