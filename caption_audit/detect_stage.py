@@ -10,6 +10,7 @@ cannot (open-vocabulary words, images without annotations).
 
 from __future__ import annotations
 
+import importlib.util
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -140,6 +141,10 @@ def run_detection(
     else:
         if not settings.images_dir:
             raise ConfigError(f"--detector {settings.name} needs --images DIR (the folder with the image files).")
+        missing = [m for m in ("torch", "transformers", "PIL") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ConfigError(f"--detector {settings.name} needs {', '.join(missing)}: "
+                              "pip install 'caption-audit[detect]'")
         root = Path(settings.images_dir)
         if not root.is_dir():
             raise ConfigError(f"--images {root}: no such folder.")
