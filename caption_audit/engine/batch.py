@@ -80,7 +80,7 @@ class BatchScorer:
             # unknown nouns ("a telly") are candidates; those the mapper rejects are dropped again
             candidates: set[int] = set()
             for p, text in zip(parsed_list, texts, strict=True):
-                extra = noun_candidates(text, p)
+                extra = noun_candidates(text, p, self.parser.vocab)
                 if extra:
                     candidates.update(id(m) for m in extra)
                     p.mentions = sorted(p.mentions + extra, key=lambda m: m.start)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 
+from caption_audit.text.vocab import Vocabulary, default_vocabulary
 from caption_audit.types import Mention, ParsedCaption
 
 
@@ -50,7 +51,7 @@ _TOKEN = re.compile(r"[A-Za-z]+(?:[-'][A-Za-z]+)*|\d+(?:[.,]\d+)?|[^\sA-Za-z\d]"
 
 def _verb_or_adverb(w: str) -> bool:
     """-ing / -ed / -ly forms ("skiing", "parked", "nearly"), but not short nouns (ring, sled, telly)."""
-    return (w.endswith("ing") and len(w) > 5) or (w.endswith("ed") and len(w) > 4) or (w.endswith("ly") and len(w) > 5)
+    return (w.endswith("ing") and len(w) > 5) or (w.endswith("ed") and (len(w) > 4 or w.endswith("ied"))) or (w.endswith("ly") and len(w) > 5)
 
 
 @functools.lru_cache(maxsize=1)
@@ -80,12 +81,22 @@ def _is_word(tok: str) -> bool:
     return tok[0].isalpha()
 
 
-def noun_candidates(text: str, parsed: ParsedCaption) -> list[Mention]:
+def _known(vocab: Vocabulary, w: str) -> bool:
+    """A one-word entry of the vocabulary (COCO word, open word or rule): the lexical pass decided."""
+    return any(len(key) == 1 for key, _ in vocab.table.get(w, ()))
+
+
+def noun_candidates(text: str, parsed: ParsedCaption, vocab: Vocabulary | None = None) -> list[Mention]:
     """Head nouns of short determiner phrases that overlap no existing mention.
+
+    Words the vocabulary knows (in the singular or as written) are not candidates: where the
+    lexical pass reported no mention for them ("the *baby* elephant", "an *orange* parking
+    meter"), that was its decision.
 
     Args:
         text: the caption.
         parsed: its lexical parse (only ``mentions`` is read, for the overlap test).
+        vocab: the compiled vocabulary (default: the packaged one).
 
     Returns:
         New mentions, in text order, with ``vocab="open"``, ``canonical = lemma`` = the
@@ -99,6 +110,7 @@ def noun_candidates(text: str, parsed: ParsedCaption) -> list[Mention]:
         [('telly', 'telly'), ('settees', 'settee')]
     """
     stop = _stop_words()
+    vocab = vocab or default_vocabulary()
     toks = [(m.group(0), m.start(), m.end()) for m in _TOKEN.finditer(text or "")]
     lows = [t[0].lower() for t in toks]
     taken = [(m.start, m.end) for m in parsed.mentions]
@@ -135,6 +147,9 @@ def noun_candidates(text: str, parsed: ParsedCaption) -> list[Mention]:
                 before.append(lows[k])
                 k -= 1
             lemma = singular(w)
+            if _known(vocab, w) or _known(vocab, lemma):
+                i = j
+                continue
             out.append(Mention(start=s, end=e, text=word, lemma=lemma, canonical=lemma, vocab="open",
                                negated=any(b in NEGATIONS for b in before),
                                hedged=any(b in HEDGES for b in before[1:])))
