@@ -74,14 +74,28 @@ class BatchScorer:
         parsed_list = self.parser.parse(texts)
         semantic_scores: dict[tuple[int, int], float] = {}
         if self.ctx.semantic is not None and parsed_list:
+            from caption_audit.semantic.candidates import noun_candidates
             from caption_audit.semantic.hypernyms import find_broad_mentions
 
-            for match in self.mapper.map_mentions(parsed_list):
-                semantic_scores[(match.caption, match.mention)] = match.score
+            # unknown nouns ("a telly") are candidates; those the mapper rejects are dropped again
+            candidates: set[int] = set()
             for p, text in zip(parsed_list, texts, strict=True):
+                extra = noun_candidates(text, p, self.parser.vocab)
+                if extra:
+                    candidates.update(id(m) for m in extra)
+                    p.mentions = sorted(p.mentions + extra, key=lambda m: m.start)
+            by_mention: dict[int, float] = {}
+            for match in self.mapper.map_mentions(parsed_list):
+                by_mention[id(parsed_list[match.caption].mentions[match.mention])] = match.score
+            for k, (p, text) in enumerate(zip(parsed_list, texts, strict=True)):
+                if candidates:
+                    p.mentions = [m for m in p.mentions if id(m) not in candidates or id(m) in by_mention]
                 extra = find_broad_mentions(text, p)
                 if extra:
                     p.mentions = sorted(p.mentions + extra, key=lambda m: m.start)
+                for i, m in enumerate(p.mentions):
+                    if id(m) in by_mention:
+                        semantic_scores[(k, i)] = by_mention[id(m)]
         parsed = iter(enumerate(parsed_list))
         crow: dict[str, list] = defaultdict(list)
         mrow: dict[str, list] = defaultdict(list)

@@ -85,7 +85,9 @@ class SemanticMapper:
         anchor_words: list[str] = []
         if anchors:
             anchor_words = [w for w in self.vocab.open_words if w not in mappable]
-            anchor_words += list(data.get("generic") or []) + list(data.get("near_misses") or []) + sorted(self.broad)
+            for key in ("generic", "near_misses", "candidate_near_misses"):
+                anchor_words += list(data.get(key) or [])
+            anchor_words += sorted(self.broad)
         self.anchor_words = list(dict.fromkeys(anchor_words))
         self._entries = [(c, c) for c in self.vocab.classes] + [
             (c, s) for c in self.vocab.classes for s in self.vocab.synonyms[c]
