@@ -15,19 +15,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# The 80 COCO classes, written as words the tiny tokenizers know (multi-word names split).
-COCO80: tuple[str, ...] = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
-    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
-    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
-    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
-    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
-    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
-    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
-    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
-    "teddy bear", "hair drier", "toothbrush",
-)  # fmt: skip
+from caption_audit.text.vocab import default_vocabulary
+
+# The 80 COCO classes (multi-word names are split into words for the tiny tokenizers), from
+# the project's one COCO-80 list.
+COCO80: tuple[str, ...] = tuple(default_vocabulary().classes)
 
 _EXTRA_WORDS = ("a", "an", "the", "of", "man", "woman", "table", "plant", "phone", "glass")
 
