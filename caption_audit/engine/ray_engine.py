@@ -2,7 +2,7 @@
 
 Each actor builds one :class:`~caption_audit.engine.batch.BatchScorer` (spaCy loaded once per
 actor) from the shared :class:`~caption_audit.engine.batch.ScoreContext` (``ray.put`` once).
-Batches are sent in windows so memory stays bounded on million-caption inputs; results come
+Batches are sent in windows of 256 (a new actor pool, and a spaCy load per actor, per window) so memory stays bounded on million-caption inputs; results come
 back tagged with their batch id and are written in order, so the run folder is identical to
 ``--engine local``. On a cluster, pass ``--ray-address``; locally a Ray instance is started
 with ``num_cpus`` set and the dashboard off. Actors take fractional CPUs so the Ray Data
@@ -50,7 +50,7 @@ def run_ray(
     *,
     workers: int = 1,
     address: str | None = None,
-    window: int = 64,
+    window: int = 256,
     on_result: Callable[[Result, int], None],
 ) -> None:
     """Score batches on Ray; ``on_result`` is called in batch order."""
