@@ -91,6 +91,35 @@ class DetectionCache:
             raise
         return path
 
+    # -- file-identity memo: (path, size, mtime) -> image sha256, so a rerun need not read images
+    @property
+    def memo_path(self) -> Path:
+        return self.root / "file-hashes.jsonl"
+
+    def load_memo(self) -> dict[tuple[str, int, int], str]:
+        """Known image hashes by file identity (an append-only JSON-lines file; bad lines skipped)."""
+        memo: dict[tuple[str, int, int], str] = {}
+        try:
+            with open(self.memo_path, "rb") as fh:
+                for line in fh:
+                    try:
+                        r = json.loads(line)
+                        memo[(r["p"], int(r["s"]), int(r["m"]))] = str(r["h"])
+                    except (ValueError, KeyError, TypeError):
+                        continue
+        except OSError:
+            pass
+        return memo
+
+    def remember(self, entries: list[tuple[str, int, int, str]]) -> None:
+        """Append ``(path, size, mtime_ns, sha)`` entries (one small write per line: safe to share)."""
+        if self.read_only or not entries:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.memo_path, "ab") as fh:
+            for p, size, mtime, sha in entries:
+                fh.write(json.dumps({"p": p, "s": size, "m": mtime, "h": sha}).encode() + b"\n")
+
     def count(self, setup: str | None = None) -> int:
         """Number of complete entries (under one setup, or all)."""
         base = self.root / setup if setup else self.root

@@ -125,12 +125,15 @@ def detect_images_ray(
         from detectors.base import prompt_hash
         from detectors.cache import image_sha256
 
+        memo = cache.load_memo()
         for it in items:
             if it.image_id in run.failures:
                 continue
             det = None
             if setup is not None:
-                sha = image_sha256(Path(it.path).read_bytes())
+                st = Path(it.path).stat()
+                sha = memo.get((str(Path(it.path).resolve()), st.st_size, st.st_mtime_ns))
+                sha = sha or image_sha256(Path(it.path).read_bytes())
                 det = cache.get(setup, sha, prompt_hash(list(prompts.get(it.image_id, ()))))
             if det is None:
                 run.failures[it.image_id] = "no result in the detection cache after the Ray run"

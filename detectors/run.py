@@ -145,14 +145,34 @@ def detect_images(
         from detectors.base import _IdentityPreprocessor
 
         pre = _IdentityPreprocessor()
-    dataset = _ImageDataset(todo_items, dict(prompts), pre, cache, setup)
+    run = DetectionRun()
+    # files seen before (same path, size and mtime) are answered from the cache without reading them
+    memo = cache.load_memo() if cache is not None else {}
+    identity: dict[str, tuple[str, int, int]] = {}
+    to_load: list[ImageItem] = []
+    for it in todo_items:
+        try:
+            st = os.stat(it.path)
+        except OSError:
+            to_load.append(it)  # the loader reports the missing file
+            continue
+        ident = (str(Path(it.path).resolve()), st.st_size, st.st_mtime_ns)
+        identity[it.image_id] = ident
+        sha = memo.get(ident)
+        hit = cache.get(setup, sha, prompt_hash(prompts.get(it.image_id, ()))) if sha and cache is not None else None
+        if hit is not None:
+            run.results[it.image_id] = hit
+            run.images_cached += 1
+        else:
+            to_load.append(it)
+    new_hashes: list[tuple[str, int, int, str]] = []
+    dataset = _ImageDataset(to_load, dict(prompts), pre, cache, setup)
     workers = max(0, int(num_workers))
     loader = DataLoader(
         dataset, batch_size=None, shuffle=False, num_workers=workers, collate_fn=_identity,
         worker_init_fn=_worker_init if workers else None,
         prefetch_factor=max(2, batch_size) if workers else None,
     )  # fmt: skip
-    run = DetectionRun()
     total = len(todo_items)
     report = _progress_fn(progress)
     pending: dict[Any, list[_Loaded]] = {}
@@ -177,6 +197,8 @@ def detect_images(
 
     with torch.inference_mode():
         for loaded in loader:
+            if loaded.image_sha and loaded.image_id in identity:
+                new_hashes.append((*identity[loaded.image_id], loaded.image_sha))
             if loaded.kind == "fail":
                 run.failures[loaded.image_id] = loaded.reason
             elif loaded.kind == "cached":
@@ -193,6 +215,8 @@ def detect_images(
             report(len(run.results) + len(run.failures), total)
         while pending:
             flush(max(pending, key=lambda k: len(pending[k])))
+    if cache is not None:
+        cache.remember(new_hashes)
     # keep input order
     run.results = {i.image_id: run.results[i.image_id] for i in todo_items if i.image_id in run.results}
     return run

@@ -83,8 +83,23 @@ def test_tiny_grounding_dino_cache_and_failures(mini, tmp_path, tmp_path_factory
     assert judged_by_model["vocab"].eq("open").any()
     boxes = judged_by_model[judged_by_model["verdict"] == "supported"]["box"]
     assert boxes.map(lambda b: b is not None and len(b) == 4).all()
-    # a second identical run does no model work and gives the same verdicts
-    assert _run(d, tmp_path / "r2", *args) == 0
+    # a second identical run does no model work, reads no image file, and gives the same verdicts
+    import pathlib
+
+    reads = []
+    original = pathlib.Path.read_bytes
+
+    def counting(self):
+        if self.suffix == ".jpg":
+            reads.append(self.name)
+        return original(self)
+
+    pathlib.Path.read_bytes = counting
+    try:
+        assert _run(d, tmp_path / "r2", *args) == 0
+    finally:
+        pathlib.Path.read_bytes = original
+    assert reads == [ids[-1] and f"{ids[-1]:012d}.jpg"]  # only the corrupt file, which has no cached result
     s2 = json.loads((tmp_path / "r2" / "summary.json").read_text())["detector"]
     assert s2["images_computed"] == 0 and s2["images_cached"] == 10
     pd.testing.assert_frame_equal(ments, pd.read_parquet(tmp_path / "r2" / "mentions.parquet"))
