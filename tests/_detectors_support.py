@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,9 @@ _BUILT: dict[str, Path] = {}
 
 
 def shared_data() -> Path:
-    env = os.environ.get("CAPTION_AUDIT_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    from tests.conftest import SHARED
+
+    return SHARED
 
 
 def coco_images(n: int | None = None) -> list[Path]:

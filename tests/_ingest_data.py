@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import SHARED  # one definition of the real-data folder
+
 FIXTURES = Path(__file__).resolve().parent / "data" / "ingest"
-SHARED = Path(
-    os.environ.get("CAPTION_AUDIT_SHARED_DATA")
-    or Path(__file__).resolve().parents[2] / "shared" / "data"
-)
 
 
 def real(rel: str) -> Path:

@@ -9,7 +9,6 @@ and real boxes. It is not the audit: verdicts are "class in the image's GT" or n
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 from collections import defaultdict
@@ -19,8 +18,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tests.conftest import SHARED as SHARED_DATA  # one definition of the real-data folder
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("CAPTION_AUDIT_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 EVIL_SCRIPT = "A cat on a sofa <script>window.__pwned=1</script> next to a dog."
 EVIL_IMG = 'Two dogs <img src=x onerror="window.__pwned=1"> and a frisbee & "quotes".'

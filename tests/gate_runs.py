@@ -8,12 +8,13 @@ empty captions) are written as generic captions JSONL and scored against the sam
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 
+from tests.conftest import SHARED  # one definition of the real-data folder
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("CAPTION_AUDIT_SHARED_DATA", REPO.parent / "shared" / "data"))
+
 CAPS_BOXES = SHARED / "llava" / "caps_boxes_coco2014_val_80.jsonl"
 QA90 = SHARED / "llava" / "qa90_gpt4_answer.jsonl"
 OPERA = SHARED / "opera" / "chair_eval_results" / "llava-1.5"
