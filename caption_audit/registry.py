@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from caption_audit.errors import unknown_name
 
@@ -54,7 +54,3 @@ class Registry(Generic[T]):
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"Registry({self.kind!r}, {self.names()})"
 
-
-def _describe(obj: Any) -> str:  # pragma: no cover - used by `caption-audit ls`
-    doc = (getattr(obj, "__doc__", "") or "").strip().splitlines()
-    return doc[0] if doc else ""

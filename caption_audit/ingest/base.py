@@ -9,7 +9,6 @@ line/record and field.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from caption_audit.registry import Registry
@@ -36,16 +35,6 @@ class LoadResult:
     format: str = ""
     path: str = ""
 
-    def extend(self, other: LoadResult) -> None:
-        self.captions.extend(other.captions)
-        self.objects.extend(other.objects)
-        self.images.extend(other.images)
-        self.warnings.extend(other.warnings)
-
 
 LOADERS: Registry = Registry("loader")
 
-
-def iter_captions(results: Iterable[LoadResult]) -> Iterator[Caption]:
-    for r in results:
-        yield from r.captions

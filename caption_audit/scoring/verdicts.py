@@ -17,17 +17,7 @@ class Evidence(Protocol):
         """``(found, best score, best box xyxy)`` for a phrase the detector was asked about,
         ``None`` when it was not asked (then it cannot judge)."""
 
-# reason codes written to mentions.parquet
-REASONS = {
-    "gt": "the class is in the image's ground truth",
-    "not_in_gt": "COCO-80 class asserted, absent from the image's ground truth",
-    "negated": "asserted absent ('no people')",
-    "depiction": "a depiction, not the object ('a painting of a horse')",
-    "open_vocab": "outside COCO-80 and no detector/semantic evidence",
-    "no_ground_truth": "the image has no ground truth",
-    "detector": "the detector found the object above threshold",
-    "not_detected": "the detector was asked for the object and found nothing above threshold",
-}
+# Reason codes written to mentions.parquet are listed in docs/run-folder.md.
 
 
 def judge_mention(m: Mention, gt: set[str] | None, evidence: Evidence | None = None) -> None:
