@@ -160,6 +160,14 @@ def find_questions_file(answers: PathLike) -> Path | None:
     return others[0] if len(others) == 1 else None
 
 
+def _warn_left_out(result: LoadResult, sp: str, left_out: Counter[str], what: str) -> None:
+    """A file-level warning for records filtered out by ``categories=`` (never a silent drop)."""
+    if left_out:
+        cats = ", ".join(f"{k} ({v})" for k, v in sorted(left_out.items()))
+        result.warnings.append(f"{sp}: {sum(left_out.values())} {what} left out: {cats}; "
+                               "pass categories= to keep them")
+
+
 def load_llava_bench(
     path: PathLike,
     *,
@@ -230,10 +238,7 @@ def load_llava_bench(
                           image if isinstance(image, str) else None)
 
     result.captions = list(sink_captions(gen(), path, result.warnings))
-    if left_out:
-        cats = ", ".join(f"{k} ({v})" for k, v in sorted(left_out.items()))
-        result.warnings.append(f"{sp}: {sum(left_out.values())} answers of other categories left out: "
-                               f"{cats}; pass categories= to keep them")
+    _warn_left_out(result, sp, left_out, "answers of other categories")
     return result
 
 
@@ -275,10 +280,7 @@ def load_llava_qa30x3(
                           image if isinstance(image, str) else None)
 
     result.captions = list(sink_captions(gen(), path, result.warnings))
-    if left_out:
-        cats = ", ".join(f"{k} ({v})" for k, v in sorted(left_out.items()))
-        result.warnings.append(f"{sp}: {sum(left_out.values())} records of other types left out: "
-                               f"{cats}; pass categories= to keep them")
+    _warn_left_out(result, sp, left_out, "records of other types")
     return result
 
 
