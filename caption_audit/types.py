@@ -129,3 +129,82 @@ class ParsedCaption:
     mentions: list[Mention] = field(default_factory=list)
     n_words: int = 0
     n_chars: int = 0
+    claims: list[Claim] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- claims
+class ClaimKind(StrEnum):
+    """What a claim asserts about its subject (see docs/claims.md)."""
+
+    OBJECT = "object"
+    """A COCO-80 object exists ("a dog")."""
+    OPEN_OBJECT = "open_object"
+    """An open-vocabulary thing exists ("a wooden fence")."""
+    COUNT = "count"
+    """How many of the subject there are ("three giraffes", "several cows")."""
+    COLOUR = "colour"
+    """The colour of the subject ("a red bus", "a dog that is brown")."""
+    IDENTITY = "identity"
+    """A finer kind inside a class: person gender/age ("a woman", "a toddler")."""
+    RELATION = "relation"
+    """A spatial relation between two subjects ("a cat on a couch")."""
+
+
+class ClaimVerdict(StrEnum):
+    """What the evidence says about one claim. Precision first: *contradicted* only on clear
+    evidence; otherwise *unverifiable* with the reason in the evidence."""
+
+    SUPPORTED = "supported"
+    CONTRADICTED = "contradicted"
+    UNVERIFIABLE = "unverifiable"
+    UNSUPPORTED_BY_REFS = "unsupported_by_refs"
+    """An open-vocabulary thing that no reference caption mentions and no detector found:
+    a verdict of its own, never counted as hallucinated."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One checkable statement in a caption, found by the text stage (no scoring fields).
+
+    Attributes:
+        kind: a :class:`ClaimKind` value.
+        start, end: character span of the claim's words in the caption (``"three giraffes"``,
+            ``"red"``, ``"woman"``).
+        subject: canonical name of the subject (``"giraffe"``, ``"bus"``, ``"person"``, or an
+            open-vocabulary word such as ``"fence"``).
+        value: the stated value, normalised: count ``"3"`` or a vague range ``"3-7"`` /
+            ``"3+"``; colour category (``"red"``; several joined by ``"+"`` for "black and
+            white"); identity ``"gender:female"`` / ``"age:child"`` (several joined by ``"|"``);
+            ``""`` for object claims. Relations: ``"<predicate>:<object canonical>"``.
+        mention: index into ``ParsedCaption.mentions`` of the subject mention, ``-1`` if none.
+        text: surface text of the claim words.
+        hedged: stated with doubt ("possibly", "A or B").
+    """
+
+    kind: str
+    start: int
+    end: int
+    subject: str
+    value: str
+    mention: int = -1
+    text: str = ""
+    hedged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """One resolver's answer about one claim.
+
+    Attributes:
+        verdict: a :class:`ClaimVerdict` value.
+        resolver: the resolver's registered name (``instances``, ``pixels``, ``references``,
+            ``detector``).
+        evidence: short human-readable evidence, e.g. ``"instances: 1 giraffe"``,
+            ``"mask: white 71%, grey 18%"``, ``"refs: woman 4, person 1"``.
+        confidence: 0..1, how sure the resolver is of ``verdict``.
+    """
+
+    verdict: str
+    resolver: str
+    evidence: str
+    confidence: float
