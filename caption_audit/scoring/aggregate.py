@@ -10,10 +10,14 @@ import numpy as np
 from caption_audit.scoring.bootstrap import bootstrap_ci
 from caption_audit.scoring.metrics import METRIC_LIST, STAT_COLUMNS
 
+# claim kinds with per-caption checked/wrong columns (count has its own, older names)
+CLAIM_STAT_KINDS = ("object", "open_object", "colour", "identity")
 # columns of captions.parquet needed to rebuild every statistic
 CAPTION_COLUMNS = ["source", "image_id", "status", "gt_available", "n_mentions", "n_hallucinated",
                    "covered", "gt_objects", "n_words", "n_chars", "n_unverifiable", "n_all_mentions",
-                   "n_count_checked", "n_count_wrong"]
+                   "n_count_checked", "n_count_wrong", *(f"n_{k}_{x}" for k in CLAIM_STAT_KINDS
+                                                         for x in ("checked", "wrong")),
+                   "n_open_object_unsupported", "n_open_object"]
 
 
 def stat_table(captions: Any) -> dict[str, np.ndarray]:
@@ -39,11 +43,23 @@ def stat_table(captions: Any) -> dict[str, np.ndarray]:
         "scored": scored.astype(np.float64),
         "n_unverifiable": np.where(scored, _col(captions, "n_unverifiable"), 0.0),
         "n_all_mentions": np.where(scored, all_m, 0.0),
-        "n_count_checked": np.where(judged, _col(captions, "n_count_checked"), 0.0),
-        "n_count_wrong": np.where(judged, _col(captions, "n_count_wrong"), 0.0),
+        "n_count_checked": np.where(scored, _col(captions, "n_count_checked"), 0.0),
+        "n_count_wrong": np.where(scored, _col(captions, "n_count_wrong"), 0.0),
+        "n_open_object_unsupported": np.where(scored, _col(captions, "n_open_object_unsupported"), 0.0),
+        "n_open_object": np.where(scored, _col(captions, "n_open_object"), 0.0),
         "skipped": (~scored).astype(np.float64),
         "one": np.ones(len(captions)),
     }
+    checked = cols["n_count_checked"].copy()
+    wrong = cols["n_count_wrong"].copy()
+    for k in CLAIM_STAT_KINDS:
+        cols[f"n_{k}_checked"] = np.where(scored, _col(captions, f"n_{k}_checked"), 0.0)
+        cols[f"n_{k}_wrong"] = np.where(scored, _col(captions, f"n_{k}_wrong"), 0.0)
+        checked += cols[f"n_{k}_checked"]
+        wrong += cols[f"n_{k}_wrong"]
+    cols["n_claims_checked"], cols["n_claims_wrong"] = checked, wrong
+    cols["has_contradiction"] = (wrong > 0).astype(np.float64)
+    cols["claims_judged"] = (checked > 0).astype(np.float64)
     assert set(cols) == set(STAT_COLUMNS), set(STAT_COLUMNS) ^ set(cols)
     return cols
 

@@ -85,6 +85,21 @@ class HallucPer100Words(RatioMetric):
     """
 
 
+class ClaimErrorRate(RatioMetric):
+    r"""Share of checkable claims of one kind that the evidence contradicts.
+
+    .. math:: \mathrm{err}_k = \frac{|\{\text{claims of kind } k \text{ contradicted}\}|}
+              {|\{\text{claims of kind } k \text{ supported or contradicted}\}|}
+
+    Claims the evidence cannot judge (*unverifiable*, *unsupported_by_refs*) are left out of
+    both counts, so read it next to the number of claims checked. Per-kind faithfulness as in
+    VALOR-Eval (Qiu et al. 2024, "VALOR-EVAL: Holistic Coverage and Faithfulness Evaluation of
+    Large Vision-Language Models") and FaithScore (Jing et al., Findings of EMNLP 2024), with
+    deterministic evidence (instances, mask pixels, reference captions, detectors) instead of an
+    LLM judge. Lower is better.
+    """
+
+
 class MeanOf(RatioMetric):
     """A per-caption mean: ``Σ column / number of captions``."""
 
@@ -107,9 +122,27 @@ METRIC_LIST: tuple[RatioMetric, ...] = (
            "COCO-80 mentions judged per caption", empty_status="no_judged_captions"),
     RatioMetric("unverifiable_share", "n_unverifiable", "n_all_mentions", False, "fraction",
                 "mentions no evidence could judge / all mentions", empty_status="no_mentions"),
-    RatioMetric("count_error_rate", "n_count_wrong", "n_count_checked", False, "fraction",
-                "stated counts that disagree with the instance count / stated counts checked "
-                "(one verdict per class per caption)", empty_status="no_count_claims"),
+    ClaimErrorRate("claim_error_rate", "n_claims_wrong", "n_claims_checked", False, "fraction",
+                   "contradicted claims / claims the evidence could judge (all kinds)",
+                   empty_status="no_checked_claims"),
+    ClaimErrorRate("claims_s", "has_contradiction", "claims_judged", False, "fraction",
+                   "captions with >= 1 contradicted claim / captions with >= 1 checked claim",
+                   empty_status="no_checked_claims"),
+    ClaimErrorRate("object_error_rate", "n_object_wrong", "n_object_checked", False, "fraction",
+                   "contradicted COCO-80 object claims / object claims checked", empty_status="no_object_claims"),
+    ClaimErrorRate("open_object_error_rate", "n_open_object_wrong", "n_open_object_checked", False, "fraction",
+                   "contradicted open-vocabulary object claims / open object claims checked",
+                   empty_status="no_open_object_claims"),
+    RatioMetric("open_unsupported_share", "n_open_object_unsupported", "n_open_object", False, "fraction",
+                "open-vocabulary things no reference caption or detector supports / open object claims",
+                empty_status="no_open_object_claims"),
+    ClaimErrorRate("count_error_rate", "n_count_wrong", "n_count_checked", False, "fraction",
+                   "contradicted count claims / count claims checked", empty_status="no_count_claims"),
+    ClaimErrorRate("colour_error_rate", "n_colour_wrong", "n_colour_checked", False, "fraction",
+                   "contradicted colour claims / colour claims checked", empty_status="no_colour_claims"),
+    ClaimErrorRate("identity_error_rate", "n_identity_wrong", "n_identity_checked", False, "fraction",
+                   "contradicted person words (gender, age) / person-word claims checked",
+                   empty_status="no_identity_claims"),
     RatioMetric("skipped_share", "skipped", "one", False, "fraction",
                 "input captions skipped / input captions", empty_status="no_input"),
 )

@@ -22,6 +22,24 @@ from typing import Any
 from caption_audit.errors import InputError
 
 
+def read_label_text(path: str | Path) -> str:
+    """The text of a label file (UTF-8, with or without BOM).
+
+    Raises:
+        InputError: missing file, or not UTF-8 text (the message names the encoding found).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), "no such label file")
+    data = p.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(str(p), "is UTF-16 encoded; save it as UTF-8 JSONL")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(str(p), f"is not UTF-8 text (byte {exc.start}); save it as UTF-8 JSONL") from None
+
+
 def load_labels(path: str | Path) -> list[dict[str, Any]]:
     """Read and validate a label file.
 
@@ -29,11 +47,9 @@ def load_labels(path: str | Path) -> list[dict[str, Any]]:
         InputError: naming the file, line and field of the first bad record.
     """
     p = Path(path)
-    if not p.is_file():
-        raise InputError(str(p), "no such label file")
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(read_label_text(p).splitlines(), 1):
         if not line.strip():
             continue
         try:

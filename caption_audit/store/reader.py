@@ -8,7 +8,7 @@ from typing import Any
 
 from caption_audit.errors import InputError
 
-TABLES = ("captions", "mentions", "objects", "images", "classes")
+TABLES = ("captions", "mentions", "claims", "objects", "images", "classes")
 
 
 def read_summary(path: str | Path) -> dict[str, Any]:
@@ -55,6 +55,9 @@ class RunFolder:
 
     def mentions(self, columns: list[str] | None = None):
         return self._read("mentions", columns)
+
+    def claims(self, columns: list[str] | None = None):
+        return self._read("claims", columns)
 
     def objects(self, columns: list[str] | None = None):
         return self._read("objects", columns)

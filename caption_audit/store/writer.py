@@ -23,6 +23,12 @@ CAPTIONS_SCHEMA = pa.schema([
     ("n_words", pa.int32()), ("n_chars", pa.int32()), ("chair_i", pa.float64()),
     ("has_hallucination", pa.bool_()), ("coverage", pa.float64()), ("halluc_per_100w", pa.float64()),
     ("gt_available", pa.bool_()),
+    ("n_claims", pa.int32()), ("n_contradicted", pa.int32()), ("claims_contradicted", _LIST),
+    ("n_object_checked", pa.int32()), ("n_object_wrong", pa.int32()),
+    ("n_open_object_checked", pa.int32()), ("n_open_object_wrong", pa.int32()),
+    ("n_open_object_unsupported", pa.int32()), ("n_open_object", pa.int32()),
+    ("n_colour_checked", pa.int32()), ("n_colour_wrong", pa.int32()),
+    ("n_identity_checked", pa.int32()), ("n_identity_wrong", pa.int32()),
 ])
 MENTIONS_SCHEMA = pa.schema([
     ("caption_id", _STR), ("image_id", _STR), ("source", _STR), ("idx", pa.int32()),
@@ -31,6 +37,12 @@ MENTIONS_SCHEMA = pa.schema([
     ("hedged", pa.bool_()), ("nonvisual", pa.bool_()), ("verdict", _STR), ("reason", _STR),
     ("evidence", _STR), ("score", pa.float64()), ("box", _BOX), ("count_verdict", _STR),
     ("count_stated", _STR), ("count_true", pa.int32()),
+])
+CLAIMS_SCHEMA = pa.schema([
+    ("caption_id", _STR), ("image_id", _STR), ("source", _STR), ("idx", pa.int32()),
+    ("kind", _STR), ("start", pa.int32()), ("end", pa.int32()), ("text", _STR),
+    ("subject", _STR), ("value", _STR), ("hedged", pa.bool_()), ("mention_idx", pa.int32()),
+    ("verdict", _STR), ("resolver", _STR), ("evidence", _STR), ("confidence", pa.float64()),
 ])
 OBJECTS_SCHEMA = pa.schema([
     ("image_id", _STR), ("category", _STR), ("label", _STR), ("bbox", _BOX),
@@ -48,6 +60,7 @@ CLASSES_SCHEMA = pa.schema([
 SCHEMAS = {
     "captions": CAPTIONS_SCHEMA,
     "mentions": MENTIONS_SCHEMA,
+    "claims": CLAIMS_SCHEMA,
     "objects": OBJECTS_SCHEMA,
     "images": IMAGES_SCHEMA,
     "classes": CLASSES_SCHEMA,
