@@ -49,11 +49,20 @@ def _jsonl(name: str) -> list[dict]:
 
 CAPTIONS = _jsonl("captions.jsonl")
 LABELS = _jsonl("labels.jsonl")
-BY_ID = {c["caption_id"]: c for c in CAPTIONS}
+# real machine captions (POPE / OPERA) on coco_mini val2017 photos
+REAL_CAPTIONS = _jsonl("real_captions.jsonl")
+REAL_LABELS = _jsonl("real_labels.jsonl")
+BY_ID = {c["caption_id"]: c for c in CAPTIONS + REAL_CAPTIONS}
+
+
+def test_real_captions_have_unique_ids_and_fields():
+    assert len(BY_ID) == len(CAPTIONS) + len(REAL_CAPTIONS)
+    for c in REAL_CAPTIONS:
+        assert set(c) == {"caption_id", "image_id", "source", "caption"}, c["caption_id"]
+        assert c["caption_id"].endswith(f"-{c['image_id']}") and c["caption"].strip()
 
 
 def test_captions_have_unique_ids_and_fields():
-    assert len(BY_ID) == len(CAPTIONS)
     for c in CAPTIONS:
         assert set(c) == {"caption_id", "image_id", "source", "caption"}, c["caption_id"]
         assert c["source"] in SOURCES
@@ -61,7 +70,7 @@ def test_captions_have_unique_ids_and_fields():
         assert c["caption_id"] == f"cl-{int(c['image_id']):06d}-{c['caption_id'].rsplit('-', 1)[1]}"
 
 
-@pytest.mark.parametrize("row", LABELS, ids=lambda r: f"{r['caption_id']}:{r['kind']}:{r['text']}")
+@pytest.mark.parametrize("row", LABELS + REAL_LABELS, ids=lambda r: f"{r['caption_id']}:{r['kind']}:{r['text']}")
 def test_label_row(row):
     assert set(row) == {"caption_id", "kind", "span", "text", "subject", "value", "label", "note"}
     cap = BY_ID[row["caption_id"]]["caption"]
@@ -92,12 +101,13 @@ def test_label_row(row):
 
 
 def test_no_duplicate_labels():
-    keys = Counter((r["caption_id"], r["kind"], tuple(r["span"])) for r in LABELS)
+    keys = Counter((r["caption_id"], r["kind"], tuple(r["span"])) for r in LABELS + REAL_LABELS)
     assert [k for k, n in keys.items() if n > 1] == []
 
 
 def test_every_caption_has_labels():
-    assert {r["caption_id"] for r in LABELS} == set(BY_ID)
+    assert {r["caption_id"] for r in LABELS} == {c["caption_id"] for c in CAPTIONS}
+    assert {r["caption_id"] for r in REAL_LABELS} == {c["caption_id"] for c in REAL_CAPTIONS}
 
 
 def test_size_and_per_kind_minimums():
@@ -110,7 +120,7 @@ def test_size_and_per_kind_minimums():
 
 
 def test_unclear_rows_say_why():
-    for r in LABELS:
+    for r in LABELS + REAL_LABELS:
         if r["label"] == "unclear" or r["label"] is False:
             assert r["note"].strip(), r
 
@@ -134,5 +144,14 @@ def test_image_ids_are_coco_mini_photos():
     images = {str(im["id"]): im["file_name"] for im in json.loads(ann.read_text())["images"]}
     photos = ann.parent.parent / "train2017"
     for c in CAPTIONS:
+        assert c["image_id"] in images, c["caption_id"]
+        assert (photos / images[c["image_id"]]).is_file(), c["caption_id"]
+
+
+def test_real_image_ids_are_coco_mini_val_photos():
+    ann = shared("coco_mini", "annotations", "instances_val2017.json")
+    images = {str(im["id"]): im["file_name"] for im in json.loads(ann.read_text())["images"]}
+    photos = ann.parent.parent / "val2017"
+    for c in REAL_CAPTIONS:
         assert c["image_id"] in images, c["caption_id"]
         assert (photos / images[c["image_id"]]).is_file(), c["caption_id"]
