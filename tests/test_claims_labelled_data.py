@@ -23,7 +23,7 @@ CLAIMS = HERE / "data" / "claims_labelled"
 
 KINDS = ("object", "open_object", "count", "colour", "identity")
 # basic colour categories used for `value` (docs/claims.md: categories joined by "+", sorted)
-COLOURS = {"red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "gray"}
+COLOURS = {"red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "grey"}
 IDENTITY_PARTS = {"gender:male", "gender:female", "age:child", "age:adult", "age:elderly", "age:baby"}
 COUNT_VALUE = re.compile(r"^(\d+|\d+-\d+|\d+\+)$")
 SOURCES = {"coco-style", "llava-style"}
