@@ -13,8 +13,9 @@ Each pixel is converted sRGB -> CIELAB (D65; plain numpy, formulas of IEC 61966-
   light), or light muted cool ``L >= 55``, ``C < 25``, hue ``[200, 310)`` (white in shade, bluish
   in daylight): black ``L < 25``, white ``L > 78``, else grey;
 - warm hues with low chroma (``C < 25``, ``20 <= h < 100``): brown (wood, tan, beige) when
-  ``L < 65`` and ``C >= 18``, else achromatic (warm-lit white and grey: a zebra's stripes in
-  the savanna light, median ``(124, 107, 76)``, are not brown);
+  ``L < 65`` and ``C >= 18``, else achromatic (warm-lit white and grey: half of a zebra's
+  stripe pixels in savanna light have ``C < 19``; tan ``(210, 180, 140)`` reads grey, which is
+  why brown's neighbours in ``pixels.py`` include grey and white);
   camera white balance makes yellow objects golden (a banana's median pixel is
   ``(187, 138, 44)``, hue 78), so yellow starts at hue 68 for saturated pixels;
 - else by hue: red/pink ``[345, 20)`` (pink when ``L >= 62``), red/brown/pink ``[20, 42)``,

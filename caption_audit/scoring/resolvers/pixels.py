@@ -50,7 +50,7 @@ NEIGHBOURS: dict[str, frozenset[str]] = {
     "blue": frozenset({"blue", "purple", "green", "grey", "white"}),  # light blue reads white/grey
     "purple": frozenset({"purple", "pink", "blue", "red"}),
     "pink": frozenset({"pink", "red", "purple", "white"}),
-    "brown": frozenset({"brown", "orange", "red", "yellow", "black"}),
+    "brown": frozenset({"brown", "orange", "red", "yellow", "black", "grey", "white"}),  # tan reads grey
 }
 
 
