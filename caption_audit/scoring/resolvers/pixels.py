@@ -100,6 +100,12 @@ class PixelsResolver:
     kinds: ClassVar[frozenset[str]] = frozenset({ClaimKind.COLOUR.value})
 
     def __init__(self, image_cache: int = 8, shares_cache: int = 1024):
+        import importlib.util
+
+        if importlib.util.find_spec("PIL") is None:
+            from caption_audit.errors import ConfigError
+
+            raise ConfigError("the 'pixels' resolver needs Pillow: pip install 'caption-audit[detect]'")
         self._images: OrderedDict[str, np.ndarray | str] = OrderedDict()
         self._shares: OrderedDict[tuple[str, str], list[_Shares] | str] = OrderedDict()
         self._image_cache, self._shares_cache = image_cache, shares_cache
