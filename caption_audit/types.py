@@ -62,6 +62,12 @@ class GTObject:
             the image width/height. ``None`` for name-only annotations.
         normalized: whether ``bbox`` is in [0, 1] image fractions.
         origin: ``instances``, ``caps_boxes``, ``objects`` or ``chair_captions``.
+        segmentation: COCO polygons in the same units as ``bbox``, each a flat
+            ``(x1, y1, x2, y2, ...)`` tuple; ``None`` when the annotation has none (or has an RLE
+            mask, as COCO crowd regions do).
+        iscrowd: a COCO ``iscrowd`` region (a group labelled as one; counts are then a lower
+            bound).
+        area: the annotation's mask area in pixels, when given.
     """
 
     image_id: str
@@ -69,6 +75,9 @@ class GTObject:
     bbox: tuple[float, float, float, float] | None = None
     normalized: bool = False
     origin: str = "instances"
+    segmentation: tuple[tuple[float, ...], ...] | None = None
+    iscrowd: bool = False
+    area: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

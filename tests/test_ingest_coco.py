@@ -6,7 +6,7 @@ import pytest
 from caption_audit.errors import InputError
 from caption_audit.ingest import load
 from caption_audit.ingest.coco import iter_coco_captions, load_coco_captions, load_coco_instances
-from caption_audit.types import Caption, GTObject, ImageInfo
+from caption_audit.types import Caption, ImageInfo
 from tests._ingest_data import fx, real
 
 CAPS = fx("captions_val2017_sample.json")
@@ -58,12 +58,34 @@ def test_instances_fixture():
     assert res.format == "coco_instances"
     assert res.captions == []
     assert [im.image_id for im in res.images] == ["9", "25", "30"]  # 30 has no annotation but is known
-    assert res.objects[0] == GTObject("9", "bowl", pytest.approx((1.08, 187.69, 612.67, 473.53)), False, "instances")
+    o = res.objects[0]
+    assert o.bbox == pytest.approx((1.08, 187.69, 612.67, 473.53))
+    assert (o.image_id, o.category, o.normalized, o.origin) == ("9", "bowl", False, "instances")
     assert [o.category for o in res.objects] == ["bowl", "bowl", "broccoli", "orange", "giraffe"]
     x1, y1, x2, y2 = res.objects[2].bbox
     assert (x1, y1) == (249.6, 229.27) and x2 == pytest.approx(249.6 + 316.24) and y2 == pytest.approx(229.27 + 245.08)
     assert res.objects[4].image_id == "25"  # crowd annotation kept
     assert res.warnings == []
+
+
+def test_instances_keep_polygons_crowd_and_area():
+    res = load_coco_instances(real("coco_mini/annotations/instances_train2017.json"))
+    first = res.objects[0]  # 535506 person, a 39-point polygon
+    assert first.area == pytest.approx(52634.3678) and not first.iscrowd
+    assert first.segmentation[0][:4] == (150.59, 622.31, 176.63, 566.15) and len(first.segmentation[0]) == 78
+    crowd = [o for o in res.objects if o.iscrowd]
+    assert len(crowd) == 8 and all(o.segmentation is None for o in crowd)  # RLE masks are not kept
+    lean = load_coco_instances(real("coco_mini/annotations/instances_train2017.json"), keep_segmentation=False)
+    assert all(o.segmentation is None for o in lean.objects) and sum(o.iscrowd for o in lean.objects) == 8
+
+
+@pytest.mark.parametrize("seg", [[[1, 2, "x", 4, 5, 6]], [[1, 2, 3]], "abc", [[True, 1, 2, 3, 4, 5]]])
+def test_instances_bad_segmentation(tmp_path, seg):
+    doc = json.loads(Path(INST).read_text())
+    doc["annotations"][0]["segmentation"] = seg
+    with pytest.raises(InputError) as e:
+        load_coco_instances(_write(tmp_path, "instances_x.json", doc))
+    assert e.value.field == "segmentation" and "annotations[0]" in str(e.value)
 
 
 def _write(tmp_path, name, doc):

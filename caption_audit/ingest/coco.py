@@ -140,6 +140,27 @@ def _bbox_xyxy(path: PathLike, i: int, bbox: object) -> tuple[float, float, floa
     return (x, y, x + w, y + h)
 
 
+def _segmentation(path: PathLike, i: int, seg: object) -> tuple[tuple[float, ...], ...] | None:
+    """COCO polygons as tuples of floats; ``None`` for none or an RLE mask (crowd regions)."""
+    if seg is None or isinstance(seg, dict):
+        return None
+    if isinstance(seg, list):
+        polys = []
+        for poly in seg:
+            if (
+                not isinstance(poly, list)
+                or len(poly) % 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in poly)
+            ):
+                break
+            if len(poly) >= 6:  # fewer than 3 points draws nothing
+                polys.append(tuple(float(v) for v in poly))
+        else:
+            return tuple(polys) or None
+    raise InputError(str(path), f"annotations[{i}]: segmentation must be a list of polygons "
+                     f"[x1, y1, x2, y2, ...] or an RLE object, got {seg!r}"[:300], field="segmentation")
+
+
 def _tail_categories(path: PathLike, size: int = 1 << 20) -> list | None:
     """``categories`` read from the end of the file when it is the document's last key (as in
     every official ``instances_*.json``), which saves one streaming pass over a 448 MB file.
@@ -171,17 +192,22 @@ def _tail_categories(path: PathLike, size: int = 1 << 20) -> list | None:
     return value
 
 
-def load_coco_instances(path: PathLike, *, source: str | None = None) -> LoadResult:
+def load_coco_instances(path: PathLike, *, source: str | None = None,
+                        keep_segmentation: bool = True) -> LoadResult:
     """Load an official COCO ``instances_*.json`` as ground truth.
 
     Each annotation becomes a :class:`GTObject` with the category *name* and its box converted
     from COCO ``[x, y, w, h]`` pixels to ``(x1, y1, x2, y2)`` pixels (``normalized=False``,
-    ``origin="instances"``). Crowd annotations are kept, as in CHAIR. Every entry of ``images``
-    becomes an :class:`ImageInfo`, so images without any annotation are still known.
+    ``origin="instances"``), its ``iscrowd`` flag and ``area``, and its polygons
+    (``segmentation``, for the colour checks of ``scoring/resolvers/pixels.py``; RLE masks of
+    crowd regions are not kept). Crowd annotations are kept, as in CHAIR. Every entry of
+    ``images`` becomes an :class:`ImageInfo`, so images without any annotation are still known.
 
     Args:
         path: the annotation file.
         source: unused (ground truth has no caption source); accepted for a uniform signature.
+        keep_segmentation: keep the polygons (about 1.5 GB of Python floats for all of
+            ``instances_train2017.json``; pass ``False`` when no colour check needs them).
 
     Raises:
         InputError: wrong shape, broken JSON, or an annotation with an unknown ``category_id``,
@@ -213,9 +239,13 @@ def load_coco_instances(path: PathLike, *, source: str | None = None) -> LoadRes
         if cid not in cats:
             raise InputError(sp, f"annotations[{n}]: unknown category_id {cid!r}"
                              + ("" if cats else " (the file has no 'categories')"), field="category_id")
-        result.objects.append(
-            GTObject(image_id, cats[cid], _bbox_xyxy(path, n, ann.get("bbox")), False, "instances")
-        )
+        area = ann.get("area")
+        result.objects.append(GTObject(
+            image_id, cats[cid], _bbox_xyxy(path, n, ann.get("bbox")), False, "instances",
+            _segmentation(path, n, ann.get("segmentation")) if keep_segmentation else None,
+            ann.get("iscrowd") in (1, True),
+            float(area) if isinstance(area, (int, float)) and not isinstance(area, bool) else None,
+        ))
         if image_id not in known:
             extra[image_id] = None
     if n < 0 and not result.images:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from caption_audit.text.vocab import Vocabulary
 from caption_audit.types import GTObject, ImageInfo
@@ -29,14 +30,25 @@ class GroundTruth:
         classes: image_id -> set of canonical names (COCO-80 where mappable, else the label).
         counts: image_id -> Counter of canonical names, from boxed instances only (a name-only
             table such as CHAIR's lists each class once and says nothing about counts).
+            Crowd regions are included here (one each); see :meth:`instance_counts`.
         known: images known to some ground-truth file (possibly with zero objects).
         unmapped: labels that no vocabulary entry covers, with counts (reported).
+        crowd: image_id -> Counter of canonical names with ``iscrowd`` regions (their true
+            count is then only bounded below).
+        keep_geometry: keep every boxed instance's box and polygons in ``geometry`` (for the
+            colour checks of ``scoring/resolvers/pixels.py``); off by default, so a run
+            without a pixel resolver holds no polygons.
+        geometry: image_id -> canonical -> instances, each a dict with ``bbox`` (xyxy),
+            ``normalized``, ``segmentation``, ``area``, ``iscrowd`` (only with ``keep_geometry``).
     """
 
     classes: dict[str, set[str]] = field(default_factory=dict)
     counts: dict[str, Counter] = field(default_factory=dict)
     known: set[str] = field(default_factory=set)
     unmapped: Counter = field(default_factory=Counter)
+    crowd: dict[str, Counter] = field(default_factory=dict)
+    keep_geometry: bool = False
+    geometry: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
 
     @property
     def available(self) -> bool:
@@ -62,6 +74,26 @@ class GroundTruth:
             self.classes.setdefault(obj.image_id, set()).add(canon)
             if obj.bbox is not None:
                 self.counts.setdefault(obj.image_id, Counter())[canon] += 1
+                if obj.iscrowd:
+                    self.crowd.setdefault(obj.image_id, Counter())[canon] += 1
+                if self.keep_geometry:
+                    self.geometry.setdefault(obj.image_id, {}).setdefault(canon, []).append({
+                        "bbox": obj.bbox, "normalized": obj.normalized, "segmentation": obj.segmentation,
+                        "area": obj.area, "iscrowd": obj.iscrowd,
+                    })
+
+    def instance_counts(self, image_id: str) -> dict[str, int] | None:
+        """Non-crowd boxed instances per canonical class of an image (``None`` when no ground
+        truth covers the image). A class with only crowd regions maps to 0."""
+        if image_id not in self.known:
+            return None
+        counts = self.counts.get(image_id, Counter())
+        crowd = self.crowd.get(image_id, Counter())
+        return {c: n - crowd.get(c, 0) for c, n in counts.items()}
+
+    def crowd_classes(self, image_id: str) -> set[str]:
+        """Classes of an image that have an ``iscrowd`` region."""
+        return set(self.crowd.get(image_id, ()))
 
     def add_images(self, images: Iterable[ImageInfo]) -> None:
         for img in images:
