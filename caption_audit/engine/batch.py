@@ -30,6 +30,11 @@ class ScoreContext:
     use_parser: bool = True
     evidence: dict[str, Any] | None = None
     semantic: dict[str, Any] | None = None
+    resolvers: tuple[str, ...] = ("instances",)
+    references: dict[str, list[tuple[str, Any]]] | None = None
+    reference_counts: dict[str, int] | None = None
+    images_dir: str | None = None
+    image_files: dict[str, str] | None = None
 
 
 class BatchScorer:
@@ -42,6 +47,30 @@ class BatchScorer:
         self.parser = parser or CaptionParser(use_parser=ctx.use_parser)
         self.coco_index = {c: i for i, c in enumerate(self.parser.vocab.classes)}
         self._mapper: Any = None
+        self._resolvers: list[Any] | None = None
+
+    @property
+    def resolvers(self) -> list[Any]:
+        """The claim resolvers, built on first use (the pixels resolver keeps an image cache)."""
+        if self._resolvers is None:
+            from caption_audit.scoring.claims import build_resolvers
+
+            options: dict[str, dict[str, Any]] = {}
+            if self.ctx.semantic is not None and "references" in self.ctx.resolvers:
+                options["references"] = {"embedder": self.mapper.embedder}
+            self._resolvers = build_resolvers(self.ctx.resolvers, options)
+        return self._resolvers
+
+    def _image_evidence(self, image_id: str, gt_ok: bool, detector: Any) -> Any:
+        from caption_audit.scoring.evidence import build_image_evidence
+
+        ctx = self.ctx
+        refs = ctx.references
+        return build_image_evidence(
+            image_id, ctx.gt if gt_ok else None, images_dir=ctx.images_dir,
+            file_name=(ctx.image_files or {}).get(image_id), detector=detector,
+            references=None if refs is None else refs.get(image_id, []),
+            reference_captions=(ctx.reference_counts or {}).get(image_id, 0))
 
     @property
     def mapper(self) -> Any:
@@ -66,8 +95,8 @@ class BatchScorer:
             return f"unknown image id '{c.image_id}' (not in any ground-truth file)"
         return text_problem(c.text)
 
-    def score(self, batch: list[Caption]) -> tuple[dict[str, list], dict[str, list]]:
-        """Column dicts (captions, mentions) for one batch, rows in input order."""
+    def score(self, batch: list[Caption]) -> tuple[dict[str, list], dict[str, list], dict[str, list]]:
+        """Column dicts (captions, mentions, claims) for one batch, rows in input order."""
         gt = self.ctx.gt
         have_gt = gt.available
         problems = [self.problem(c) for c in batch]
@@ -102,6 +131,8 @@ class BatchScorer:
         crow: dict[str, list] = defaultdict(list)
         mrow: dict[str, list] = defaultdict(list)
         evidence = self.ctx.evidence
+        lrow: dict[str, list] = defaultdict(list)
+        image_ev: dict[str, Any] = {}
         for c, problem in zip(batch, problems, strict=True):
             gt_ok = have_gt and gt.has_image(c.image_id)
             if problem is not None:
@@ -113,10 +144,44 @@ class BatchScorer:
             s = score_caption(p, image_gt, self.coco_index, ev)
             if self.ctx.semantic is not None:
                 self._semantic_verdicts(k, p, image_gt, s, semantic_scores)
-            self._counts(c.text, p, gt.counts.get(c.image_id) if gt_ok else None, s)
+            if c.image_id not in image_ev:
+                image_ev[c.image_id] = self._image_evidence(c.image_id, gt_ok, ev)
+            results = self._claims(c, p, image_ev[c.image_id], s)
             _caption_row(crow, c, "scored", s, p.n_words, p.n_chars, gt_ok)
             _mention_rows(mrow, c, p)
-        return dict(crow), dict(mrow)
+            _claim_rows(lrow, c, p, results)
+        return dict(crow), dict(mrow), dict(lrow)
+
+    def _claims(self, c: Caption, p: Any, ev: Any, s: Any) -> list[Any]:
+        """Judge the caption's claims; set the caption's claim statistics and the mentions'
+        count verdicts (from the count claims)."""
+        from caption_audit.scoring.claims import judge_claims
+
+        results = judge_claims(p.claims, c.caption_id, ev, self.resolvers) if p.claims else []
+        contradicted: dict[str, None] = {}
+        for claim, r in zip(p.claims, results, strict=True):
+            k = claim.kind
+            s.claim_stats[f"n_{k}"] = s.claim_stats.get(f"n_{k}", 0) + 1
+            if r.verdict in ("supported", "contradicted"):
+                s.claim_stats[f"n_{k}_checked"] = s.claim_stats.get(f"n_{k}_checked", 0) + 1
+            if r.verdict == "contradicted":
+                s.claim_stats[f"n_{k}_wrong"] = s.claim_stats.get(f"n_{k}_wrong", 0) + 1
+                contradicted[f"{k}:{claim.subject}"] = None
+            elif r.verdict == "unsupported_by_refs":
+                s.claim_stats[f"n_{k}_unsupported"] = s.claim_stats.get(f"n_{k}_unsupported", 0) + 1
+            if k == "count" and 0 <= claim.mention < len(p.mentions):
+                m = p.mentions[claim.mention]
+                m.count_verdict = {"supported": "count_ok", "contradicted": "count_wrong"}.get(
+                    r.verdict, "count_unverifiable")
+                m.count_stated = claim.value
+                counts = ev.gt_counts
+                m.count_true = counts.get(claim.subject, 0) if counts is not None else None
+        s.n_claims = len(results)
+        s.n_contradicted = sum(r.verdict == "contradicted" for r in results)
+        s.claims_contradicted = list(contradicted)
+        s.n_count_checked = s.claim_stats.get("n_count_checked", 0)
+        s.n_count_wrong = s.claim_stats.get("n_count_wrong", 0)
+        return results
 
 
     @staticmethod
@@ -134,29 +199,6 @@ class BatchScorer:
             if v is not None:
                 m.verdict, m.reason, m.evidence = v, "broader_term", "gt"
                 s.n_unverifiable -= 1
-
-    @staticmethod
-    def _counts(text: str, p: Any, gt_counts: Any, s: Any) -> None:
-        """Count verdicts per mention, and one per class per caption for the caption's stats."""
-        from caption_audit.semantic.counts import (
-            COUNT_OK,
-            COUNT_WRONG,
-            caption_count_verdicts,
-            count_verdict,
-        )
-
-        for m in p.mentions:
-            if m.count is None and m.vocab != "coco80":
-                continue
-            v, stated, true = count_verdict(m, gt_counts, text)
-            if v is not None:
-                m.count_verdict, m.count_stated, m.count_true = v, str(stated), true
-        if gt_counts is None:
-            return
-        for verdict, _claims, _true in caption_count_verdicts(text, p.mentions, gt_counts).values():
-            if verdict in (COUNT_OK, COUNT_WRONG):
-                s.n_count_checked += 1
-                s.n_count_wrong += verdict == COUNT_WRONG
 
 
 def _caption_row(rows: dict, c: Caption, status: str, s: Any, n_words: int, n_chars: int, gt_ok: bool) -> None:
@@ -186,6 +228,37 @@ def _caption_row(rows: dict, c: Caption, status: str, s: Any, n_words: int, n_ch
     rows["coverage"].append(len(s.covered) / len(s.gt_objects) if judged and s.gt_objects else None)
     rows["halluc_per_100w"].append(100.0 * s.n_hallucinated / n_words if judged and n_words else None)
     rows["gt_available"].append(gt_ok)
+    rows["n_claims"].append(s.n_claims if scored else 0)
+    rows["n_contradicted"].append(s.n_contradicted if scored else 0)
+    rows["claims_contradicted"].append(s.claims_contradicted if scored else [])
+    stats = s.claim_stats if scored else {}
+    for col in _CLAIM_STAT_COLUMNS:
+        rows[col].append(stats.get(col, 0))
+
+
+_CLAIM_STAT_COLUMNS = ("n_object_checked", "n_object_wrong", "n_open_object_checked", "n_open_object_wrong",
+                       "n_open_object_unsupported", "n_open_object", "n_colour_checked", "n_colour_wrong",
+                       "n_identity_checked", "n_identity_wrong")
+
+
+def _claim_rows(rows: dict, c: Caption, p: Any, results: list[Any]) -> None:
+    for claim, r in zip(p.claims, results, strict=True):
+        rows["caption_id"].append(c.caption_id)
+        rows["image_id"].append(c.image_id)
+        rows["source"].append(c.source)
+        rows["idx"].append(r.index)
+        rows["kind"].append(claim.kind)
+        rows["start"].append(claim.start)
+        rows["end"].append(claim.end)
+        rows["text"].append(claim.text)
+        rows["subject"].append(claim.subject)
+        rows["value"].append(claim.value)
+        rows["hedged"].append(claim.hedged)
+        rows["mention_idx"].append(claim.mention)
+        rows["verdict"].append(r.verdict)
+        rows["resolver"].append(r.resolver)
+        rows["evidence"].append(r.evidence)
+        rows["confidence"].append(r.confidence)
 
 
 def _mention_rows(rows: dict, c: Caption, p: Any) -> None:

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from caption_audit.engine.batch import BatchScorer, ScoreContext
 from caption_audit.types import Caption
 
-Result = tuple[int, dict[str, list], dict[str, list]]
+Result = tuple[int, tuple[dict[str, list], ...]]  # (batch id, column dicts of captions, mentions, claims)
 
 _WORKER: BatchScorer | None = None
 _FORKED: BatchScorer | None = None  # the parent's scorer, set just before forking; workers inherit it
@@ -40,8 +40,7 @@ def _init_worker(ctx: ScoreContext) -> None:
 
 def _work(batch_id: int, batch: list[Caption]) -> Result:
     assert _WORKER is not None
-    caps, ments = _WORKER.score(batch)
-    return batch_id, caps, ments
+    return batch_id, _WORKER.score(batch)
 
 
 def run_local(
@@ -52,12 +51,12 @@ def run_local(
     scorer: BatchScorer | None = None,
     on_result: Callable[[Result, int], None],
 ) -> None:
-    """Score ``(batch_id, captions)`` pairs and call ``on_result((id, caps, ments), n)`` in order."""
+    """Score ``(batch_id, captions)`` pairs and call ``on_result((id, tables), n)`` in order, where
+    ``tables`` is :meth:`BatchScorer.score`'s tuple of column dicts."""
     if workers <= 1:
         scorer = scorer or BatchScorer(ctx)
         for batch_id, batch in batches:
-            caps, ments = scorer.score(batch)
-            on_result((batch_id, caps, ments), len(batch))
+            on_result((batch_id, scorer.score(batch)), len(batch))
         return
     global _FORKED
     if scorer is not None:

@@ -38,9 +38,8 @@ class _RayScorer:
     def __call__(self, rows: dict[str, Any]) -> dict[str, Any]:
         ids, out = [], []
         for bid, payload in zip(rows["batch_id"], rows["payload"], strict=True):
-            caps, ments = self.scorer.score(pickle.loads(payload))
             ids.append(int(bid))
-            out.append(pickle.dumps((caps, ments), protocol=pickle.HIGHEST_PROTOCOL))
+            out.append(pickle.dumps(self.scorer.score(pickle.loads(payload)), protocol=pickle.HIGHEST_PROTOCOL))
         return {"batch_id": ids, "result": out}
 
 
@@ -92,8 +91,7 @@ def run_ray(
             for row in ds.iter_rows():
                 results[int(row["batch_id"])] = pickle.loads(row["result"])
             for bid in sorted(results):
-                caps, ments = results[bid]
-                on_result((bid, caps, ments), sizes[bid])
+                on_result((bid, results[bid]), sizes[bid])
     finally:
         if started:
             ray.shutdown()

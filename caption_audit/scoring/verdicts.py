@@ -71,6 +71,10 @@ class CaptionScore:
     n_all_mentions: int = 0
     n_count_checked: int = 0
     n_count_wrong: int = 0
+    n_claims: int = 0
+    n_contradicted: int = 0
+    claims_contradicted: list[str] = field(default_factory=list)
+    claim_stats: dict[str, int] = field(default_factory=dict)
 
 
 def score_caption(
