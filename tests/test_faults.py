@@ -162,7 +162,7 @@ def _damage(path: Path, how: str) -> None:
 
 @pytest.mark.slow
 def test_damaged_shards_are_redone_and_edited_inputs_start_over(tmp_path: Path) -> None:
-    caps, objs = write_inputs(tmp_path / "in", n_images=150, per_image=4)
+    caps, objs = write_inputs(tmp_path / "in", n_images=60, per_image=4)
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     audit(config_from_args(build_parser().parse_args(_argv(caps, objs, ref))))
     _kill_midway(_cli(_argv(caps, objs, killed)), killed / ".parts", min_shards=5)
