@@ -12,9 +12,11 @@ Example:
 from __future__ import annotations
 
 import datetime as _dt
+import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,10 +25,12 @@ from caption_audit import __version__
 from caption_audit.engine import ENGINES
 from caption_audit.engine.local import run_local
 from caption_audit.engine.shards import ShardStore, file_identity, fingerprint
+from caption_audit.engine.stats import RunStats
 from caption_audit.errors import ConfigError, InputError
-from caption_audit.scoring.aggregate import CAPTION_COLUMNS, class_table, per_source
+from caption_audit.scoring.aggregate import class_table
 from caption_audit.scoring.groundtruth import GT_MODES, GroundTruth
 from caption_audit.scoring.metrics import metric_metadata
+from caption_audit.store.lifecycle import RunLock, check_out, os_reason, remove_temp_files
 from caption_audit.store.writer import write_json, write_table
 from caption_audit.text.checks import text_problem
 from caption_audit.types import Caption, GTObject, ImageInfo
@@ -144,18 +148,40 @@ def _load_inputs(cfg: AuditConfig) -> tuple[list[InputSpec], list[GTObject], lis
         if not path.exists():
             raise InputError(str(path), "no such file")
         fmt = spec.format or detect_format(path)
+        _check_role(path, fmt, spec.role)
         if spec.role in ("ground_truth", "both"):
             res = load(path, fmt, source=spec.source, **spec.options)
             objects.extend(res.objects)
             images.extend(res.images)
-            warnings.extend(f"{path}: {w}" for w in res.warnings)
+            warnings.extend(_with_path(path, w) for w in res.warnings)
             provenance.append({"path": str(path), "format": fmt, "role": "ground_truth",
                                "objects": len(res.objects), "images": len(res.images)})
-            if spec.role == "ground_truth" and not res.objects and not res.images:
-                raise InputError(str(path), f"no ground-truth objects or images found (format {fmt})")
+            if spec.role == "ground_truth" and not res.objects:
+                raise InputError(str(path), f"no ground-truth objects found (read as {fmt}: {len(res.images)} "
+                                 "image(s), 0 objects); is it the right file?")
         if spec.role in ("captions", "both"):
             caption_specs.append(InputSpec(path, "captions", fmt, spec.source, spec.options))
     return caption_specs, objects, images, provenance, warnings
+
+
+# the `run` flag for each format, to name it when a file is given under the wrong role
+_CAPTION_FLAGS = {"coco_captions": "--coco-captions", "llava_conversations": "--llava", "llava_bench": "--llava",
+                  "llava_qa30x3": "--llava", "sharegpt4v": "--sharegpt4v", "generic_captions": "--captions"}
+_GT_FLAGS = {"coco_instances": "--coco-instances", "generic_objects": "--objects"}
+
+
+def _check_role(path: Path, fmt: str, role: str) -> None:
+    """Refuse a ground-truth file given as captions, or a captions file given as ground truth."""
+    if role in ("captions", "both") and fmt in _GT_FLAGS:
+        raise InputError(str(path), f"this is a ground-truth file ({fmt}), not captions; pass it with {_GT_FLAGS[fmt]}")
+    if role in ("ground_truth", "both") and fmt in _CAPTION_FLAGS:
+        raise InputError(str(path), f"this is a captions file ({fmt}), not ground truth; "
+                         f"pass it with {_CAPTION_FLAGS[fmt]}")
+
+
+def _with_path(path: str | Path, warning: str) -> str:
+    """``path: warning``, unless the warning already starts with the path."""
+    return warning if warning.startswith(f"{path}:") else f"{path}: {warning}"
 
 
 def _iter_captions(specs: list[InputSpec], provenance: list[dict], warnings: list[str]) -> Iterator[Caption]:
@@ -175,7 +201,7 @@ def _iter_captions(specs: list[InputSpec], provenance: list[dict], warnings: lis
                               cap.error, cap.image_file)
             seen.add(cap.caption_id)
             yield cap
-        warnings.extend(f"{spec.path}: {w}" for w in file_warnings)
+        warnings.extend(_with_path(spec.path, w) for w in file_warnings)
         provenance.append({"path": str(spec.path), "format": spec.format, "role": "captions", "records": n})
 
 
@@ -229,10 +255,13 @@ def audit(cfg: AuditConfig) -> Path:
     """Run the audit and write the run folder; returns its path.
 
     With ``cfg.resume`` (the default) a run folder left by a killed run with the same inputs
-    and settings continues from its finished batches.
+    and settings continues from its finished batches. The folder is locked for the whole run and
+    marked in progress until ``summary.json`` is written (see :mod:`caption_audit.store.lifecycle`).
 
     Raises:
-        ConfigError: bad settings. InputError: an unreadable input file.
+        ConfigError: bad settings. InputError: an unreadable or wrong-role input file, an ``--out``
+            that is not a (new, empty or caption-audit) folder, a folder another run is writing,
+            a disk that is full or read-only, a worker process that died.
     """
     if cfg.gt_mode not in GT_MODES:
         raise ConfigError(f"Unknown ground-truth mode '{cfg.gt_mode}'. Valid modes: {', '.join(GT_MODES)}.")
@@ -242,17 +271,38 @@ def audit(cfg: AuditConfig) -> Path:
         raise ConfigError("No input files: give at least one captions file.")
     if cfg.batch_size < 1 or cfg.workers < 1:
         raise ConfigError("--batch-size and --workers must be at least 1.")
+    if cfg.n_resamples < 1:
+        raise ConfigError(f"--bootstrap must be at least 1 (got {cfg.n_resamples}).")
+    if not 0 < cfg.confidence < 1:
+        raise ConfigError(f"confidence must be between 0 and 1 (got {cfg.confidence}).")
+    out = Path(cfg.out)
+    check_out(out)
+    caption_specs, objects, images, provenance, warnings = _load_inputs(cfg)
+    if not caption_specs:
+        raise ConfigError("No captions input: give --coco-captions, --llava, --sharegpt4v or --captions.")
+    with RunLock(out, {"version": __version__}) as lock:
+        try:
+            _audit_locked(cfg, out, caption_specs, objects, images, provenance, warnings)
+        except BrokenProcessPool:
+            raise InputError(str(out), "a worker process died (killed, or out of memory); finished batches "
+                             "are kept: rerun the same command to resume") from None
+        except OSError as exc:
+            remove_temp_files(out)
+            where = exc.filename if exc.filename and str(exc.filename).startswith(str(out)) else out
+            raise InputError(str(where), f"{os_reason(exc)}; finished batches are kept: free space or fix "
+                             "the folder, then rerun the same command to resume") from None
+        lock.commit()
+    return out
+
+
+def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], objects: list[GTObject],
+                  images: list[ImageInfo], provenance: list[dict], warnings: list[str]) -> None:
+    """The run itself, inside the locked, in-progress run folder; summary.json is written last."""
     from caption_audit.engine.batch import BatchScorer, ScoreContext
     from caption_audit.text.nlp import model_info
     from caption_audit.text.parse import CaptionParser
 
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    caption_specs, objects, images, provenance, warnings = _load_inputs(cfg)
-    if not caption_specs:
-        raise ConfigError("No captions input: give --coco-captions, --llava, --sharegpt4v or --captions.")
-
     parser = CaptionParser(use_parser=cfg.use_parser)
     gt = GroundTruth()
     gt.add_objects(objects, parser.vocab)
@@ -280,6 +330,7 @@ def audit(cfg: AuditConfig) -> Path:
     })
     shards = ShardStore(out, fp)
     done = shards.open(resume=cfg.resume)
+    stats = RunStats(_reason_key)
     counts = Counter()
     with _Progress(cfg.progress) as progress:
         advance = progress.task("parse + score", _estimate_captions(caption_specs) if cfg.progress else None)
@@ -288,6 +339,7 @@ def audit(cfg: AuditConfig) -> Path:
         def on_result(result: tuple[int, dict, dict], n: int) -> None:
             batch_id, caps, ments = result
             shards.write(batch_id, caps, ments)
+            stats.add_shard(batch_id, shards.shard("captions", batch_id))
             counts["scored_now"] += n
             elapsed = max(time.perf_counter() - t0, 1e-9)
             advance(n, f"{counts['scored_now'] / elapsed:,.0f} captions/s")
@@ -295,7 +347,9 @@ def audit(cfg: AuditConfig) -> Path:
         def todo() -> Iterator[tuple[int, list[Caption]]]:
             for batch_id, batch in enumerate(_batches(_iter_captions(caption_specs, provenance, warnings),
                                                       cfg.batch_size)):
+                counts["batches"] = batch_id + 1
                 if batch_id in done:
+                    stats.add_shard(batch_id, shards.shard("captions", batch_id))
                     counts["resumed"] += len(batch)
                     advance(len(batch), "resumed")
                     continue
@@ -309,11 +363,13 @@ def audit(cfg: AuditConfig) -> Path:
             run_local(todo(), ctx, workers=cfg.workers,
                       scorer=BatchScorer(ctx, parser), on_result=on_result)
 
+    stats.check_complete(counts["batches"])
     shards.merge("captions")
     shards.merge("mentions")
     _write_gt_tables(out, objects, images, gt, parser.vocab, detected.objects if detected else None)
     _write_classes(out)
-    summary = _summary(cfg, out, provenance, warnings, gt, parser, model_info(parser.nlp))
+    _coverage_warning(stats, gt, warnings, detector=detected is not None)
+    summary = _summary(cfg, stats, provenance, warnings, gt, parser, model_info(parser.nlp))
     summary["run"] = {"engine": cfg.engine, "workers": cfg.workers, "batch_size": cfg.batch_size,
                       "resumed_captions": counts["resumed"], "seconds": round(time.perf_counter() - t_start, 2),
                       "fingerprint": fp}
@@ -324,7 +380,22 @@ def audit(cfg: AuditConfig) -> Path:
         summary["images_dir"] = str(Path(images_dir).resolve())
     write_json(out / "summary.json", summary)
     shards.cleanup()
-    return out
+
+
+def _coverage_warning(stats: RunStats, gt: GroundTruth, warnings: list[str], *, detector: bool) -> None:
+    """Warn (summary.json and stderr) when ground truth knows under half of the captioned images."""
+    if not gt.available or detector:
+        return
+    captioned = stats.images()
+    if not captioned:
+        return
+    known = sum(gt.has_image(i) for i in captioned)
+    if known < 0.5 * len(captioned):
+        msg = (f"ground truth covers only {known} of {len(captioned)} captioned images "
+               f"({100 * known / len(captioned):.0f}%); captions of the other images are skipped. "
+               "Check that the ground-truth file matches the captions (same split, same image ids).")
+        warnings.insert(0, msg)
+        print(f"caption-audit: warning: {msg}", file=sys.stderr)
 
 
 def _reason_key(problem: str) -> str:
@@ -358,20 +429,10 @@ def _add_reference_objects(cfg: AuditConfig, specs: list[InputSpec], parser: Any
 
 
 
-def _skip_reasons(captions: Any) -> dict[str, int]:
-    status = captions["status"]
-    skipped = status[status != "scored"].str.removeprefix("skipped: ")
-    return dict(Counter(_reason_key(s) for s in skipped).most_common())
-
-
-def _summary(cfg: AuditConfig, out: Path, provenance: list[dict], warnings: list[str], gt: GroundTruth,
+def _summary(cfg: AuditConfig, stats: RunStats, provenance: list[dict], warnings: list[str], gt: GroundTruth,
              parser: Any, nlp_info: dict) -> dict:
-    import pandas as pd
-
-    captions = pd.read_parquet(out / "captions.parquet", columns=CAPTION_COLUMNS)
-    sources, used = per_source(captions, n_resamples=cfg.n_resamples, confidence=cfg.confidence, seed=cfg.seed)
-    n_input = len(captions)
-    n_scored = int((captions["status"] == "scored").sum())
+    sources, used = stats.per_source(n_resamples=cfg.n_resamples, confidence=cfg.confidence, seed=cfg.seed)
+    n_input, n_scored = stats.n_input, stats.n_scored
     return {
         "schema_version": 1,
         "tool": {"name": "caption-audit", "version": __version__},
@@ -382,7 +443,7 @@ def _summary(cfg: AuditConfig, out: Path, provenance: list[dict], warnings: list
                  "parser": "lexical+spacy" if cfg.use_parser else "lexical", "semantic": cfg.semantic},
         "inputs": provenance,
         "counts": {"input": n_input, "scored": n_scored, "skipped": n_input - n_scored,
-                   "skipped_by_reason": _skip_reasons(captions), "gt_images": len(gt.known)},
+                   "skipped_by_reason": stats.skip_reasons(), "gt_images": len(gt.known)},
         "metrics": metric_metadata(),
         "sources": sources,
         "bootstrap": {"n_resamples": used, "confidence": cfg.confidence, "unit": "image", "seed": cfg.seed},

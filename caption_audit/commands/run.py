@@ -109,11 +109,24 @@ def config_from_args(args: argparse.Namespace):
                        ray_address=args.ray_address, resume=not args.no_resume)
 
 
+#: exit code of a run that scored no caption (see README "Exit codes")
+EXIT_NOTHING_SCORED = 3
+
+
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from caption_audit.commands.report import print_report
     from caption_audit.pipeline import audit
+    from caption_audit.store import read_summary
 
     out = audit(config_from_args(args))
     if not args.quiet:
         print_report(out)
+    counts = read_summary(out).get("counts", {})
+    if not counts.get("scored"):
+        reasons = ", ".join(f"{k} ({v})" for k, v in list(counts.get("skipped_by_reason", {}).items())[:3])
+        print(f"caption-audit: nothing scored: {counts.get('input', 0)} caption(s) read"
+              + (f", all skipped: {reasons}" if reasons else "") + f" (run folder {out})", file=sys.stderr)
+        return EXIT_NOTHING_SCORED
     return 0

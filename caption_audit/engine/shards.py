@@ -1,8 +1,11 @@
 """Numbered result shards and the manifest that makes a run resumable.
 
-``<run>/.parts/`` holds ``captions-00012.parquet`` / ``mentions-00012.parquet`` per batch and
-``manifest.json`` with the run's fingerprint. A shard is written to a temp name and renamed, so
-a shard that exists is complete. A run killed with SIGKILL loses at most the batches in flight.
+``<run>/.parts/`` holds ``captions-00012.parquet`` / ``mentions-00012.parquet`` per batch,
+``batch-00012.sha256`` (JSON: the sha256 of both shards) and ``manifest.json`` with the run's
+fingerprint. Shards are written to temp names and renamed; the checksum file is written before
+the captions shard's rename, so a batch is done when its captions shard exists and both shards
+match their checksums. On resume a batch whose shards are missing, truncated, corrupted or empty
+is redone. A run killed with SIGKILL loses at most the batches in flight.
 """
 
 from __future__ import annotations
@@ -32,30 +35,68 @@ class ShardStore:
         """Prepare the shard folder; returns the batch ids already done (when resuming)."""
         manifest = self.dir / "manifest.json"
         if self.dir.exists():
-            old = json.loads(manifest.read_text()) if manifest.exists() else {}
-            if not resume or old.get("fingerprint") != self.fingerprint:
+            try:
+                old = json.loads(manifest.read_text())
+            except (OSError, ValueError):  # missing or damaged: start over
+                old = {}
+            if not resume or not isinstance(old, dict) or old.get("fingerprint") != self.fingerprint:
                 shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        manifest.write_text(json.dumps({"fingerprint": self.fingerprint}))
+        tmp = self.dir / ".manifest.json.tmp"
+        tmp.write_text(json.dumps({"fingerprint": self.fingerprint}))
+        os.replace(tmp, manifest)
         return self.done()
 
+    def shard(self, name: str, batch_id: int) -> Path:
+        return self.dir / f"{name}-{batch_id:05d}.parquet"
+
+    def _sums(self, batch_id: int) -> Path:
+        return self.dir / f"batch-{batch_id:05d}.sha256"
+
     def done(self) -> set[int]:
+        """Batch ids whose shards exist and match their checksums; the shards of other batches
+        (killed mid-write, truncated, corrupted) are removed so the batch is redone."""
         out = set()
         for p in self.dir.glob("captions-*.parquet"):
-            k = int(p.stem.split("-")[1])
-            if (self.dir / f"mentions-{k:05d}.parquet").exists():
+            try:
+                k = int(p.stem.split("-")[1])
+            except (IndexError, ValueError):
+                continue
+            if self.verify(k):
                 out.add(k)
+            else:
+                for name in ("captions", "mentions"):
+                    self.shard(name, k).unlink(missing_ok=True)
+                self._sums(k).unlink(missing_ok=True)
         return out
 
+    def verify(self, batch_id: int) -> bool:
+        """Both shards of ``batch_id`` exist and match the recorded sha256."""
+        try:
+            sums = json.loads(self._sums(batch_id).read_text())
+            return all(sums.get(name) == sha256_file(self.shard(name, batch_id)) for name in ("captions", "mentions"))
+        except (OSError, ValueError, AttributeError):
+            return False
+
     def write(self, batch_id: int, captions: dict[str, list], mentions: dict[str, list]) -> None:
-        # mentions first: a batch counts as done once its captions shard exists
+        """Write one batch's shards: mentions, then the checksums, then the captions shard's rename
+        (the captions shard is the batch's commit point)."""
+        sums = {}
+        tmps = {}
         for name, cols in (("mentions", mentions), ("captions", captions)):
             schema = SCHEMAS[name]
             table = pa.Table.from_pydict(cols, schema=schema) if cols else schema.empty_table()
-            final = self.dir / f"{name}-{batch_id:05d}.parquet"
-            tmp = final.with_name(f".{final.name}.tmp")
+            final = self.shard(name, batch_id)
+            tmp = tmps[name] = final.with_name(f".{final.name}.tmp")
             pq.write_table(table, tmp, compression="zstd")
-            os.replace(tmp, final)
+            sums[name] = sha256_file(tmp)
+            if name == "mentions":
+                os.replace(tmp, final)
+        sums_path = self._sums(batch_id)
+        sums_tmp = sums_path.with_name(f".{sums_path.name}.tmp")
+        sums_tmp.write_text(json.dumps(sums))
+        os.replace(sums_tmp, sums_path)
+        os.replace(tmps["captions"], self.shard("captions", batch_id))
 
     def merge(self, name: str) -> int:
         """Concatenate the shards of ``name`` in batch order into ``<run>/<name>.parquet``."""
@@ -81,6 +122,26 @@ def fingerprint(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, read in 16 MB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def content_hash(path: str | Path) -> str:
+    """blake2b of a file's bytes, streamed in 16 MB chunks (about 1 s per GB)."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def file_identity(path: str | Path) -> dict[str, Any]:
-    st = Path(path).stat()
-    return {"path": str(Path(path).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    """What identifies an input for resuming: its path, size and content hash (an edit that keeps
+    the size and restores the mtime still changes the hash)."""
+    p = Path(path)
+    return {"path": str(p.resolve()), "size": p.stat().st_size, "blake2b": content_hash(p)}

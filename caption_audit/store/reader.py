@@ -7,16 +7,24 @@ from pathlib import Path
 from typing import Any
 
 from caption_audit.errors import InputError
+from caption_audit.store.lifecycle import IN_PROGRESS_MESSAGE, in_progress
 
 TABLES = ("captions", "mentions", "claims", "objects", "images", "classes")
 
 
 def read_summary(path: str | Path) -> dict[str, Any]:
-    """``summary.json`` of a run folder, with a clear error when it is not one."""
+    """``summary.json`` of a finished run folder, with a clear error when it is not one.
+
+    Raises:
+        InputError: no folder, no summary.json, invalid JSON, or a run still in progress (or
+            killed before its final commit, see :mod:`caption_audit.store.lifecycle`).
+    """
     p = Path(path)
     f = p / "summary.json"
     if not p.is_dir():
         raise InputError(str(p), "not a run folder (no such directory)")
+    if in_progress(p):
+        raise InputError(str(p), IN_PROGRESS_MESSAGE)
     if not f.is_file():
         raise InputError(str(p), "not a run folder (summary.json is missing); run `caption-audit run --out` first")
     try:
