@@ -79,6 +79,9 @@ class AuditConfig:
             detector's ``--images``).
         semantic: ``{"embedder": name_or_path, "threshold": float}`` to map open words onto COCO
             classes by sentence embeddings and judge broad terms ("animal"); None to skip.
+        claims: judge claims (counts, colours, person words, open-vocabulary things) with every
+            resolver the evidence allows: ``instances`` (ground truth), ``pixels`` (with
+            ``images_dir``), ``references`` (captions of ``reference_source``), ``detector``.
     """
 
     inputs: list[InputSpec]
@@ -98,6 +101,7 @@ class AuditConfig:
     detector: Any = None  # caption_audit.detect_stage.DetectorSettings
     images_dir: str | Path | None = None
     semantic: dict[str, Any] | None = None
+    claims: bool = True
 
 
 class _Progress:
@@ -135,6 +139,11 @@ class _Progress:
             self._p.__exit__(*exc)
 
 
+def _images_dir(cfg: AuditConfig) -> str | Path | None:
+    """The image folder: ``--images``, else the detector's."""
+    return cfg.images_dir or (cfg.detector.images_dir if cfg.detector is not None else None)
+
+
 def _load_inputs(cfg: AuditConfig) -> tuple[list[InputSpec], list[GTObject], list[ImageInfo], list[dict], list[str]]:
     from caption_audit.ingest import detect_format, load
 
@@ -150,7 +159,10 @@ def _load_inputs(cfg: AuditConfig) -> tuple[list[InputSpec], list[GTObject], lis
         fmt = spec.format or detect_format(path)
         _check_role(path, fmt, spec.role)
         if spec.role in ("ground_truth", "both"):
-            res = load(path, fmt, source=spec.source, **spec.options)
+            options = dict(spec.options)
+            if fmt == "coco_instances":  # polygons cost memory: only for the pixels resolver
+                options.setdefault("keep_segmentation", bool(_images_dir(cfg)) and cfg.claims)
+            res = load(path, fmt, source=spec.source, **options)
             objects.extend(res.objects)
             images.extend(res.images)
             warnings.extend(_with_path(path, w) for w in res.warnings)
@@ -304,13 +316,16 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
 
     t_start = time.perf_counter()
     parser = CaptionParser(use_parser=cfg.use_parser)
-    gt = GroundTruth()
+    images_dir = _images_dir(cfg)
+    pixels = bool(images_dir) and cfg.claims and any(o.segmentation or o.bbox for o in objects)
+    gt = GroundTruth(keep_geometry=pixels)
     gt.add_objects(objects, parser.vocab)
     gt.add_images(images)
-    if cfg.gt_mode == "chair":
-        if not gt.available:
-            raise ConfigError("--gt chair needs ground truth (instances or an objects file).")
-        _add_reference_objects(cfg, caption_specs, parser, gt, warnings)
+    if cfg.gt_mode == "chair" and not gt.available:
+        raise ConfigError("--gt chair needs ground truth (instances or an objects file).")
+    references, reference_counts = None, {}
+    if cfg.gt_mode == "chair" or cfg.claims:
+        references, reference_counts = _reference_pass(cfg, caption_specs, parser, gt, warnings)
     detected = None
     if cfg.detector is not None:
         from caption_audit.detect_stage import run_detection
@@ -318,13 +333,22 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
         cfg.detector.engine, cfg.detector.workers, cfg.detector.ray_address = cfg.engine, cfg.workers, cfg.ray_address
         detected = run_detection(cfg.detector, _iter_captions(caption_specs, [], []), images, objects,
                                  parser.vocab, progress=cfg.progress)
+    resolvers: tuple[str, ...] = ()
+    if cfg.claims:
+        resolvers = tuple(name for name, on in (("instances", gt.available), ("pixels", pixels),
+                                                ("references", references is not None),
+                                                ("detector", detected is not None)) if on)
     ctx = ScoreContext(gt=gt, use_parser=cfg.use_parser, evidence=detected.evidence if detected else None,
-                       semantic=cfg.semantic)
+                       semantic=cfg.semantic, resolvers=resolvers,
+                       references=references if cfg.claims else None, reference_counts=reference_counts,
+                       images_dir=str(images_dir) if pixels else None,
+                       image_files={im.image_id: im.file_name for im in images if im.file_name} if pixels else None)
 
     fp = fingerprint({
         "inputs": [(file_identity(s.path), s.role, s.format, s.source, s.options) for s in cfg.inputs],
         "gt_mode": cfg.gt_mode, "batch_size": cfg.batch_size, "use_parser": cfg.use_parser,
         "vocab": parser.vocab.hash, "version": __version__, "semantic": cfg.semantic,
+        "claims": (resolvers, cfg.reference_source, str(images_dir) if pixels else None),
         "detector": None if cfg.detector is None else (cfg.detector.name, cfg.detector.kwargs, detected.info["model"],
                                                        detected.info["images_computed"] + detected.info["images_cached"]),
     })
@@ -337,8 +361,8 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
         t0 = time.perf_counter()
 
         def on_result(result: tuple[int, dict, dict], n: int) -> None:
-            batch_id, caps, ments = result
-            shards.write(batch_id, caps, ments)
+            batch_id, tables = result
+            shards.write(batch_id, *tables)
             stats.add_shard(batch_id, shards.shard("captions", batch_id))
             counts["scored_now"] += n
             elapsed = max(time.perf_counter() - t0, 1e-9)
@@ -366,6 +390,7 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     stats.check_complete(counts["batches"])
     shards.merge("captions")
     shards.merge("mentions")
+    shards.merge("claims")
     _write_gt_tables(out, objects, images, gt, parser.vocab, detected.objects if detected else None)
     _write_classes(out)
     _coverage_warning(stats, gt, warnings, detector=detected is not None)
@@ -375,7 +400,9 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
                       "fingerprint": fp}
     if detected is not None:
         summary["detector"] = detected.info
-    images_dir = cfg.images_dir or (cfg.detector.images_dir if cfg.detector is not None else None)
+    summary["claims"] = {"enabled": cfg.claims, "resolvers": list(resolvers),
+                         "reference_source": cfg.reference_source if references is not None else None,
+                         "reference_images": len(reference_counts)}
     if images_dir:
         summary["images_dir"] = str(Path(images_dir).resolve())
     write_json(out / "summary.json", summary)
@@ -408,24 +435,45 @@ def _reason_key(problem: str) -> str:
     return key.split(" at line")[0].split(" (")[0]
 
 
-def _add_reference_objects(cfg: AuditConfig, specs: list[InputSpec], parser: Any, gt: GroundTruth,
-                           warnings: list[str]) -> None:
-    """CHAIR mode: parse the reference captions once and add their objects to GT."""
-    refs = [c for c in _iter_captions(specs, [], []) if c.source == cfg.reference_source and not c.error
-            and text_problem(c.text) is None and gt.has_image(c.image_id)]
-    if not refs:  # e.g. CHAIR's own object table, which already holds the caption objects
+def _reference_pass(cfg: AuditConfig, specs: list[InputSpec], parser: Any, gt: GroundTruth,
+                    warnings: list[str]) -> tuple[dict[str, list[tuple[str, Any]]] | None, dict[str, int]]:
+    """Parse the reference source's captions once: their claims become evidence for the other
+    captions of the same image (the ``references`` resolver), and in CHAIR mode their objects
+    join the ground truth.
+
+    Returns:
+        ``(image_id -> [(caption_id, Claim)], image_id -> number of reference captions)``; the
+        first is ``None`` when no caption of the reference source exists.
+    """
+    chair = cfg.gt_mode == "chair"
+    keep_kinds = {"count", "colour", "identity", "open_object"}
+    refs: dict[str, list[tuple[str, Any]]] = {}
+    n_refs: Counter = Counter()
+    chunk: list[Caption] = []
+
+    def flush() -> None:
+        for c, p in zip(chunk, parser.parse([c.text for c in chunk]), strict=True):
+            n_refs[c.image_id] += 1
+            refs.setdefault(c.image_id, []).extend((c.caption_id, cl) for cl in p.claims if cl.kind in keep_kinds)
+            if chair and gt.has_image(c.image_id):
+                gt.add_caption_objects(c.image_id, {m.canonical for m in p.mentions
+                                                    if m.vocab == "coco80" and not m.negated and not m.nonvisual})
+        chunk.clear()
+
+    for c in _iter_captions(specs, [], []):
+        if c.source != cfg.reference_source or c.error or text_problem(c.text) is not None:
+            continue
+        chunk.append(c)
+        if len(chunk) >= cfg.batch_size:
+            flush()
+    if chunk:
+        flush()
+    if chair and not n_refs:  # e.g. CHAIR's own object table, which already holds the caption objects
         warnings.append(
             f"--gt chair: no reference captions of source '{cfg.reference_source}' on the audited images; "
             "ground truth is the given objects only (CHAIR's imid_to_objects table already includes them)"
         )
-        return
-    for i in range(0, len(refs), cfg.batch_size):
-        chunk = refs[i : i + cfg.batch_size]
-        for c, p in zip(chunk, parser.parse([c.text for c in chunk]), strict=True):
-            gt.add_caption_objects(
-                c.image_id,
-                {m.canonical for m in p.mentions if m.vocab == "coco80" and not m.negated and not m.nonvisual},
-            )
+    return (refs if n_refs else None), dict(n_refs)
 
 
 

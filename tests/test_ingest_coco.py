@@ -69,7 +69,7 @@ def test_instances_fixture():
 
 
 def test_instances_keep_polygons_crowd_and_area():
-    res = load_coco_instances(real("coco_mini/annotations/instances_train2017.json"))
+    res = load_coco_instances(real("coco_mini/annotations/instances_train2017.json"), keep_segmentation=True)
     first = res.objects[0]  # 535506 person, a 39-point polygon
     assert first.area == pytest.approx(52634.3678) and not first.iscrowd
     assert first.segmentation[0][:4] == (150.59, 622.31, 176.63, 566.15) and len(first.segmentation[0]) == 78
@@ -84,7 +84,7 @@ def test_instances_bad_segmentation(tmp_path, seg):
     doc = json.loads(Path(INST).read_text())
     doc["annotations"][0]["segmentation"] = seg
     with pytest.raises(InputError) as e:
-        load_coco_instances(_write(tmp_path, "instances_x.json", doc))
+        load_coco_instances(_write(tmp_path, "instances_x.json", doc), keep_segmentation=True)
     assert e.value.field == "segmentation" and "annotations[0]" in str(e.value)
 
 

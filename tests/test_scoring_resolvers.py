@@ -96,7 +96,7 @@ def coco_train():
     from caption_audit.ingest.coco import load_coco_instances
 
     root = shared("coco_mini")
-    res = load_coco_instances(root / "annotations" / "instances_train2017.json")
+    res = load_coco_instances(root / "annotations" / "instances_train2017.json", keep_segmentation=True)
     gt = GroundTruth(keep_geometry=True)
     gt.add_objects(res.objects, default_vocabulary())
     gt.add_images(res.images)

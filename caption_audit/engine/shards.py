@@ -1,10 +1,10 @@
 """Numbered result shards and the manifest that makes a run resumable.
 
-``<run>/.parts/`` holds ``captions-00012.parquet`` / ``mentions-00012.parquet`` per batch,
-``batch-00012.sha256`` (JSON: the sha256 of both shards) and ``manifest.json`` with the run's
-fingerprint. Shards are written to temp names and renamed; the checksum file is written before
-the captions shard's rename, so a batch is done when its captions shard exists and both shards
-match their checksums. On resume a batch whose shards are missing, truncated, corrupted or empty
+``<run>/.parts/`` holds ``captions-00012.parquet`` / ``mentions-00012.parquet`` /
+``claims-00012.parquet`` per batch, ``batch-00012.sha256`` (JSON: the sha256 of each shard) and
+``manifest.json`` with the run's fingerprint. Shards are written to temp names and renamed; the
+checksum file is written before the captions shard's rename, so a batch is done when its captions
+shard exists and all its shards match their checksums. On resume a batch whose shards are missing, truncated, corrupted or empty
 is redone. A run killed with SIGKILL loses at most the batches in flight.
 """
 
@@ -21,6 +21,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from caption_audit.store.writer import SCHEMAS
+
+
+# the tables a batch writes; the captions shard is written last (the batch's commit point)
+SHARD_TABLES = ("mentions", "claims", "captions")
 
 
 class ShardStore:
@@ -65,32 +69,33 @@ class ShardStore:
             if self.verify(k):
                 out.add(k)
             else:
-                for name in ("captions", "mentions"):
+                for name in SHARD_TABLES:
                     self.shard(name, k).unlink(missing_ok=True)
                 self._sums(k).unlink(missing_ok=True)
         return out
 
     def verify(self, batch_id: int) -> bool:
-        """Both shards of ``batch_id`` exist and match the recorded sha256."""
+        """Every shard of ``batch_id`` exists and matches the recorded sha256."""
         try:
             sums = json.loads(self._sums(batch_id).read_text())
-            return all(sums.get(name) == sha256_file(self.shard(name, batch_id)) for name in ("captions", "mentions"))
+            return all(sums.get(name) == sha256_file(self.shard(name, batch_id)) for name in SHARD_TABLES)
         except (OSError, ValueError, AttributeError):
             return False
 
-    def write(self, batch_id: int, captions: dict[str, list], mentions: dict[str, list]) -> None:
-        """Write one batch's shards: mentions, then the checksums, then the captions shard's rename
-        (the captions shard is the batch's commit point)."""
+    def write(self, batch_id: int, captions: dict[str, list], mentions: dict[str, list],
+              claims: dict[str, list] | None = None) -> None:
+        """Write one batch's shards: mentions and claims, then the checksums, then the captions
+        shard's rename (the captions shard is the batch's commit point)."""
         sums = {}
         tmps = {}
-        for name, cols in (("mentions", mentions), ("captions", captions)):
+        for name, cols in (("mentions", mentions), ("claims", claims or {}), ("captions", captions)):
             schema = SCHEMAS[name]
             table = pa.Table.from_pydict(cols, schema=schema) if cols else schema.empty_table()
             final = self.shard(name, batch_id)
             tmp = tmps[name] = final.with_name(f".{final.name}.tmp")
             pq.write_table(table, tmp, compression="zstd")
             sums[name] = sha256_file(tmp)
-            if name == "mentions":
+            if name != "captions":
                 os.replace(tmp, final)
         sums_path = self._sums(batch_id)
         sums_tmp = sums_path.with_name(f".{sums_path.name}.tmp")

@@ -193,7 +193,7 @@ def _tail_categories(path: PathLike, size: int = 1 << 20) -> list | None:
 
 
 def load_coco_instances(path: PathLike, *, source: str | None = None,
-                        keep_segmentation: bool = True) -> LoadResult:
+                        keep_segmentation: bool = False) -> LoadResult:
     """Load an official COCO ``instances_*.json`` as ground truth.
 
     Each annotation becomes a :class:`GTObject` with the category *name* and its box converted
