@@ -155,7 +155,21 @@ def _load_inputs(cfg: AuditConfig) -> tuple[list[InputSpec], list[GTObject], lis
                 raise InputError(str(path), f"no ground-truth objects or images found (format {fmt})")
         if spec.role in ("captions", "both"):
             caption_specs.append(InputSpec(path, "captions", fmt, spec.source, spec.options))
+    warnings.extend(_name_sources(caption_specs))
     return caption_specs, objects, images, provenance, warnings
+
+
+def _name_sources(specs: list[InputSpec]) -> list[str]:
+    """Distinct source names for the captions files (see :mod:`caption_audit.ingest.naming`);
+    the warnings are also printed to stderr, since pooled or renamed sources change the table."""
+    import sys
+
+    from caption_audit.ingest.naming import assign_source_names
+
+    notes = assign_source_names(specs)
+    for note in notes:
+        print(f"caption-audit: warning: {note}", file=sys.stderr)
+    return notes
 
 
 def _iter_captions(specs: list[InputSpec], provenance: list[dict], warnings: list[str]) -> Iterator[Caption]:

@@ -28,8 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     for name, (_role, _src, help_text) in INPUT_FLAGS.items():
         p.add_argument(f"--{name.replace('_', '-')}", action="append", default=[], metavar="FILE", help=help_text)
-    p.add_argument("--source", action="append", default=[], metavar="FILE=NAME",
-                   help="override the source name of one captions file, e.g. --source preds.jsonl=blip2")
+    p.add_argument("--source", action="append", default=[], metavar="FILE=NAME|NAME=PATH",
+                   help="name a source: FILE=NAME renames the captions of an input file given by another flag "
+                   "(--source preds.jsonl=blip2); NAME=PATH adds a captions file under that source "
+                   "(--source blip2=preds.jsonl). FILE=NAME when the left side is an input file, else NAME=PATH. "
+                   "Without it, files get their format's name (coco, llava, sharegpt4v, the file stem), "
+                   "made distinct when two files would share one (llava-1.5/greedy, minigpt4/greedy)")
     p.add_argument("--gt", choices=["instances", "chair"], default="instances",
                    help="ground truth: annotated instances only (default), or instances + objects of the "
                    "reference COCO captions as in CHAIR")
@@ -64,22 +68,52 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def config_from_args(args: argparse.Namespace):
+def parse_source_flags(items: list[str], input_paths: set[str]) -> tuple[dict[str, str], list[str]]:
+    """``--source`` values -> (``{file: name}`` overrides, captions files added by NAME=PATH).
+
+    ``FILE=NAME`` when the part before the last ``=`` is one of the input files; otherwise
+    ``NAME=PATH`` (split at the first ``=``), which adds PATH as a captions file of source NAME.
+
+    Raises:
+        ConfigError: no ``=``, an empty name, or a PATH that does not exist.
+    """
     from caption_audit.errors import ConfigError
+
+    overrides: dict[str, str] = {}
+    extra: list[str] = []
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--source expects FILE=NAME or NAME=PATH, got '{item}'.")
+        f, name = item.rsplit("=", 1)
+        if str(Path(f)) in input_paths:
+            if not name.strip():
+                raise ConfigError(f"--source {item}: empty source name.")
+            overrides[str(Path(f))] = name
+            continue
+        name, f = item.split("=", 1)
+        if not name.strip():
+            raise ConfigError(f"--source {item}: empty source name.")
+        if not Path(f).exists():
+            raise ConfigError(f"--source {item}: neither '{item.rsplit('=', 1)[0]}' is an input file "
+                              f"(FILE=NAME) nor '{f}' an existing captions file (NAME=PATH).")
+        overrides[str(Path(f))] = name
+        if str(Path(f)) not in input_paths:
+            extra.append(f)
+            input_paths.add(str(Path(f)))
+    return overrides, extra
+
+
+def config_from_args(args: argparse.Namespace):
     from caption_audit.pipeline import AuditConfig, InputSpec
 
-    overrides = {}
-    for item in args.source:
-        if "=" not in item:
-            raise ConfigError(f"--source expects FILE=NAME, got '{item}'.")
-        f, name = item.rsplit("=", 1)
-        overrides[str(Path(f))] = name
+    input_paths = {str(Path(f)) for name in INPUT_FLAGS for f in getattr(args, name)}
+    overrides, extra = parse_source_flags(args.source, input_paths)
     inputs: list[InputSpec] = []
     roles: dict[str, InputSpec] = {}
-    for name, (role, default_source, _h) in INPUT_FLAGS.items():
-        for f in getattr(args, name):
+    for name, (role, _default_source, _h) in INPUT_FLAGS.items():
+        for f in [*getattr(args, name), *(extra if name == "captions" else [])]:
             key = str(Path(f))
-            source = overrides.get(key, default_source)
+            source = overrides.get(key)  # None: the format's default, made distinct per file
             if key in roles:  # the same file under a captions flag and a GT flag: read it once
                 spec = roles[key]
                 if spec.role != role:

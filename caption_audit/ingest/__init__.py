@@ -112,14 +112,20 @@ def iter_load(
         warnings: file-level notes are appended here once the stream is exhausted.
     """
     fmt = _resolve(path, format)
-    if fmt in ITERATORS and not options:
-        target, default = ITERATORS[fmt]
-        module, attr = target.split(":")
+    target, default = ITERATORS.get(fmt, ("", ""))
+    fn = None
+    if target:
         import importlib
 
+        module, attr = target.split(":")
         fn = getattr(importlib.import_module(module), attr)
+        accepted = inspect.signature(fn).parameters
+        if any(k not in accepted or k in ("source", "warnings") for k in options):
+            fn = None  # an option only the whole-file loader takes
+    if fn is not None:
+        _check_options(fmt, LOADERS.get(fmt), options)
         src = source or default or None
-        kwargs: dict[str, Any] = {"warnings": warnings}
+        kwargs: dict[str, Any] = {"warnings": warnings, **options}
         if src is not None:
             kwargs["source"] = src
         yield from fn(path, **kwargs)
