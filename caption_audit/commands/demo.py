@@ -11,7 +11,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Run the full audit on the bundled, authored sample of 14 images with "
                        "COCO-style, LLaVA-style and ShareGPT4V-style captions and COCO-format instances.")
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (default runs/demo)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, report or hints")
     p.set_defaults(func=run)
 
 

@@ -38,9 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ground truth: annotated instances only (default), or instances + objects of the "
                    "reference COCO captions as in CHAIR")
     p.add_argument("--out", required=True, type=Path, help="run folder to write")
-    p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=1000, help="captions per text batch (default 1000)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs (default 1000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
     p.add_argument("--no-parser", action="store_true", help="lexical pass only (faster, less exact)")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="where batches run: this machine's processes (default) or Ray")
