@@ -34,10 +34,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(--source blip2=preds.jsonl). FILE=NAME when the left side is an input file, else NAME=PATH. "
                    "Without it, files get their format's name (coco, llava, sharegpt4v, the file stem), "
                    "made distinct when two files would share one (llava-1.5/greedy, minigpt4/greedy)")
+    p.add_argument("--config", type=Path, default=None, metavar="FILE",
+                   help="read run flags from a YAML file (keys = flag names, plus 'inputs': a list of "
+                   "{path, role, format, source, options}); flags on the command line override it. "
+                   "See docs/run-config.md")
+    p.add_argument("--reference-source", default=None, metavar="NAME",
+                   help="with --gt chair, the source whose captions add to the ground truth (default coco)")
     p.add_argument("--gt", choices=["instances", "chair"], default="instances",
                    help="ground truth: annotated instances only (default), or instances + objects of the "
                    "reference COCO captions as in CHAIR")
-    p.add_argument("--out", required=True, type=Path, help="run folder to write")
+    p.add_argument("--out", type=Path, default=None, help="run folder to write (required, here or in --config)")
     p.add_argument("--batch-size", type=int, default=1000, help="captions per text batch (default 1000)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
@@ -65,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--detect-prompts", choices=["mentions+coco80", "mentions"], default="mentions+coco80",
                    help="what to ask the detector per image: the objects any caption of the image names, "
                    "plus the 80 COCO class names (default), or the mentions only (faster)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, run_parser=p)
 
 
 def parse_source_flags(items: list[str], input_paths: set[str]) -> tuple[dict[str, str], list[str]]:
@@ -104,6 +110,7 @@ def parse_source_flags(items: list[str], input_paths: set[str]) -> tuple[dict[st
 
 
 def config_from_args(args: argparse.Namespace):
+    from caption_audit.errors import ConfigError
     from caption_audit.pipeline import AuditConfig, InputSpec
 
     input_paths = {str(Path(f)) for name in INPUT_FLAGS for f in getattr(args, name)}
@@ -124,6 +131,9 @@ def config_from_args(args: argparse.Namespace):
             spec = InputSpec(f, role, None, source if role == "captions" else None)
             roles[key] = spec
             inputs.append(spec)
+    inputs.extend(getattr(args, "config_inputs", None) or [])
+    if args.out is None:
+        raise ConfigError("--out is required (the run folder to write), on the command line or as 'out:' in --config.")
     detector = None
     if args.detector:
         from caption_audit.detect_stage import DetectorSettings
@@ -137,7 +147,8 @@ def config_from_args(args: argparse.Namespace):
     if args.semantic or args.embedder or args.semantic_candidates:
         semantic = {"embedder": args.embedder, "threshold": args.semantic_threshold,
                     "candidates": args.semantic_candidates}
-    return AuditConfig(inputs=inputs, detector=detector, semantic=semantic, images_dir=args.images, out=args.out, gt_mode=args.gt, batch_size=args.batch_size,
+    return AuditConfig(inputs=inputs, detector=detector, semantic=semantic, images_dir=args.images, out=args.out, gt_mode=args.gt,
+                       reference_source=args.reference_source or "coco", batch_size=args.batch_size,
                        n_resamples=args.bootstrap, seed=args.seed, use_parser=not args.no_parser,
                        progress=not args.quiet, engine=args.engine, workers=args.workers,
                        ray_address=args.ray_address, resume=not args.no_resume)
@@ -147,6 +158,10 @@ def run(args: argparse.Namespace) -> int:
     from caption_audit.commands.report import print_report
     from caption_audit.pipeline import audit
 
+    if args.config is not None:
+        from caption_audit.commands.run_config import apply_run_config
+
+        apply_run_config(args, args.run_parser, args.config)
     out = audit(config_from_args(args))
     if not args.quiet:
         print_report(out)
