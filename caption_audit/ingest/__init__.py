@@ -33,6 +33,7 @@ LOADERS.register("llava_caps_boxes", "caption_audit.ingest.llava:load_llava_caps
 LOADERS.register("sharegpt4v", "caption_audit.ingest.sharegpt4v:load_sharegpt4v")
 LOADERS.register("generic_captions", "caption_audit.ingest.generic:load_generic_captions")
 LOADERS.register("generic_objects", "caption_audit.ingest.generic:load_generic_objects")
+LOADERS.register("hf_dataset", "caption_audit.ingest.hf:load_hf_dataset")
 
 #: Formats with a streaming caption reader ``iter_x(path, *, source, warnings) -> Iterator[Caption]``.
 ITERATORS: dict[str, tuple[str, str]] = {
@@ -40,6 +41,7 @@ ITERATORS: dict[str, tuple[str, str]] = {
     "llava_conversations": ("caption_audit.ingest.llava:iter_llava_conversations", "llava"),
     "sharegpt4v": ("caption_audit.ingest.sharegpt4v:iter_sharegpt4v", "sharegpt4v"),
     "generic_captions": ("caption_audit.ingest.generic:iter_generic_captions", ""),
+    "hf_dataset": ("caption_audit.ingest.hf:iter_hf_dataset", ""),
 }
 
 #: Ground-truth formats (they give ``objects``/``images``; some also give captions).
