@@ -115,7 +115,16 @@ def per_source(captions: Any, *, n_resamples: int = 1000, confidence: float = 0.
                        "judged": int(stats["judged"][mask].sum()), "images": len(set(images[mask].tolist()))},
             "metrics": metrics,
         }
+        n_images = out[name]["counts"]["images"]
+        if n_images < SMALL_SAMPLE_IMAGES:  # report shows these CIs as unreliable (n/a for one image)
+            out[name]["small_sample"] = True
+            out[name]["warning"] = (f"only {n_images} image(s) (< {SMALL_SAMPLE_IMAGES}): confidence intervals are "
+                                    + ("undefined" if n_images < 2 else "wide and unreliable"))
     return out, used
+
+
+#: Below this many images a source is marked ``small_sample`` in summary.json.
+SMALL_SAMPLE_IMAGES = 30
 
 
 def class_table(run_dir: Path) -> dict[str, list]:
