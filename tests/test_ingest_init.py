@@ -10,7 +10,7 @@ from caption_audit.ingest import GT_FORMATS, LOADERS, formats, iter_load, load
 from tests._ingest_data import fx
 
 ALL = [
-    "coco_captions", "coco_instances", "generic_captions", "generic_objects", "llava_bench",
+    "coco_captions", "coco_instances", "generic_captions", "generic_objects", "hf_dataset", "llava_bench",
     "llava_caps_boxes", "llava_conversations", "llava_qa30x3", "sharegpt4v",
 ]
 

@@ -8,10 +8,12 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="audit the bundled sample (COCO vs LLaVA vs ShareGPT4V styles)",
-                       description="Run the full audit on the bundled, authored sample of 14 images with "
-                       "COCO-style, LLaVA-style and ShareGPT4V-style captions and COCO-format instances.")
+                       description="Run the full audit on the bundled sample: 14 drawn images with "
+                       "hand-written imitations of COCO, LLaVA and ShareGPT4V captions and COCO-format "
+                       "instances. It is not real COCO/LLaVA/ShareGPT4V data; its numbers show the tool, "
+                       "not the datasets.")
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (default runs/demo)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, report or hints")
     p.set_defaults(func=run)
 
 
@@ -32,9 +34,29 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         images_dir=d / "images",
     )
+    if not args.quiet:
+        print(INTRO)
     out = audit(cfg)
     if not args.quiet:
         print_report(out)
+        print(METRICS)
         print(f"\nRun folder: {out}   (images: {d / 'images'})")
-        print(f"Next: caption-audit report {out} --json   |   caption-audit dashboard {out}")
+        print(f"Next: caption-audit report {out} --html report.html   |   {dashboard_hint(out)}")
     return 0
+
+
+INTRO = ("Demo sample: 14 drawn images (coloured shapes, not photos) with hand-written imitations of COCO "
+         "captions,\nLLaVA detailed descriptions and ShareGPT4V long descriptions; not real COCO/LLaVA/ShareGPT4V "
+         "data.\n")
+METRICS = ("\nCHAIR-i: share of object mentions (COCO classes) that are not in the image; lower is better.\n"
+           "CHAIR-s: share of captions with at least one hallucinated object; lower is better.\n"
+           "coverage: share of the image's annotated object classes that the caption names; higher is better.")
+
+
+def dashboard_hint(out: object) -> str:
+    """The dashboard command, or what to install first when Streamlit is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("streamlit") is None:
+        return f"pip install 'caption-audit[dashboard]', then: caption-audit dashboard {out}"
+    return f"caption-audit dashboard {out}"

@@ -6,68 +6,101 @@ import argparse
 import json
 from pathlib import Path
 
+from caption_audit.commands.report_views import COLUMNS  # noqa: F401  (re-exported)
 from caption_audit.store import read_summary
-
-COLUMNS = (
-    ("chair_i", "CHAIR-i"),
-    ("chair_s", "CHAIR-s"),
-    ("coverage", "coverage"),
-    ("halluc_per_100w", "hall/100w"),
-    ("n_words_mean", "words"),
-    ("mentions_per_caption", "mentions"),
-)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="print the per-source metrics of a run folder",
                        description="Print the per-source table (value and 95% CI) of a run folder.")
     p.add_argument("run", type=Path, help="run folder")
-    p.add_argument("--json", action="store_true", help="print summary.json's per-source block as JSON")
+    p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
+                   help="write summary.json's per-source block as JSON to FILE ('-' or no FILE: stdout)")
+    p.add_argument("--markdown", type=Path, default=None, metavar="FILE",
+                   help="also write the table and warnings as GitHub Markdown to FILE")
+    p.add_argument("--html", type=Path, default=None, metavar="FILE",
+                   help="also write a static, self-contained HTML report (table, SVG charts, worst captions) to FILE")
+    p.add_argument("--width", type=int, default=None, metavar="COLS",
+                   help="table width in columns (default: the terminal's, or 100 in logs); narrower tables "
+                   "are split in two rather than wrapped")
     p.set_defaults(func=run)
 
 
 def _fmt(entry: dict, unit: str) -> str:
-    v = entry.get("value")
-    if v is None:
-        return f"– ({entry.get('status', 'n/a')})"
-    pct = unit == "fraction"
-    f = (lambda x: f"{100 * x:.1f}%") if pct else (lambda x: f"{x:.2f}")
-    lo, hi = entry.get("ci_low"), entry.get("ci_high")
-    ci = f" [{f(lo)}, {f(hi)}]" if lo is not None and hi is not None and unit in ("fraction", "per_100_words") else ""
-    return f(v) + ci
+    from caption_audit.commands.report_views import format_cell
+
+    return format_cell(entry, unit)
 
 
-def print_report(run_dir: Path, *, as_json: bool = False) -> None:
-    from rich.console import Console
+def _print_tables(console, title: str, headers: list[str], body: list[list[str]]) -> None:
+    """The table, split into column groups (source first in each) when it would not fit the
+    console: cells never wrap."""
     from rich.table import Table
+
+    widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(headers)]
+    widths[0] = min(widths[0], 28)  # long source names end in an ellipsis
+    groups: list[list[int]] = [[]]
+    used = widths[0] + 4
+    for i in range(1, len(headers)):
+        if groups[-1] and used + widths[i] + 3 > console.width:
+            groups.append([])
+            used = widths[0] + 4
+        groups[-1].append(i)
+        used += widths[i] + 3
+    for g, cols in enumerate(groups):
+        table = Table(title=title if g == 0 else None, title_justify="left")
+        table.add_column(headers[0], no_wrap=True, overflow="ellipsis", max_width=28)
+        for i in cols:
+            table.add_column(headers[i], justify="right", no_wrap=True, overflow="ellipsis")
+        for r in body:
+            table.add_row(r[0], *[r[i] for i in cols])
+        console.print(table)
+
+
+def print_report(run_dir: Path, *, as_json: bool | str = False, width: int | None = None) -> None:
+    """Print the per-source table (or, with ``as_json``, the per-source JSON to stdout / a file).
+
+    Cells never wrap: at a narrow ``width`` the table is split into two. Undefined metrics read
+    ``— (reason)``, one-image CIs ``n/a (n=1)``; small samples and no ground truth get warning lines.
+    """
+    from rich.console import Console
+    from rich.markup import escape
+
+    from caption_audit.commands.report_views import annotate, headers, notes, rows
 
     summary = read_summary(run_dir)
     if as_json:
-        print(json.dumps({"gt_mode": summary.get("gt_mode"), "counts": summary.get("counts"),
-                          "sources": summary.get("sources")}, indent=2))
+        text = json.dumps({"gt_mode": summary.get("gt_mode"), "counts": summary.get("counts"),
+                           "sources": annotate(summary).get("sources")}, indent=2)
+        if as_json is True or as_json == "-":
+            print(text)
+        else:
+            Path(as_json).write_text(text + "\n", encoding="utf-8")
         return
-    meta = summary.get("metrics", {})
-    table = Table(title=f"caption-audit · {run_dir} · GT: {summary.get('gt_mode')}", title_justify="left")
-    table.add_column("source")
-    table.add_column("captions", justify="right")
-    for key, label in COLUMNS:
-        arrow = "↑" if meta.get(key, {}).get("higher_is_better") else "↓"
-        table.add_column(f"{label} {arrow}" if key not in ("n_words_mean", "mentions_per_caption") else label,
-                         justify="right")
-    for name, block in summary.get("sources", {}).items():
-        c = block["counts"]
-        n = f"{c['scored']}/{c['input']}"
-        table.add_row(name, n, *[_fmt(block["metrics"][k], meta.get(k, {}).get("unit", "")) for k, _ in COLUMNS])
-    console = Console(width=None if Console().is_terminal else 120)
-    console.print(table)
-    counts = summary.get("counts", {})
+    s = annotate(summary)
+    probe = Console()
+    console = Console(width=width or (None if probe.is_terminal else 100), soft_wrap=False)
+    title = escape(f"caption-audit · {run_dir} · GT: {s.get('gt_mode')}")
+    _print_tables(console, title, headers(s), [[escape(c) for c in r] for r in rows(s)])
+    counts = s.get("counts") or {}
     line = f"input {counts.get('input')} · scored {counts.get('scored')} · skipped {counts.get('skipped')}"
     if counts.get("skipped_by_reason"):
         line += " (" + ", ".join(f"{k}: {v}" for k, v in counts["skipped_by_reason"].items()) + ")"
-    console.print(line)
-    console.print("CIs: 95% image-cluster bootstrap. CHAIR-i/-s, hall/100w: lower is better; coverage: higher.")
+    console.print(escape(line), soft_wrap=True)
+    for note in notes(s):
+        console.print(f"[yellow]warning:[/] {escape(note)}", soft_wrap=True)
+    console.print("CIs: 95% image-cluster bootstrap. CHAIR-i/-s, hall/100w: lower is better; coverage: higher.",
+                  soft_wrap=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    print_report(args.run, as_json=args.json)
+    from caption_audit.commands.report_views import to_html, to_markdown, worst_captions
+
+    if args.markdown or args.html:
+        summary = read_summary(args.run)
+        if args.markdown:
+            args.markdown.write_text(to_markdown(summary, args.run), encoding="utf-8")
+        if args.html:
+            args.html.write_text(to_html(summary, args.run, worst=worst_captions(args.run)), encoding="utf-8")
+    print_report(args.run, as_json=args.json or False, width=args.width)
     return 0

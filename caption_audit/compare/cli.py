@@ -33,9 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--baseline", metavar="OLD_RUN", help="compare the same sources against this run")
     p.add_argument("--metrics", metavar="M1,M2", help="metrics (default: the quality and length-normalised set)")
     p.add_argument("--top-classes", type=int, default=15, metavar="N", help="classes shown in the terminal")
-    p.add_argument("--n-resamples", type=int, default=1000, metavar="N")
-    p.add_argument("--confidence", type=float, default=0.95, metavar="C")
-    p.add_argument("--seed", type=int, default=0, metavar="S")
+    p.add_argument("--n-resamples", type=int, default=1000, metavar="N",
+                   help="paired bootstrap resamples (default 1000)")
+    p.add_argument("--confidence", type=float, default=0.95, metavar="C",
+                   help="confidence level of the intervals (default 0.95)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="bootstrap random seed (default 0)")
     p.add_argument("--json", metavar="FILE", help="write the full comparison (all classes) as JSON")
     p.add_argument("--markdown", metavar="FILE", help="write Markdown tables")
     p.set_defaults(func=run)

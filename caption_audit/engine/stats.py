@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from caption_audit.scoring.aggregate import CAPTION_COLUMNS, metrics_with_ci, stat_table
+from caption_audit.scoring.aggregate import CAPTION_COLUMNS, source_block, stat_table
 from caption_audit.scoring.metrics import STAT_COLUMNS
 
 
@@ -104,13 +104,6 @@ class RunStats:
         used = 0
         for name, sums in self.sources.items():
             stats, image_ids = sums.table()
-            metrics, used = metrics_with_ci(stats, image_ids, n_resamples=n_resamples, confidence=confidence,
-                                            seed=seed)
-            n_in = int(stats["one"].sum())
-            n_scored = int(stats["scored"].sum())
-            out[name] = {
-                "counts": {"input": n_in, "scored": n_scored, "skipped": n_in - n_scored,
-                           "judged": int(stats["judged"].sum()), "images": len(image_ids)},
-                "metrics": metrics,
-            }
+            out[name], used = source_block(stats, image_ids, n_resamples=n_resamples, confidence=confidence,
+                                           seed=seed)
         return out, used

@@ -33,6 +33,7 @@ LOADERS.register("llava_caps_boxes", "caption_audit.ingest.llava:load_llava_caps
 LOADERS.register("sharegpt4v", "caption_audit.ingest.sharegpt4v:load_sharegpt4v")
 LOADERS.register("generic_captions", "caption_audit.ingest.generic:load_generic_captions")
 LOADERS.register("generic_objects", "caption_audit.ingest.generic:load_generic_objects")
+LOADERS.register("hf_dataset", "caption_audit.ingest.hf:load_hf_dataset")
 
 #: Formats with a streaming caption reader ``iter_x(path, *, source, warnings) -> Iterator[Caption]``.
 ITERATORS: dict[str, tuple[str, str]] = {
@@ -40,6 +41,7 @@ ITERATORS: dict[str, tuple[str, str]] = {
     "llava_conversations": ("caption_audit.ingest.llava:iter_llava_conversations", "llava"),
     "sharegpt4v": ("caption_audit.ingest.sharegpt4v:iter_sharegpt4v", "sharegpt4v"),
     "generic_captions": ("caption_audit.ingest.generic:iter_generic_captions", ""),
+    "hf_dataset": ("caption_audit.ingest.hf:iter_hf_dataset", ""),
 }
 
 #: Ground-truth formats (they give ``objects``/``images``; some also give captions).
@@ -112,14 +114,20 @@ def iter_load(
         warnings: file-level notes are appended here once the stream is exhausted.
     """
     fmt = _resolve(path, format)
-    if fmt in ITERATORS and not options:
-        target, default = ITERATORS[fmt]
-        module, attr = target.split(":")
+    target, default = ITERATORS.get(fmt, ("", ""))
+    fn = None
+    if target:
         import importlib
 
+        module, attr = target.split(":")
         fn = getattr(importlib.import_module(module), attr)
+        accepted = inspect.signature(fn).parameters
+        if any(k not in accepted or k in ("source", "warnings") for k in options):
+            fn = None  # an option only the whole-file loader takes
+    if fn is not None:
+        _check_options(fmt, LOADERS.get(fmt), options)
         src = source or default or None
-        kwargs: dict[str, Any] = {"warnings": warnings}
+        kwargs: dict[str, Any] = {"warnings": warnings, **options}
         if src is not None:
             kwargs["source"] = src
         yield from fn(path, **kwargs)

@@ -133,7 +133,18 @@ def detect_format(path: PathLike) -> str:
         InputError: unreadable file, or no format matches (the message says what was seen).
     """
     sp = str(path)
+    from pathlib import Path
+
+    if Path(sp).is_dir():
+        from caption_audit.ingest.hf import is_hf_folder
+
+        if is_hf_folder(sp):
+            return "hf_dataset"
+        raise InputError(sp, "is a directory, expected a file or a Hugging Face datasets folder (with state.json, "
+                         "dataset_dict.json or Parquet files)")
     name = plain_name(path).lower()
+    if name.endswith(".arrow"):
+        return "hf_dataset"
     if name.endswith((".parquet", ".csv", ".tsv")):
         return "generic_captions"
     c = first_char(path)

@@ -104,20 +104,22 @@ def _first(rec: dict[str, Any], names: tuple[str, ...]) -> tuple[bool, Any, str]
 
 
 def iter_generic_captions(
-    path: PathLike, *, source: str | None = None, warnings: list[str] | None = None
+    path: PathLike, *, source: str | None = None, warnings: list[str] | None = None, name: str | None = None
 ) -> Iterator[Caption]:
     """Stream captions from a generic JSONL / JSON / CSV / Parquet file.
 
-    ``source`` precedence: the ``source`` argument, else the record's ``source`` field, else the
-    file stem. ``caption_id``: the record's ``caption_id``, else ``"<file stem>:<line>"`` (JSONL,
-    CSV, concatenated JSON: the line the record starts on), ``"<file stem>:<index>"`` (JSON
-    array, Parquet row).
+    ``source`` precedence: the ``source`` argument, else the record's ``source`` field, else
+    ``name`` (the file's name in the run; default: the file stem). ``caption_id``: the record's
+    ``caption_id``, else ``"<prefix>:<line>"`` (JSONL, CSV, concatenated JSON: the line the record
+    starts on), ``"<prefix>:<index>"`` (JSON array, Parquet row), where the prefix is ``name``,
+    else ``source``, else the file stem (so ``--source`` gives clean, distinct ids).
 
     Raises:
         InputError: unreadable file, or the first record has neither an image nor a caption field
             (not a caption file); CSV/Parquet without an ``image_id`` or ``caption`` column.
     """
-    name = stem(path)
+    prefix = name or source or stem(path)
+    name = name or stem(path)
     sp = str(path)
 
     def mapping(entries: Iterator[tuple[str, Any]], origin_of: Any) -> Iterator[Caption]:
@@ -138,7 +140,7 @@ def iter_generic_captions(
             return
         first = True
         for origin, pos, rec, err in _rows(path, (IMAGE_FIELDS, TEXT_FIELDS)):
-            fallback = f"{name}:{pos}"
+            fallback = f"{prefix}:{pos}"
             if err is not None:
                 yield Caption(fallback, "", source or name, None, origin, err)
                 continue
@@ -172,10 +174,10 @@ def iter_generic_captions(
     yield from sink_captions(gen(), path, warnings)
 
 
-def load_generic_captions(path: PathLike, *, source: str | None = None) -> LoadResult:
+def load_generic_captions(path: PathLike, *, source: str | None = None, name: str | None = None) -> LoadResult:
     """Load generic captions into a :class:`LoadResult` (see :func:`iter_generic_captions`)."""
     result = LoadResult(format="generic_captions", path=str(path))
-    result.captions = list(iter_generic_captions(path, source=source, warnings=result.warnings))
+    result.captions = list(iter_generic_captions(path, source=source, warnings=result.warnings, name=name))
     return result
 
 

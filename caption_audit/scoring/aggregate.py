@@ -112,6 +112,26 @@ def metrics_with_ci(
     return out, used
 
 
+def source_block(stats: dict[str, np.ndarray], image_ids: np.ndarray, *, n_resamples: int = 1000,
+                 confidence: float = 0.95, seed: int = 0) -> tuple[dict[str, Any], int]:
+    """One source's entry of summary.json's ``sources`` block: counts, metrics with CIs and the
+    small-sample mark. ``stats`` rows are captions or per-image sums (``image_ids`` aligned)."""
+    metrics, used = metrics_with_ci(stats, image_ids, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    n_in = int(stats["one"].sum())
+    n_scored = int(stats["scored"].sum())
+    n_images = len(np.unique(np.asarray(image_ids, dtype=str)))
+    block: dict[str, Any] = {
+        "counts": {"input": n_in, "scored": n_scored, "skipped": n_in - n_scored,
+                   "judged": int(stats["judged"].sum()), "images": n_images},
+        "metrics": metrics,
+    }
+    if n_images < SMALL_SAMPLE_IMAGES:  # report shows these CIs as unreliable (n/a for one image)
+        block["small_sample"] = True
+        block["warning"] = (f"only {n_images} image(s) (< {SMALL_SAMPLE_IMAGES}): confidence intervals are "
+                            + ("undefined" if n_images < 2 else "wide and unreliable"))
+    return block, used
+
+
 def per_source(captions: Any, *, n_resamples: int = 1000, confidence: float = 0.95,
                seed: int = 0) -> tuple[dict[str, Any], int]:
     """The ``sources`` block of summary.json from a captions DataFrame."""
@@ -122,16 +142,13 @@ def per_source(captions: Any, *, n_resamples: int = 1000, confidence: float = 0.
     used = 0
     for name in dict.fromkeys(sources.tolist()):
         mask = sources == name
-        metrics, used = metrics_with_ci({k: v[mask] for k, v in stats.items()}, images[mask],
-                                        n_resamples=n_resamples, confidence=confidence, seed=seed)
-        n_in = int(mask.sum())
-        n_scored = int(stats["scored"][mask].sum())
-        out[name] = {
-            "counts": {"input": n_in, "scored": n_scored, "skipped": n_in - n_scored,
-                       "judged": int(stats["judged"][mask].sum()), "images": len(set(images[mask].tolist()))},
-            "metrics": metrics,
-        }
+        out[name], used = source_block({k: v[mask] for k, v in stats.items()}, images[mask],
+                                       n_resamples=n_resamples, confidence=confidence, seed=seed)
     return out, used
+
+
+#: Below this many images a source is marked ``small_sample`` in summary.json.
+SMALL_SAMPLE_IMAGES = 30
 
 
 def class_table(run_dir: Path) -> dict[str, list]:
