@@ -22,7 +22,6 @@ import pyarrow.parquet as pq
 
 from caption_audit.store.writer import SCHEMAS
 
-
 # the tables a batch writes; the captions shard is written last (the batch's commit point)
 SHARD_TABLES = ("mentions", "claims", "captions")
 
