@@ -66,7 +66,14 @@ def print_report(run_dir: Path, *, as_json: bool | str = False, width: int | Non
     from rich.console import Console
     from rich.markup import escape
 
-    from caption_audit.commands.report_views import annotate, headers, notes, rows
+    from caption_audit.commands.report_views import (
+        CLAIM_COLUMNS,
+        annotate,
+        has_claims,
+        headers,
+        notes,
+        rows,
+    )
 
     summary = read_summary(run_dir)
     if as_json:
@@ -82,6 +89,9 @@ def print_report(run_dir: Path, *, as_json: bool | str = False, width: int | Non
     console = Console(width=width or (None if probe.is_terminal else 100), soft_wrap=False)
     title = escape(f"caption-audit · {run_dir} · GT: {s.get('gt_mode')}")
     _print_tables(console, title, headers(s), [[escape(c) for c in r] for r in rows(s)])
+    if has_claims(s):
+        _print_tables(console, "claims: share of checked claims contradicted (docs/claims.md)",
+                      headers(s, CLAIM_COLUMNS), [[escape(c) for c in r] for r in rows(s, CLAIM_COLUMNS)])
     counts = s.get("counts") or {}
     line = f"input {counts.get('input')} · scored {counts.get('scored')} · skipped {counts.get('skipped')}"
     if counts.get("skipped_by_reason"):

@@ -27,6 +27,16 @@ COLUMNS = (
     ("n_words_mean", "words"),
     ("mentions_per_caption", "mentions"),
 )
+#: (metric key, column label) of the claims table: the share of checked claims contradicted.
+CLAIM_COLUMNS = (
+    ("claim_error_rate", "all claims"),
+    ("claims_s", "captions"),
+    ("object_error_rate", "object"),
+    ("count_error_rate", "count"),
+    ("colour_error_rate", "colour"),
+    ("identity_error_rate", "person"),
+    ("open_unsupported_share", "open unsupp."),
+)
 #: Key metrics that get a bar chart in the HTML report.
 CHART_METRICS = ("chair_i", "chair_s", "coverage", "halluc_per_100w")
 #: Metrics that need ground truth (or detector evidence) to mean anything.
@@ -88,7 +98,14 @@ def column_label(key: str, label: str, meta: dict[str, Any]) -> str:
     return f"{label} {'↑' if (meta.get(key) or {}).get('higher_is_better') else '↓'}"
 
 
-def rows(summary: dict[str, Any]) -> list[list[str]]:
+def has_claims(summary: dict[str, Any]) -> bool:
+    """Whether any source has a claim metric with a non-empty denominator."""
+    return any(((block.get("metrics") or {}).get(k) or {}).get("denominator")
+               for block in (summary.get("sources") or {}).values() if isinstance(block, dict)
+               for k, _ in CLAIM_COLUMNS)
+
+
+def rows(summary: dict[str, Any], columns: tuple[tuple[str, str], ...] = COLUMNS) -> list[list[str]]:
     """``[source, scored/input, cells…]`` per source of an :func:`annotate`-d summary."""
     meta = summary.get("metrics") or {}
     out = []
@@ -97,7 +114,7 @@ def rows(summary: dict[str, Any]) -> list[list[str]]:
         c = block.get("counts") or {}
         ms = block.get("metrics") or {}
         out.append([str(name), f"{c.get('scored', '?')}/{c.get('input', '?')}",
-                    *[format_cell(ms.get(k), (meta.get(k) or {}).get("unit", "")) for k, _ in COLUMNS]])
+                    *[format_cell(ms.get(k), (meta.get(k) or {}).get("unit", "")) for k, _ in columns]])
     return out
 
 
@@ -117,9 +134,9 @@ def notes(summary: dict[str, Any]) -> list[str]:
     return out
 
 
-def headers(summary: dict[str, Any]) -> list[str]:
+def headers(summary: dict[str, Any], columns: tuple[tuple[str, str], ...] = COLUMNS) -> list[str]:
     meta = summary.get("metrics") or {}
-    return ["source", "captions", *[column_label(k, label, meta) for k, label in COLUMNS]]
+    return ["source", "captions", *[column_label(k, label, meta) for k, label in columns]]
 
 
 # ----------------------------------------------------------------------------- Markdown
@@ -141,6 +158,14 @@ def to_markdown(summary: dict[str, Any], run_dir: Path) -> str:
     for r in rows(s):
         lines.append("| " + " | ".join(_md(c) for c in r) + " |")
     lines.append("")
+    if has_claims(s):
+        lines += ["## Claims: share of checked claims contradicted", ""]
+        hs = headers(s, CLAIM_COLUMNS)
+        lines.append("| " + " | ".join(hs) + " |")
+        lines.append("|" + "|".join(["---"] + ["---:"] * (len(hs) - 1)) + "|")
+        for r in rows(s, CLAIM_COLUMNS):
+            lines.append("| " + " | ".join(_md(c) for c in r) + " |")
+        lines.append("")
     for n in notes(s):
         lines.append(f"> **Warning:** {_md(n)}")
         lines.append("")
@@ -253,6 +278,13 @@ def to_html(summary: dict[str, Any], run_dir: Path, *, worst: list[dict[str, Any
     for r in rows(s):
         body.append("<tr>" + f"<td>{e(r[0])}</td>" + "".join(f'<td class="n">{e(c)}</td>' for c in r[1:]) + "</tr>")
     body.append("</tbody></table>")
+    if has_claims(s):
+        body.append("<h2>Claims: share of checked claims contradicted</h2><table><thead><tr>"
+                    + "".join(f"<th>{e(h)}</th>" for h in headers(s, CLAIM_COLUMNS)) + "</tr></thead><tbody>")
+        for r in rows(s, CLAIM_COLUMNS):
+            body.append("<tr>" + f"<td>{e(r[0])}</td>" + "".join(f'<td class="n">{e(c)}</td>' for c in r[1:])
+                        + "</tr>")
+        body.append("</tbody></table>")
     body.extend(f'<p class="warn">⚠ {e(n)}</p>' for n in notes(s))
     body.append("<p>CIs: 95% image-cluster bootstrap. CHAIR-i/-s, hall/100w: lower is better; coverage: higher.</p>")
     labels = dict(COLUMNS)
