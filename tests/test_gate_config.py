@@ -73,7 +73,7 @@ def test_malformed_config_message(tmp_path: Path, text: str, fragments: list[str
 
 
 def test_missing_config_file(tmp_path: Path):
-    with pytest.raises(ConfigError, match="cannot read gate config"):
+    with pytest.raises(ConfigError, match="gate config not found"):
         load_config(tmp_path / "nope.yaml")
 
 

@@ -83,7 +83,7 @@ def test_markdown_and_step_summary(reports):
 def test_json_document(reports):
     doc = json.loads((reports["dir"] / "gate.json").read_text())
     assert doc["status"] == "pass" and doc["exit_code"] == 0
-    assert doc["totals"] == {"checks": 4, "passed": 2, "warnings": 2, "failed": 0}
+    assert doc["totals"] == {"checks": 4, "passed": 2, "warnings": 2, "failed": 0, "errors": 0}
     base = [c for c in doc["checks"] if c["kind"] == "baseline"]
     assert {c["source"] for c in base} == {"coco", "llava"}
     coco = next(c for c in base if c["source"] == "coco")
