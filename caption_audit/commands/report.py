@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from caption_audit.errors import InputError
 from caption_audit.store import read_summary
 
 COLUMNS = (
@@ -39,15 +40,23 @@ def _fmt(entry: dict, unit: str) -> str:
 
 def print_report(run_dir: Path, *, as_json: bool = False) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    summary = read_summary(run_dir)
+    from caption_audit.summary_schema import validate_summary
+
+    sp = Path(run_dir) / "summary.json"
+    try:
+        raw = read_summary(run_dir)
+    except (UnicodeDecodeError, OSError) as exc:
+        raise InputError(str(sp), f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    summary = validate_summary(raw, sp)
     if as_json:
         print(json.dumps({"gt_mode": summary.get("gt_mode"), "counts": summary.get("counts"),
                           "sources": summary.get("sources")}, indent=2))
         return
     meta = summary.get("metrics", {})
-    table = Table(title=f"caption-audit · {run_dir} · GT: {summary.get('gt_mode')}", title_justify="left")
+    table = Table(title=escape(f"caption-audit · {run_dir} · GT: {summary.get('gt_mode')}"), title_justify="left")
     table.add_column("source")
     table.add_column("captions", justify="right")
     for key, label in COLUMNS:
@@ -55,16 +64,19 @@ def print_report(run_dir: Path, *, as_json: bool = False) -> None:
         table.add_column(f"{label} {arrow}" if key not in ("n_words_mean", "mentions_per_caption") else label,
                          justify="right")
     for name, block in summary.get("sources", {}).items():
-        c = block["counts"]
-        n = f"{c['scored']}/{c['input']}"
-        table.add_row(name, n, *[_fmt(block["metrics"][k], meta.get(k, {}).get("unit", "")) for k, _ in COLUMNS])
+        c = block.get("counts") or {}
+        n = f"{c.get('scored', '?')}/{c.get('input', '?')}"
+        ms = block.get("metrics") or {}
+        cells = [_fmt(ms.get(k) or {"value": None, "status": "missing"}, meta.get(k, {}).get("unit", ""))
+                 for k, _ in COLUMNS]
+        table.add_row(escape(str(name)), n, *cells)
     console = Console(width=None if Console().is_terminal else 120)
     console.print(table)
     counts = summary.get("counts", {})
     line = f"input {counts.get('input')} · scored {counts.get('scored')} · skipped {counts.get('skipped')}"
     if counts.get("skipped_by_reason"):
         line += " (" + ", ".join(f"{k}: {v}" for k, v in counts["skipped_by_reason"].items()) + ")"
-    console.print(line)
+    console.print(escape(line))
     console.print("CIs: 95% image-cluster bootstrap. CHAIR-i/-s, hall/100w: lower is better; coverage: higher.")
 
 

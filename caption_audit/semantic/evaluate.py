@@ -28,12 +28,14 @@ def load_labels(path: str | Path) -> list[dict[str, Any]]:
     Raises:
         InputError: naming the file, line and field of the first bad record.
     """
+    from caption_audit.textfile import read_text_file
+
     p = Path(path)
-    if not p.is_file():
+    if not p.is_file() and not p.is_dir():
         raise InputError(str(p), "no such label file")
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(read_text_file(p, what="label file").splitlines(), 1):
         if not line.strip():
             continue
         try:
