@@ -128,9 +128,15 @@ def _number(v: Any, origin: str, where: str) -> float:
     return float(v)
 
 
-def _int(v: Any, origin: str, where: str, minimum: int = 0) -> int:
+MAX_RESAMPLES = 100_000
+"""Upper bound on bootstrap resamples (a typo of extra zeros must not exhaust memory)."""
+
+
+def _int(v: Any, origin: str, where: str, minimum: int = 0, maximum: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
         raise _err(origin, where, f"expected an integer >= {minimum}, got {v!r}")
+    if maximum is not None and v > maximum:
+        raise _err(origin, where, f"expected an integer <= {maximum:,}, got {v!r}")
     return v
 
 
@@ -195,14 +201,14 @@ def parse_config(raw: Any, *, origin: str = "<config>", base_dir: Path | None = 
     if "bootstrap" in d:
         b = _keys(d["bootstrap"], BOOTSTRAP_KEYS, origin, "bootstrap")
         if "n_resamples" in b:
-            cfg.n_resamples = _int(b["n_resamples"], origin, "bootstrap.n_resamples", 1)
+            cfg.n_resamples = _int(b["n_resamples"], origin, "bootstrap.n_resamples", 1, MAX_RESAMPLES)
         if "confidence" in b:
             c = _number(b["confidence"], origin, "bootstrap.confidence")
             if not 0 < c < 1:
                 raise _err(origin, "bootstrap.confidence", f"must be between 0 and 1, got {c}")
             cfg.confidence = c
         if "seed" in b:
-            cfg.seed = _int(b["seed"], origin, "bootstrap.seed")
+            cfg.seed = _int(b["seed"], origin, "bootstrap.seed", 0, 2**32 - 1)
     checks = d.get("checks") or []
     if not isinstance(checks, list):
         raise _err(origin, "checks", f"expected a list of checks, got {type(checks).__name__}")
@@ -365,13 +371,13 @@ def apply_flags(
     """Merge command-line flags into ``cfg`` (flags add checks and override settings)."""
     o = "<flags>"
     if n_resamples is not None:
-        cfg.n_resamples = _int(n_resamples, o, "--n-resamples", 1)
+        cfg.n_resamples = _int(n_resamples, o, "--n-resamples", 1, MAX_RESAMPLES)
     if confidence is not None:
         if not 0 < confidence < 1:
             raise _err(o, "--confidence", f"must be between 0 and 1, got {confidence}")
         cfg.confidence = confidence
     if seed is not None:
-        cfg.seed = _int(seed, o, "--seed")
+        cfg.seed = _int(seed, o, "--seed", 0, 2**32 - 1)
     sev = _severity(severity, o, "--severity") if severity is not None else cfg.severity
     mc = _int(min_captions, o, "--min-captions") if min_captions is not None else cfg.min_captions
     if min_captions is not None:
