@@ -47,17 +47,23 @@ MAX_PLACEHOLDER_SIDE = 2048
 MAX_IMAGE_PIXELS = 50_000_000
 
 _MD_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
+#: scheme and www prefixes that GFM turns into links even when their punctuation is escaped
+_AUTOLINK = re.compile(r"(?i)(https?|ftps?|mailto|www|file|javascript|data|xmpp)(?=[:.])")
+WORD_JOINER = "\u2060"
 
 
 def md(text: Any) -> str:
     """``text`` as inert Streamlit Markdown: shown literally, never a link, image or tag.
 
     Every ASCII punctuation character is backslash-escaped (CommonMark renders ``\\x`` as a
-    literal ``x``), which disarms ``[t](url)``, ``![t](url)``, ``<tag>``, autolinks
-    (``http\\://``, ``www\\.``), emphasis, Streamlit's ``:color[...]``/``:icon:`` directives
-    and ``$`` math; line breaks become spaces so a string cannot start a new block.
+    literal ``x``), which disarms ``[t](url)``, ``![t](url)``, ``<tag>``, emphasis,
+    Streamlit's ``:color[...]``/``:icon:`` directives and ``$`` math. GFM autolinks
+    (``http://``, ``www.``, ``a@b.c``) survive escaping, so an invisible word joiner (U+2060)
+    is put after each scheme / ``www`` and after ``@``. Line breaks become spaces so a string
+    cannot start a new block.
     """
     s = " ".join(str(text).split())
+    s = _AUTOLINK.sub(lambda m: m.group(1) + WORD_JOINER, s).replace("@", "@" + WORD_JOINER)
     return _MD_PUNCT.sub(r"\\\1", s)
 
 

@@ -95,8 +95,9 @@ def captions_text(at: AppTest) -> list[str]:
 
 
 def plain(markdown: str) -> str:
-    """What an escaped Markdown string (dashboards.render.md) shows: backslash escapes removed."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    """What an escaped Markdown string (dashboards.render.md) shows: backslash escapes and
+    the invisible word joiners removed."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace(rd.WORD_JOINER, "")
 
 
 def count_color(img: Image.Image, color, tol=40) -> int:
@@ -267,9 +268,12 @@ def markdown_strings(at: AppTest) -> list[str]:
 
 
 def live_markup(md_text: str) -> list[str]:
-    """Link, image, HTML or autolink syntax left after dropping backslash-escaped characters."""
+    """Link, image or HTML syntax left after dropping backslash-escaped characters, and GFM
+    autolinks (which survive escaping) in the text as shown."""
     raw = re.sub(r"\\.", "", md_text)
-    return [tok for tok in ("](", "![", "<", "http://", "http:/", "www.", "javascript:") if tok in raw]
+    found = [tok for tok in ("](", "![", "<") if tok in raw]
+    shown = re.sub(r"\\(.)", r"\1", md_text)  # word joiners kept: they are what stops GFM
+    return found + re.findall(r"(?i)(?:https?|ftp|javascript):/|www\.|\w@\w", shown)
 
 
 def assert_inert(at: AppTest) -> None:
