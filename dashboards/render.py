@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import html
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -46,9 +45,6 @@ MAX_PLACEHOLDER_SIDE = 2048
 #: images with more pixels than this are not decoded (Pillow's own bomb guard is 2x its limit)
 MAX_IMAGE_PIXELS = 50_000_000
 
-_MD_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
-#: scheme and www prefixes that GFM turns into links even when their punctuation is escaped
-_AUTOLINK = re.compile(r"(?i)(https?|ftps?|mailto|www|file|javascript|data|xmpp)(?=[:.])")
 WORD_JOINER = "\u2060"
 
 
@@ -62,9 +58,9 @@ def md(text: Any) -> str:
     is put after each scheme / ``www`` and after ``@``. Line breaks become spaces so a string
     cannot start a new block.
     """
-    s = " ".join(str(text).split())
-    s = _AUTOLINK.sub(lambda m: m.group(1) + WORD_JOINER, s).replace("@", "@" + WORD_JOINER)
-    return _MD_PUNCT.sub(r"\\\1", s)
+    from caption_audit.markup import md_escape
+
+    return md_escape(text)
 
 
 def _get(m: Any, key: str, default: Any = None) -> Any:

@@ -115,14 +115,12 @@ def _cell(x: float | None) -> str:
     return "" if x is None else f"{x:.4g}"
 
 
-_MD_SPECIAL = set("\\`*[]()<>!|~&")
-
-
 def md_text(text: object) -> str:
-    """Escape untrusted text (source names, messages) for a Markdown table cell: every
-    Markdown/HTML metacharacter is backslash-escaped and newlines become spaces."""
-    s = " ".join(str(text).split())
-    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in s)
+    """Untrusted text (source names, messages, paths) for a Markdown table cell
+    (:func:`caption_audit.markup.md_escape`: no link, image, tag or autolink)."""
+    from caption_audit.markup import TABLE_CELL, md_escape
+
+    return md_escape(text, TABLE_CELL)
 
 
 def to_markdown(results: list[CheckResult], code: int, *, run: str, baseline: str | None = None) -> str:
