@@ -208,11 +208,16 @@ def test_internal_error_one_line_and_debug_reraises(monkeypatch, capsys):
         main(["report", "x"])
 
 
-def test_os_error_names_the_path(tmp_path, capsys):
-    """A folder given where evaluate writes its JSON: one line naming the path, exit 2."""
+def test_os_error_names_the_path(pools, tmp_path, capsys):
+    """evaluate --json pointing at a folder: the OSError becomes one line naming the path, exit 2."""
+    import pandas as pd
+
+    run = pools["run"][0]
+    cid = pd.read_parquet(Path(run) / "captions.parquet", columns=["caption_id"])["caption_id"].iloc[0]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(json.dumps({"caption_id": cid, "hallucinated": False}) + "\n")
     out = tmp_path / "is_a_folder"
     out.mkdir()
-    code = main(["evaluate", str(tmp_path / "missing_run"), "--labels", str(tmp_path / "nope.jsonl"),
-                 "--json", str(out)])
+    code = main(["evaluate", run, "--labels", str(labels), "--json", str(out)])
     err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err and err.startswith("caption-audit: error: ")
+    assert code == 2 and err == f"caption-audit: error: {out}: Is a directory\n", err
