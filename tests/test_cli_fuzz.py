@@ -151,20 +151,14 @@ def test_cli_fuzz_in_process(pools, capsys):
     ("argv_tail", "code"),
     [
         (["gate", "{run}", "--max", "chair_i=nan"], 2),
-        (["gate", "{run}", "--min", "coverage=-inf"], 2),
         (["gate", "{run}", "--max", "chair_i=0.9", "--json", "{root}"], 2),
-        (["gate", "{run}", "--max", "chair_i=0.9", "--markdown", "{root}"], 2),
         (["gate", "{run}", "-c", "{root}/utf16.yaml"], 2),
-        (["gate", "{run}", "-c", "{root}/binary.bin"], 2),
-        (["gate", "{run}", "-c", "{root}/bomb.yaml"], 2),
         (["gate", "{root}/damaged", "--max", "chair_i=0.5"], 2),
-        (["gate", "{run}", "--baseline", "{root}/foreign"], 2),
-        (["report", "{root}/damaged"], 2),
-        (["evaluate", "{run}", "--labels", "{root}/utf16.yaml"], 2),
         (["gate", "{run}", "--max", "chair_i=0.9"], 0),
     ],
 )
 def test_cli_cases_in_a_subprocess(pools, argv_tail, code):
+    """A few cases end to end in a real process (the rest run in-process in the fuzz test)."""
     root, run = pools["root"][0], pools["run"][0]
     argv = [a.format(root=root, run=run) for a in argv_tail]
     env = {k: v for k, v in os.environ.items() if k != "CAPTION_AUDIT_DEBUG"}
