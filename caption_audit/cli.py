@@ -8,6 +8,7 @@ only when listed here, and heavy libraries only inside ``run``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 
@@ -49,20 +50,71 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_OK, EXIT_GATE_FAILED, EXIT_ERROR, EXIT_NOTHING_SCORED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+"""Exit codes (README "Exit codes"): 0 ok, 1 gate failure, 2 usage/input/fault, 3 nothing
+scored, 130 interrupted."""
+
+DEBUG_ENV = "CAPTION_AUDIT_DEBUG"
+
+
+def _say(message: str) -> None:
+    """One line on stderr; a closed stderr is ignored."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"caption-audit: {message}", file=sys.stderr)
+
+
+def _quiet_broken_pipe() -> None:
+    """After EPIPE on stdout (``caption-audit compare --json - | head``): point stdout at
+    /dev/null so the interpreter's final flush does not raise again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand and return its exit code.
+
+    Nothing reachable from here ends in a Python traceback: user errors
+    (:class:`CaptionAuditError`) and OS errors print one line and return 2, a closed pipe
+    exits quietly, Ctrl+C returns 130, and anything else prints
+    ``caption-audit: internal error: <type>: <message>`` and returns 2 (set
+    ``CAPTION_AUDIT_DEBUG=1`` to get the traceback instead).
+    """
+    import os
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_ERROR
     try:
         return int(args.func(args) or 0)
     except CaptionAuditError as exc:
-        print(f"caption-audit: error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
-        print("caption-audit: interrupted", file=sys.stderr)
-        return 130
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        return EXIT_OK
+    except OSError as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        _say(f"error: {where}{exc.strerror or exc}")
+        return EXIT_ERROR
+    except Exception as exc:  # last resort: never a traceback for users
+        if os.environ.get(DEBUG_ENV):
+            raise
+        msg = " ".join(str(exc).split())[:500]
+        _say(f"internal error: {type(exc).__name__}: {msg} (set {DEBUG_ENV}=1 for the traceback)")
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -107,7 +107,7 @@ def metric_cards(path: str) -> None:
     counts = c_counts(path).set_index("source")
     for src in c_sources(path):
         n = counts.loc[src] if src in counts.index else None
-        st.subheader(src)
+        st.subheader(rd.md(src))
         if n is not None:
             st.caption(f"{int(n['captions']):,} captions · {int(n['scored']):,} scored · "
                        f"{int(n['skipped']):,} skipped · {int(n['images']):,} images")
@@ -123,12 +123,12 @@ def metric_cards(path: str) -> None:
                 direction = info.get(name, {}).get("higher_is_better")
                 arrow = {True: " ↑ better", False: " ↓ better"}.get(direction, "")
                 st.metric(label, rd.format_metric(row["value"], unit),
-                          help=f"{info.get(name, {}).get('description', '')}{arrow}")
+                          help=rd.md(f"{info.get(name, {}).get('description', '')}{arrow}"))
                 if row["ci_low"] == row["ci_low"] and row["ci_low"] is not None:  # not NaN
                     st.caption(f"95% CI {rd.format_metric(row['ci_low'], unit)} – "
                                f"{rd.format_metric(row['ci_high'], unit)}")
                 elif isinstance(row["status"], str) and row["status"]:
-                    st.caption(row["status"])
+                    st.caption(rd.md(row["status"]))
                 else:
                     st.caption("no CI (computed here)")
 
@@ -179,7 +179,7 @@ def page_overview(path: str) -> None:
         st.json(q.provenance(run))
     with st.expander("Metric definitions"):
         for name, mi in info.items():
-            st.markdown(f"- **{name}** ({mi.get('unit', '')}): {mi.get('description', '')}")
+            st.markdown(f"- **{rd.md(name)}** ({rd.md(mi.get('unit', ''))}): {rd.md(mi.get('description', ''))}")
 
 
 def _aslist(v) -> list:
@@ -203,7 +203,7 @@ def _jump(path: str, only_h: bool) -> None:
         iid = wanted
     pos = q.image_position(get_run(path), iid, only_h)
     if pos is None:
-        st.session_state["jump_msg"] = f"Image id {wanted!r} has no captions" + (
+        st.session_state["jump_msg"] = f"Image id {rd.md(repr(wanted[:200]))} has no captions" + (
             " with hallucinations" if only_h else "") + " in this run."
     else:
         st.session_state["img_pos"] = pos
@@ -243,7 +243,7 @@ def page_images(path: str, images_dir: str | None) -> None:
     file = q.find_image(image_id, info.get("file_name"), dirs)
     left, right = st.columns([2, 3])
     with left:
-        st.markdown(f"**image {image_id}**" + (f" · `{info['file_name']}`" if info.get("file_name") else ""))
+        st.markdown(f"**image {rd.md(image_id)}**" + (f" · {rd.md(info['file_name'])}" if info.get("file_name") else ""))
         img, stats = rd.compose_image(file, objs.to_dict("records"), width=info.get("width"),
                                       height=info.get("height"), image_id=image_id)
         st.image(img, width="stretch")
@@ -251,8 +251,10 @@ def page_images(path: str, images_dir: str | None) -> None:
                    + (f" · objects without a box: {stats['no_box']}" if stats["no_box"] else ""))
         if stats["placeholder"]:
             looked = ", ".join(str(d) for d in dirs) or "no image folder given"
-            st.warning(f"Image file not found for image id {image_id} (looked in: {looked}). "
-                       "Showing a placeholder; pass --images DIR to the dashboard.")
+            why = stats["message"].split("\n")[0] if stats["message"] else "image file not found"
+            why = why[:1].upper() + why[1:]
+            st.warning(rd.md(f"{why} for image id {image_id} (looked in: {looked}).")
+                       + " Showing a placeholder; pass \\-\\-images DIR to the dashboard.")
         if len(objs):
             with st.expander(f"objects ({len(objs)})"):
                 st.dataframe(objs, hide_index=True, width="stretch")
@@ -266,7 +268,7 @@ def page_images(path: str, images_dir: str | None) -> None:
         cols = st.columns(max(1, len(srcs)))
         for col, src in zip(cols, srcs, strict=False):
             with col:
-                st.markdown(f"**{src}**")
+                st.markdown(f"**{rd.md(src)}**")
                 blocks = []
                 for r in caps[caps["source"] == src].to_dict("records"):
                     chair = r.get("chair_i")
@@ -305,7 +307,7 @@ def page_explorer(path: str) -> None:
     try:
         total = c_count(path, table, astuple(f))
     except CaptionAuditError as exc:
-        st.error(str(exc))
+        st.error(rd.md(str(exc)))
         return
     pages = max(1, -(-total // size))
     page_no = c4.number_input("page", min_value=1, max_value=pages, value=1, step=1, key=f"page_{table}")
@@ -319,19 +321,52 @@ def page_explorer(path: str) -> None:
         file_name=f"{run.name}-{table}.csv", mime="text/csv", key="export")
 
 
+NOT_A_RUN = ("That is not a caption-audit run folder (a folder holding the summary.json and "
+             "captions.parquet that `caption-audit run` writes).")
+
+
+def run_folder_or_none(text: str) -> str | None:
+    """``text`` as a resolved caption-audit run folder, or None.
+
+    The Baseline box takes any text from whoever can reach the dashboard, so it opens only
+    folders that hold a caption-audit ``summary.json`` (tool and schema checked) and a
+    ``captions.parquet``; callers show one message for every other case, so the answer never
+    tells whether some other path exists.
+    """
+    import json
+
+    from caption_audit.summary_schema import validate_summary
+
+    try:
+        root = Path(text.strip()).expanduser().resolve()
+        sp = root / "summary.json"
+        if not (root.is_dir() and sp.is_file() and (root / "captions.parquet").is_file()):
+            return None
+        if sp.stat().st_size > 50_000_000:
+            return None
+        validate_summary(json.loads(sp.read_text(encoding="utf-8")), sp)
+    except Exception:
+        return None
+    return str(root)
+
+
 def page_baseline(path: str, baseline: str | None) -> None:
     st.header("Baseline")
-    base_path = st.text_input("baseline run folder", value=baseline or "", key="base_path")
-    if not base_path:
+    base_text = st.text_input("baseline run folder", value=baseline or "", key="base_path")
+    if not base_text.strip():
         st.info("Pick a baseline run (or start with `caption-audit dashboard RUN --baseline OLD_RUN`) "
                 "to see what changed.")
         return
+    base_path = run_folder_or_none(base_text)
+    if base_path is None:
+        st.error(NOT_A_RUN)
+        return
     try:
         run, base = get_run(path), get_run(base_path)
-    except CaptionAuditError as exc:
-        st.error(str(exc))
+    except Exception:
+        st.error(NOT_A_RUN)
         return
-    st.caption(f"current: {run.path} · baseline: {base.path}")
+    st.caption(rd.md(f"current: {run.path} · baseline: {base.path}"))
     d = q.metric_deltas(run, base)
     info = c_info(path)
     if len(d):
@@ -341,7 +376,8 @@ def page_baseline(path: str, baseline: str | None) -> None:
         st.dataframe(show[["source", "metric", "base_value", "value", "delta", "change"]], hide_index=True, width="stretch")
         worse = d[d["change"] == "worse"]
         if len(worse):
-            st.warning(f"{len(worse)} metric(s) got worse: " + ", ".join(f"{a}/{b}" for a, b in zip(worse["source"], worse["metric"], strict=True)))
+            st.warning(rd.md(f"{len(worse)} metric(s) got worse: " + ", ".join(
+                f"{a}/{b}" for a, b in zip(worse["source"], worse["metric"], strict=True))))
     n = q.changed_captions_count(run, base)
     st.subheader(f"Captions whose hallucinated objects changed: {n:,}")
     if n:
@@ -349,6 +385,44 @@ def page_baseline(path: str, baseline: str | None) -> None:
         pages = max(1, -(-n // size))
         p = st.number_input("page", 1, pages, 1, key="base_page")
         st.dataframe(q.changed_captions(run, base, page_number=int(p) - 1, page_size=size), hide_index=True, width="stretch")
+
+
+def broken_file(run_dir: str | Path) -> Path | None:
+    """The first file of a run folder that cannot be read (a corrupt Parquet file or a
+    summary.json that is not JSON), or None when every file opens."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    root = Path(run_dir)
+    for t in q.TABLES:
+        p = root / f"{t}.parquet"
+        if p.is_file():
+            try:
+                pq.ParquetFile(p).schema_arrow  # noqa: B018 - reads and checks the footer
+            except Exception:
+                return p
+    sp = root / "summary.json"
+    if sp.is_file():
+        try:
+            json.loads(sp.read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            return sp
+    return None
+
+
+def show_failure(run_dir: str, exc: BaseException) -> None:
+    """One friendly error for a run folder that broke while reading: no traceback."""
+    if isinstance(exc, CaptionAuditError):
+        st.error(rd.md(str(exc)))
+        return
+    bad = broken_file(run_dir)
+    if bad is not None:
+        st.error(rd.md(f"Cannot read {bad}: the file is damaged or not what a caption-audit run writes. "
+                       "Re-run `caption-audit run` into a new folder (or restore the file), then reload."))
+    else:
+        st.error(rd.md(f"Cannot read the run folder {run_dir} ({type(exc).__name__}). "
+                       "Check that `caption-audit run` finished writing it, then reload."))
 
 
 def main() -> None:
@@ -360,23 +434,26 @@ def main() -> None:
         return
     try:
         run = get_run(str(args.run))
-    except CaptionAuditError as exc:
-        st.error(str(exc))
+    except Exception as exc:  # a damaged run folder: one message, never a traceback
+        show_failure(str(args.run), exc)
         return
     path = str(args.run)
-    st.sidebar.caption(f"run: {run.path}")
+    st.sidebar.caption(rd.md(f"run: {run.path}"))
     qp = st.query_params.get("page")
     if "page" not in st.session_state and qp in PAGES:
         st.session_state["page"] = qp
     page = st.sidebar.radio("page", PAGES, key="page")
-    if page == "Overview":
-        page_overview(path)
-    elif page == "Image browser":
-        page_images(path, args.images)
-    elif page == "Explorer":
-        page_explorer(path)
-    else:
-        page_baseline(path, args.baseline)
+    try:
+        if page == "Overview":
+            page_overview(path)
+        elif page == "Image browser":
+            page_images(path, args.images)
+        elif page == "Explorer":
+            page_explorer(path)
+        else:
+            page_baseline(path, args.baseline)
+    except Exception as exc:  # a damaged file found mid-page: one message, never a traceback
+        show_failure(path, exc)
 
 
 main()

@@ -75,11 +75,27 @@ def build_command(args: argparse.Namespace) -> list[str]:
     return cmd
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def exposure_warning(host: str) -> str | None:
+    """The warning printed when ``--host`` makes the dashboard reachable from other machines."""
+    h = str(host).strip().lower()
+    if h in LOOPBACK or h.startswith("127."):
+        return None
+    return (f"caption-audit dashboard: WARNING: --host {host} makes the dashboard reachable by other "
+            "machines on the network; it has no authentication, so anyone who can reach "
+            "the port can read this run (captions, images). Use it only on a trusted network.")
+
+
 def run(args: argparse.Namespace) -> int:
     """Launch the dashboard and wait for it; returns Streamlit's exit code."""
     cmd = build_command(args)
     if importlib.util.find_spec("streamlit") is None:
         raise ConfigError("the dashboard needs Streamlit: pip install 'caption-audit[dashboard]'")
+    warning = exposure_warning(args.host)
+    if warning:
+        print(warning, file=sys.stderr)
     print(f"caption-audit dashboard: serving {cmd[cmd.index('--run') + 1]} on "
           f"http://{args.host}:{args.port}/ (Ctrl+C to stop)", file=sys.stderr)
     try:

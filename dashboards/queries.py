@@ -181,8 +181,11 @@ def open_run(path: str | Path) -> Run:
             summary = json.loads(sp.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise InputError(str(sp), f"not valid JSON ({exc.msg})", line=exc.lineno) from None
-        if not isinstance(summary, dict):
-            raise InputError(str(sp), "top level must be a JSON object")
+        except (UnicodeDecodeError, OSError) as exc:
+            raise InputError(str(sp), f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+        from caption_audit.summary_schema import validate_summary
+
+        validate_summary(summary, sp)
     con = duckdb.connect(":memory:")
     con.execute("SET threads TO 2")
     present = []
@@ -424,6 +427,10 @@ def find_image(image_id: str, file_name: str | None, dirs: Sequence[str | Path])
     Tries, in each folder: ``file_name`` as given, its base name, then for numeric ids the
     COCO names ``%012d.jpg``, ``COCO_val2014_%012d.jpg`` and ``COCO_train2014_%012d.jpg``
     (also inside ``train2017``/``val2017``/``val2014``/``train2014`` subfolders).
+
+    ``file_name`` comes from the run's data and is untrusted: a candidate is used only when
+    its resolved path (symlinks followed) lies inside the resolved folder, so ``..`` names,
+    absolute paths and symlinks pointing outside are never opened.
     """
     names: list[str] = []
     if file_name:
@@ -434,14 +441,20 @@ def find_image(image_id: str, file_name: str | None, dirs: Sequence[str | Path])
                   f"{n:012d}.png"]
     subdirs = ("", "train2017", "val2017", "val2014", "train2014", "images")
     for d in dirs:
-        base = Path(d).expanduser()
+        try:
+            base = Path(d).expanduser().resolve()
+        except (OSError, ValueError, RuntimeError):
+            continue
         if not base.is_dir():
             continue
         for sub in subdirs:
             for name in names:
-                p = base / sub / name
-                if p.is_file():
-                    return p
+                try:
+                    p = (base / sub / name).resolve()
+                    if p.is_relative_to(base) and p.is_file():
+                        return p
+                except (OSError, ValueError, RuntimeError):  # NUL byte, name too long, symlink loop
+                    continue
     return None
 
 

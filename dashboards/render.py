@@ -1,9 +1,14 @@
-"""Pure rendering helpers: caption text to safe HTML, and images with boxes.
+"""Pure rendering helpers: caption text to safe HTML, run strings to safe Markdown, and
+images with boxes.
 
-Caption text is untrusted (it comes from model outputs and web data). Every piece of it
+Every string from a run is untrusted (captions come from model outputs and web data; source
+names, ids, class and file names, warnings and reasons from input files). Every piece of it
 that reaches HTML goes through :func:`html.escape` with ``quote=True``, including the
-tooltip attribute; verdict names become CSS classes only through a whitelist. Nothing here
-talks to Streamlit or DuckDB.
+tooltip attribute; every piece that reaches Streamlit Markdown (``st.markdown``,
+``st.caption``, ``st.subheader``, ``st.warning``/``st.error``, metric help) goes through
+:func:`md` so that no link, image, HTML tag, directive or autolink can come from data;
+verdict names become CSS classes only through a whitelist. Sizes from data are capped before
+any pixel is allocated. Nothing here talks to Streamlit or DuckDB.
 """
 
 from __future__ import annotations
@@ -33,6 +38,29 @@ CAPTION_CSS = """
 .ca-legend span { margin-right: 0.8em; }
 </style>
 """
+
+
+#: longest side of a placeholder image (sizes in a run's images table are untrusted)
+MAX_PLACEHOLDER_SIDE = 2048
+#: images with more pixels than this are not decoded (Pillow's own bomb guard is 2x its limit)
+MAX_IMAGE_PIXELS = 50_000_000
+
+WORD_JOINER = "\u2060"
+
+
+def md(text: Any) -> str:
+    """``text`` as inert Streamlit Markdown: shown literally, never a link, image or tag.
+
+    Every ASCII punctuation character is backslash-escaped (CommonMark renders ``\\x`` as a
+    literal ``x``), which disarms ``[t](url)``, ``![t](url)``, ``<tag>``, emphasis,
+    Streamlit's ``:color[...]``/``:icon:`` directives and ``$`` math. GFM autolinks
+    (``http://``, ``www.``, ``a@b.c``) survive escaping, so an invisible word joiner (U+2060)
+    is put after each scheme / ``www`` and after ``@``. Line breaks become spaces so a string
+    cannot start a new block.
+    """
+    from caption_audit.markup import md_escape
+
+    return md_escape(text)
 
 
 def _get(m: Any, key: str, default: Any = None) -> Any:
@@ -153,15 +181,21 @@ def legend_html() -> str:
 # --------------------------------------------------------------------------- images
 
 
-def _box_pixels(bbox: Sequence[float], normalized: bool, w: int, h: int) -> tuple[float, float, float, float] | None:
+def _box_pixels(bbox: Sequence[float], normalized: bool, w: int, h: int,
+                scale: float = 1.0) -> tuple[float, float, float, float] | None:
     try:
         x1, y1, x2, y2 = (float(v) for v in bbox)
     except (TypeError, ValueError):
         return None
-    if any(math.isnan(v) for v in (x1, y1, x2, y2)):
+    if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
         return None
     if normalized:
         x1, x2, y1, y2 = x1 * w, x2 * w, y1 * h, y2 * h
+    else:
+        x1, x2, y1, y2 = x1 * scale, x2 * scale, y1 * scale, y2 * scale
+    # clamp to just outside the image: a huge coordinate from data must not reach the rasteriser
+    x1, x2 = (min(max(v, -1.0), w + 1.0) for v in (x1, x2))
+    y1, y2 = (min(max(v, -1.0), h + 1.0) for v in (y1, y2))
     x1, x2 = sorted((x1, x2))
     y1, y2 = sorted((y1, y2))
     return x1, y1, x2, y2
@@ -172,7 +206,8 @@ def is_detector(origin: Any) -> bool:
     return str(origin or "").startswith("detector")
 
 
-def draw_boxes(image: Any, objects: Iterable[Mapping[str, Any]], *, line_width: int | None = None) -> tuple[Any, dict[str, int]]:
+def draw_boxes(image: Any, objects: Iterable[Mapping[str, Any]], *, line_width: int | None = None,
+               scale: float = 1.0) -> tuple[Any, dict[str, int]]:
     """Draw labelled boxes on a copy of ``image``.
 
     Ground-truth boxes are drawn in :data:`GT_COLOR`, detector boxes (``origin`` starting
@@ -183,6 +218,8 @@ def draw_boxes(image: Any, objects: Iterable[Mapping[str, Any]], *, line_width: 
         image: a PIL image.
         objects: rows of objects.parquet (``category``, ``bbox``, ``normalized``,
             ``origin``, ``score``).
+        scale: factor from the boxes' pixel coordinates to ``image`` (a scaled-down
+            placeholder); normalised boxes ignore it.
 
     Returns:
         ``(image copy, counts)`` where counts has ``gt``, ``detector`` (boxes drawn) and
@@ -203,7 +240,7 @@ def draw_boxes(image: Any, objects: Iterable[Mapping[str, Any]], *, line_width: 
     rows = sorted(objects, key=lambda o: not is_detector(_get(o, "origin")))
     for o in rows:
         bbox = _get(o, "bbox")
-        box = None if bbox is None else _box_pixels(list(bbox), bool(_get(o, "normalized", False)), w, h)
+        box = None if bbox is None else _box_pixels(list(bbox), bool(_get(o, "normalized", False)), w, h, scale)
         if box is None:
             counts["no_box"] += 1
             continue
@@ -211,7 +248,7 @@ def draw_boxes(image: Any, objects: Iterable[Mapping[str, Any]], *, line_width: 
         color = DET_COLOR if det else GT_COLOR
         counts["detector" if det else "gt"] += 1
         draw.rectangle(box, outline=color, width=lw)
-        label = str(_get(o, "category", "") or _get(o, "label", "?"))
+        label = str(_get(o, "category", "") or _get(o, "label", "?"))[:60]
         score = _get(o, "score")
         if det and score is not None:
             label += f" {float(score):.2f}"
@@ -222,15 +259,32 @@ def draw_boxes(image: Any, objects: Iterable[Mapping[str, Any]], *, line_width: 
     return img, counts
 
 
-def placeholder_image(width: int | None = None, height: int | None = None, message: str = "image not found") -> Any:
-    """A grey image with a crossed frame and ``message``, sized like the missing image.
+def placeholder_size(width: Any = None, height: Any = None) -> tuple[int, int, float]:
+    """``(w, h, scale)`` of a placeholder for an image of ``width`` x ``height`` (untrusted):
+    the same aspect ratio, the long side at most :data:`MAX_PLACEHOLDER_SIDE` (``scale`` maps
+    the original pixels onto it); 640x480 when a size is missing or not a positive number."""
+    def _side(v: Any) -> float | None:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            return None
+        return f if math.isfinite(f) and f >= 1 else None
 
-    Boxes can still be drawn on it (their coordinates are in the original image's pixels).
+    w, h = _side(width), _side(height)
+    if w is None or h is None:
+        return 640, 480, 1.0
+    scale = min(1.0, MAX_PLACEHOLDER_SIDE / max(w, h))
+    return max(1, min(MAX_PLACEHOLDER_SIDE, round(w * scale))), max(1, min(MAX_PLACEHOLDER_SIDE, round(h * scale))), scale
+
+
+def placeholder_image(width: int | None = None, height: int | None = None, message: str = "image not found") -> Any:
+    """A grey image with a crossed frame and ``message``, shaped like the missing image.
+
+    Its long side is at most :data:`MAX_PLACEHOLDER_SIDE` (see :func:`placeholder_size`).
     """
     from PIL import Image, ImageDraw, ImageFont
 
-    w = int(width) if width and width > 0 else 640
-    h = int(height) if height and height > 0 else 480
+    w, h, _ = placeholder_size(width, height)
     img = Image.new("RGB", (w, h), PLACEHOLDER_BG)
     d = ImageDraw.Draw(img)
     d.rectangle((0, 0, w - 1, h - 1), outline=PLACEHOLDER_FG, width=3)
@@ -259,18 +313,25 @@ def compose_image(path: Any, objects: Iterable[Mapping[str, Any]], *, width: int
 
     message = ""
     img = None
+    name = str(getattr(path, "name", path))[:80]
     if path is not None:
         try:
-            with Image.open(path) as im:
-                img = im.convert("RGB")
-        except (OSError, UnidentifiedImageError) as exc:
-            message = f"cannot read image file\n{getattr(path, 'name', path)}: {type(exc).__name__}"
+            with Image.open(path) as im:  # reads the header only
+                iw, ih = im.size
+                if iw * ih > MAX_IMAGE_PIXELS:
+                    message = f"image too large to show\n{name}: {iw}x{ih} pixels"
+                else:
+                    img = im.convert("RGB")
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError) as exc:
+            message = f"cannot read image file\n{name}: {type(exc).__name__}"
     else:
-        message = f"image file not found\nimage id {image_id}" if image_id else "image file not found"
+        message = f"image file not found\nimage id {str(image_id)[:80]}" if image_id else "image file not found"
     placeholder = img is None
+    scale = 1.0
     if img is None:
         img = placeholder_image(width, height, message)
-    drawn, counts = draw_boxes(img, objects)
+        scale = placeholder_size(width, height)[2]
+    drawn, counts = draw_boxes(img, objects, scale=scale)
     return drawn, {**counts, "placeholder": placeholder, "message": message}
 
 

@@ -414,3 +414,69 @@ def _audit_llava_bench(out: Path, data: Path) -> Path:
         InputSpec(llava / "caps_boxes_coco2014_val_80.jsonl", "both", None, "coco"),
         InputSpec(llava / "qa90_gpt4_answer.jsonl", "captions", None, "llava"),
     ], out=out, n_resamples=200, progress=False)))
+
+
+# ----------------------------------------------------------------------------- hostile run
+
+#: strings that would become a live link, an image fetch or markup if rendered as Markdown/HTML
+HOSTILE_LINK = "[click](http://evil.example/src)"
+HOSTILE_IMG = "![t](http://127.0.0.1:9/track.png)"
+HOSTILE_HTML = '<img src="http://127.0.0.1:9/html.png">'
+HOSTILE_AUTO = "www.evil.example/auto http://evil.example/auto"
+HOSTILE_HOSTS = ("evil.example", "127.0.0.1:9")
+SECRET_RGB = (255, 0, 255)
+
+
+def audit_hostile_demo(root: Path) -> dict[str, Path]:
+    """The real pipeline on a copy of the bundled demo sample where every string a user did
+    not type is hostile: source names, image ids, file names, a class name and caption text
+    carry Markdown links/images, HTML and autolinks; image file names point outside the
+    image folder (``..``, an absolute path, a symlink); one image claims 60000x60000 pixels.
+
+    Returns ``{"run", "images", "secret", "data"}``; ``secret`` is a magenta PNG outside the
+    image folder that the dashboard must never open.
+    """
+    import shutil
+
+    from PIL import Image
+
+    from caption_audit.demo import data_dir
+    from caption_audit.pipeline import AuditConfig, InputSpec, audit
+
+    data = root / "data"
+    shutil.copytree(data_dir(), data)
+    images = data / "images"
+    secret = root / "secret.png"
+    Image.new("RGB", (320, 240), SECRET_RGB).save(secret)
+    (images / "link.png").symlink_to(secret)
+    for n in (1, 2, 3):  # only the hostile names are left to find for these three images
+        (images / f"0000009000{n:02d}.png").unlink()
+    for name in ("instances.json", "coco_captions.json"):
+        doc = json.loads((data / name).read_text())
+        by_id = {im["id"]: im for im in doc["images"]}
+        by_id[900001]["file_name"] = "../../secret.png"
+        by_id[900002]["file_name"] = str(secret)
+        by_id[900003]["file_name"] = "link.png"
+        by_id[900004].update(file_name=HOSTILE_IMG, width=60000, height=60000)
+        by_id[900005]["file_name"] = HOSTILE_LINK
+        if name == "instances.json":
+            for c in doc["categories"]:
+                if c["name"] == "frisbee":
+                    c["name"] = HOSTILE_LINK  # an unmapped GT label: lands in summary warnings
+        (data / name).write_text(json.dumps(doc))
+    hostile = data / "hostile.jsonl"
+    rows = [
+        {"image_id": HOSTILE_HTML, "caption": f"A dog {HOSTILE_LINK} on the grass {HOSTILE_IMG}."},
+        {"image_id": HOSTILE_LINK, "caption": f"A cat next to a clock {HOSTILE_AUTO}."},
+        {"image_id": "900001", "caption": "A woman in a kitchen with a dog."},
+        {"image_id": "900005", "caption": EVIL_SCRIPT},
+        {"image_id": "900005", "caption": EVIL_IMG},
+    ]
+    hostile.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = Path(audit(AuditConfig(inputs=[
+        InputSpec(data / "coco_captions.json", "captions", "coco_captions", "coco"),
+        InputSpec(data / "instances.json", "ground_truth", "coco_instances"),
+        InputSpec(hostile, "captions", None, HOSTILE_LINK),
+        InputSpec(hostile, "captions", None, HOSTILE_IMG),
+    ], out=root / "run", n_resamples=50, progress=False, images_dir=images)))
+    return {"run": run, "images": images, "secret": secret, "data": data}

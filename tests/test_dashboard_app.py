@@ -9,6 +9,7 @@ the hand-written tiny run (tests/data/dashboard/tiny.json) for exact expected va
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,12 @@ def captions_text(at: AppTest) -> list[str]:
     return [c.value for c in at.caption]
 
 
+def plain(markdown: str) -> str:
+    """What an escaped Markdown string (dashboards.render.md) shows: backslash escapes and
+    the invisible word joiners removed."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace(rd.WORD_JOINER, "")
+
+
 def count_color(img: Image.Image, color, tol=40) -> int:
     return sum(1 for p in img.convert("RGB").getdata() if all(abs(a - b) <= tol for a, b in zip(p, color, strict=True)))
 
@@ -106,7 +113,8 @@ def test_missing_and_bad_run_show_errors(monkeypatch, tmp_path):
     no_exception(at)
     assert "No run folder given" in at.error[0].value
     at = app(monkeypatch, tmp_path)
-    assert "captions.parquet" in at.error[0].value and "missing" in at.error[0].value
+    shown = plain(at.error[0].value)
+    assert "captions.parquet" in shown and "missing" in shown
 
 
 def test_tiny_every_page_renders(monkeypatch, tiny_runs):
@@ -229,3 +237,99 @@ def test_llava_placeholder_for_missing_image_and_real_image_when_present(monkeyp
     assert not at.warning
     photo = Image.open(io.BytesIO(media[-1]))
     assert photo.size == Image.open(SHARED_DATA / "faithscore" / "COCO_val2014_000000164255.jpg").size
+
+
+# ----------------------------------------------------------------------------- hostile run (issue #14)
+
+MARKDOWN_ELEMENTS = ("markdown", "caption", "subheader", "header", "title", "warning", "error", "info",
+                     "success", "exception")
+NOT_A_RUN = ("That is not a caption-audit run folder (a folder holding the summary.json and "
+             "captions.parquet that `caption-audit run` writes).")
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    from tests.dashboard_fixture import audit_hostile_demo
+
+    return audit_hostile_demo(tmp_path_factory.mktemp("hostile"))
+
+
+def markdown_strings(at: AppTest) -> list[str]:
+    """Every string the app handed to Streamlit's Markdown renderer (plus metric labels/help)."""
+    out = []
+    for kind in MARKDOWN_ELEMENTS:
+        for el in at.get(kind):
+            out.append(str(getattr(el, "value", "") or getattr(el.proto, "body", "")))
+    for el in at.get("metric"):
+        out += [el.label, el.proto.help]
+    for el in at.get("expander"):
+        out.append(el.label)
+    return out
+
+
+def live_markup(md_text: str) -> list[str]:
+    """Link, image or HTML syntax left after dropping backslash-escaped characters, and GFM
+    autolinks (which survive escaping) in the text as shown."""
+    raw = re.sub(r"\\.", "", md_text)
+    found = [tok for tok in ("](", "![", "<") if tok in raw]
+    shown = re.sub(r"\\(.)", r"\1", md_text)  # word joiners kept: they are what stops GFM
+    return found + re.findall(r"(?i)(?:https?|ftp|javascript):/|www\.|\w@\w", shown)
+
+
+def assert_inert(at: AppTest) -> None:
+    no_exception(at)
+    bad = {s: live_markup(s) for s in markdown_strings(at) if live_markup(s)}
+    assert not bad, bad
+
+
+def test_hostile_strings_never_render_as_markdown(monkeypatch, hostile, media):
+    """Source names, image ids, file names, class names, warnings and reasons from a run are
+    all shown as text on every page: no link, image, tag or autolink gets through."""
+    from tests.dashboard_fixture import HOSTILE_HTML, HOSTILE_LINK, SECRET_RGB
+
+    at = app(monkeypatch, hostile["run"], images=hostile["images"])
+    assert_inert(at)
+    assert HOSTILE_LINK in [plain(s.value) for s in at.subheader]  # shown, literally
+    at.sidebar.radio(key="page").set_value("Image browser").run()
+    assert_inert(at)
+    for wanted in ("900001", "900002", "900003", "900004", "900005", HOSTILE_HTML, "[click](http:/evil.example/src)",
+                   "nope [x](http://evil.example/jump)"):
+        at.text_input(key="jump_id").set_value(wanted).run()
+        assert_inert(at)
+    assert any(HOSTILE_LINK in plain(m.value) for m in at.markdown)
+    # the secret image outside --images (reached by '..', an absolute path and a symlink) is never opened
+    assert media
+    for blob in media:
+        img = Image.open(io.BytesIO(blob))
+        assert img.width <= rd.MAX_PLACEHOLDER_SIDE and img.height <= rd.MAX_PLACEHOLDER_SIDE
+        assert count_color(img, SECRET_RGB, tol=10) < 50
+    at.sidebar.radio(key="page").set_value("Explorer").run()
+    assert_inert(at)
+    at.sidebar.radio(key="page").set_value("Baseline").run()
+    at.text_input(key="base_path").set_value(str(hostile["run"])).run()
+    assert_inert(at)
+    at.sidebar.radio(key="page").set_value("Overview").run()
+    assert_inert(at)
+
+
+@pytest.mark.parametrize("text", ["/etc", "/no/such/folder", "../../../../etc/passwd", "~", "\x00", "a" * 5000])
+def test_baseline_box_opens_only_run_folders(monkeypatch, tiny_runs, text):
+    at = app(monkeypatch, tiny_runs[0], page="Baseline")
+    at.text_input(key="base_path").set_value(text).run()
+    no_exception(at)
+    # one message, the same for every case: never the path, never whether it exists
+    assert [e.value for e in at.error] == [NOT_A_RUN]
+    assert not at.dataframe
+
+
+@pytest.mark.parametrize("damage", ["captions", "mentions", "summary"])
+def test_damaged_run_file_one_friendly_error(monkeypatch, tmp_path, damage):
+    run = build_tiny_run(tmp_path / "run")
+    target = run / ("summary.json" if damage == "summary" else f"{damage}.parquet")
+    target.write_bytes(b"PAR1 this is not a parquet file PAR1" if damage != "summary" else b"{\"schema")
+    for page in ("Overview", "Image browser", "Explorer", "Baseline"):
+        at = app(monkeypatch, run, page=page)
+        no_exception(at)
+        assert len(at.error) == 1, [e.value for e in at.error]
+        assert target.name in plain(at.error[0].value)
+        assert "Traceback" not in at.error[0].value

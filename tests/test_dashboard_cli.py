@@ -48,3 +48,23 @@ def test_user_errors_are_clear_and_exit_2(tmp_path, capsys, argv, message):
     assert main(["dashboard", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("caption-audit: error: ") and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("host", "warns"),
+    [("127.0.0.1", False), ("localhost", False), ("::1", False), ("127.0.0.2", False),
+     ("0.0.0.0", True), ("::", True), ("192.168.1.5", True), ("example.org", True)],
+)
+def test_exposure_warning_for_non_loopback_hosts(host, warns):
+    w = cli.exposure_warning(host)
+    assert (w is not None) == warns
+    if warns:
+        assert f"--host {host}" in w and "no authentication" in w and "reachable by other" in w
+
+
+def test_host_warning_printed_before_launch(tmp_path, monkeypatch, capsys):
+    run = build_tiny_run(tmp_path / "run")
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd: 0)  # the Streamlit process boundary
+    assert main(["dashboard", str(run), "--host", "0.0.0.0"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("caption-audit dashboard: WARNING: --host 0.0.0.0") and "no authentication" in err

@@ -205,3 +205,21 @@ def test_baseline_deltas_and_changed_captions(run, base):
     assert ch["caption_id"].tolist() == ["llava:1"]
     assert ch["newly_hallucinated"].iloc[0] == "cat, couch"
     assert q.changed_captions_count(run, run) == 0
+
+
+def test_find_image_never_leaves_the_image_folder(tmp_path: Path):
+    """file_name comes from the run: '..', absolute paths and symlinks out are refused (issue #14)."""
+    images = tmp_path / "images"
+    (images / "sub").mkdir(parents=True)
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"x")
+    (images / "inside.png").write_bytes(b"x")
+    (images / "link_out.png").symlink_to(secret)
+    (images / "link_in.png").symlink_to(images / "inside.png")
+    (images / "dir_out").symlink_to(tmp_path)
+    for name in ("../secret.png", str(secret), "link_out.png", "sub/../../secret.png", "dir_out/secret.png",
+                 "a\x00b.png", "x" * 5000):
+        assert q.find_image("nonnumeric", name, [images]) is None, name
+    assert q.find_image("n", "inside.png", [images]) == (images / "inside.png").resolve()
+    assert q.find_image("n", "link_in.png", [images]) == (images / "inside.png").resolve()
+    assert q.find_image("n", "sub/../inside.png", [images]) == (images / "inside.png").resolve()

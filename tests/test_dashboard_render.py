@@ -143,3 +143,47 @@ def test_tooltip_shows_count_verdicts():
                            "count_verdict": "count_wrong", "count_stated": "2", "count_true": 1})
     assert "count_wrong: stated 2, image has 1" in tip
     assert "count" not in mention_tooltip({"verdict": "supported", "canonical": "dog", "count_verdict": None})
+
+
+# ----------------------------------------------------------------------------- untrusted strings and sizes (issue #14)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["[click](http://evil.example)", "![t](http://127.0.0.1:9/track.png)", "<img src=x onerror=alert(1)>",
+     "www.evil.example", "mail me@evil.example", ":red[alarm] :material/warning:", "$x^2$", "**bold** _it_",
+     "# heading\n- item", "`code`", "<https://evil.example>", "[ref]: http://evil.example"],
+)
+def test_md_shows_text_literally_and_never_a_link(hostile):
+    out = rd.md(hostile)
+    assert "\n" not in out
+    live = re.sub(r"\\.", "", out)  # what CommonMark still interprets after backslash escapes
+    assert not re.search(r"[\[\]()<>!*_`$:#]", live)
+    shown = re.sub(r"\\(.)", r"\1", out)
+    assert not re.search(r"(?i)https?:|www\.|\w@\w", shown)  # GFM autolinks broken by U+2060
+    assert shown.replace(rd.WORD_JOINER, "") == " ".join(hostile.split())
+
+
+@pytest.mark.parametrize(
+    ("w", "h", "expected"),
+    [(60000, 60000, (2048, 2048)), (60000, 30, (2048, 1)), (320, 240, (320, 240)), (None, 5, (640, 480)),
+     ("nan", 1, (640, 480)), (-5, 10, (640, 480)), (1e308, 1e308, (2048, 2048)), ("abc", "x", (640, 480))],
+)
+def test_placeholder_size_is_capped(w, h, expected):
+    assert rd.placeholder_size(w, h)[:2] == expected
+    assert rd.placeholder_image(w, h).size == expected
+
+
+def test_boxes_on_a_scaled_placeholder_follow_the_scale():
+    img, info = rd.compose_image(None, [{"category": "dog", "bbox": [0, 0, 30000, 30000], "normalized": False,
+                                         "origin": "instances"}], width=60000, height=60000, image_id="1")
+    assert img.size == (2048, 2048) and info["placeholder"] and info["gt"] == 1
+    assert img.getpixel((1100, 1100)) != rd.GT_COLOR and img.getpixel((1024, 500))[:3] == rd.GT_COLOR
+
+
+def test_oversized_image_is_not_decoded(tmp_path: Path, monkeypatch):
+    p = tmp_path / "big.png"
+    Image.new("RGB", (400, 300)).save(p)
+    monkeypatch.setattr(rd, "MAX_IMAGE_PIXELS", 100_000)
+    img, info = rd.compose_image(p, [], width=400, height=300)
+    assert info["placeholder"] and "too large" in info["message"] and img.size == (400, 300)

@@ -93,14 +93,18 @@ def test_nothing_scored_exit_3(capsys):
     assert "nothing was scored" in err
 
 
-def test_undefined_metric_fails(tmp_path: Path, capsys):
+def test_undefined_metric_is_an_error(tmp_path: Path, capsys):
+    """An undefined metric is not a failure of the caption source but a check that could not
+    be evaluated: status ERROR, exit 2 (issue #11)."""
     run = tmp_path / "run"
     shutil.copytree(real_run("bench"), run)
     s = json.loads((run / "summary.json").read_text())
     s["sources"]["llava"]["metrics"]["chair_i"] = {"value": None, "status": "no_mentions"}
     (run / "summary.json").write_text(json.dumps(s))
     code, out, _ = _gate(capsys, str(run), "--max", "chair_i=0.5", "--source", "llava")
-    assert code == 1 and "metric undefined (no_mentions)" in out
+    assert code == 2 and "metric undefined (no_mentions)" in out
+    assert out.splitlines()[0].startswith("ERROR chair_i[llava]")
+    assert "gate: ERROR (1 checks: 0 passed, 0 warnings, 0 failed, 1 errors; exit 2)" in out
 
 
 @pytest.mark.parametrize(
@@ -109,7 +113,7 @@ def test_undefined_metric_fails(tmp_path: Path, capsys):
         ("missing_dir", "run folder does not exist"),
         ("no_summary", "summary.json: missing"),
         ("bad_json", "summary.json:1: not valid JSON"),
-        ("no_sources", "field 'sources': missing or not an object"),
+        ("no_sources", "field 'sources': expected an object"),
     ],
 )
 def test_unreadable_run_exit_2(tmp_path: Path, capsys, damage: str, fragment: str):
@@ -122,7 +126,7 @@ def test_unreadable_run_exit_2(tmp_path: Path, capsys, damage: str, fragment: st
         elif damage == "bad_json":
             sp.write_text("{not json")
         else:
-            sp.write_text(json.dumps({"metrics": {}}))
+            sp.write_text(json.dumps({"schema_version": 1, "tool": {"name": "caption-audit"}, "metrics": {}}))
     code, _, err = _gate(capsys, str(run), "--max", "chair_i=0.1")
     assert code == 2
     assert fragment in err and "Traceback" not in err

@@ -73,7 +73,7 @@ def test_malformed_config_message(tmp_path: Path, text: str, fragments: list[str
 
 
 def test_missing_config_file(tmp_path: Path):
-    with pytest.raises(ConfigError, match="cannot read gate config"):
+    with pytest.raises(ConfigError, match="gate config not found"):
         load_config(tmp_path / "nope.yaml")
 
 
@@ -125,3 +125,56 @@ def test_names_checked_against_the_run_exit_2(tmp_path: Path, capsys, text: str,
     assert err.startswith("caption-audit: error:")
     for f in fragments:
         assert f in err, err
+
+
+# ----------------------------------------------------------------------------- hostile configs (issue #14)
+
+
+def _bomb(levels: int) -> str:
+    """Billion-laughs anchors chained into checks[0].name."""
+    lines = ["x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"x{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + f"\nchecks:\n  - metric: chair_i\n    max: 0.1\n    name: *a{levels - 1}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_bomb(13), "more than 100 aliases"),
+        ("checks:\n  - metric: chair_i\n    max: 0.1\n    max: 0.5\n", ":4: duplicate key 'max' (first on line 3)"),
+        ("severity: warn\nchecks: []\nseverity: fail\n", ":3: duplicate key 'severity' (first on line 1)"),
+        ("checks:\n  - metric: chair_i\n    max: 0.1\n    name: [a, b]\n", "checks[0].name: expected a short text label"),
+        ("checks:\n  - metric: chair_i\n    max: .nan\n", "checks[0].max: expected a number"),
+        ("bootstrap: {n_resamples: 100000000000}\n", "bootstrap.n_resamples: expected an integer <= 100,000"),
+    ],
+)
+def test_hostile_yaml_refused_quickly(tmp_path: Path, text: str, message: str):
+    import time
+
+    p = tmp_path / "gate.yaml"
+    p.write_text(text)
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError) as exc:
+        load_config(p)
+    assert message in str(exc.value) and str(exc.value).startswith(str(p))
+    assert time.perf_counter() - t0 < 2.0
+
+
+def test_merge_keys_are_not_duplicates(tmp_path: Path):
+    p = tmp_path / "gate.yaml"
+    p.write_text("checks:\n  - &c {metric: chair_i, max: 0.1}\n  - <<: *c\n    max: 0.2\n")
+    cfg = load_config(p)
+    assert [c.max for c in cfg.checks] == [0.1, 0.2]
+
+
+def test_oversized_config_refused(tmp_path: Path):
+    p = tmp_path / "gate.yaml"
+    p.write_text("# " + "x" * (1 << 20) + "\nchecks: []\n")
+    with pytest.raises(ConfigError, match="the limit is 1,048,576"):
+        load_config(p)
+
+
+@pytest.mark.parametrize("item", ["chair_i=nan", "chair_i=inf", "coverage=-inf", "chair_i=NaN"])
+def test_non_finite_thresholds_refused(item: str):
+    with pytest.raises(ConfigError, match="must be a finite number"):
+        parse_assignments([item], "--max")

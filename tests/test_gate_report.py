@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from caption_audit.cli import main
+from tests.demo_run import demo_run
 from tests.gate_runs import have_shared, real_run
-
-pytestmark = pytest.mark.skipif(not have_shared(), reason="shared data (/work/shared/data) not available")
 
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory) -> dict:
+    if not have_shared():
+        pytest.skip("shared data (/work/shared/data) not available")
     out = tmp_path_factory.mktemp("reports")
     summary = out / "step_summary.md"
     summary.write_text("# earlier step\n")
@@ -83,9 +84,90 @@ def test_markdown_and_step_summary(reports):
 def test_json_document(reports):
     doc = json.loads((reports["dir"] / "gate.json").read_text())
     assert doc["status"] == "pass" and doc["exit_code"] == 0
-    assert doc["totals"] == {"checks": 4, "passed": 2, "warnings": 2, "failed": 0}
+    assert doc["totals"] == {"checks": 4, "passed": 2, "warnings": 2, "failed": 0, "errors": 0}
     base = [c for c in doc["checks"] if c["kind"] == "baseline"]
     assert {c["source"] for c in base} == {"coco", "llava"}
     coco = next(c for c in base if c["source"] == "coco")
     assert coco["higher_is_better"] is False and coco["ci_low"] > coco["threshold"]
     assert coco["n_images"] == 80 and coco["confidence"] == 0.95
+
+
+# ----------------------------------------------------------------------------- ERROR status (issues #11, #14)
+
+
+@pytest.fixture(scope="module")
+def undefined_run(tmp_path_factory) -> Path:
+    """The demo run with chair_i of llava undefined (as when no mention was judged)."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("undefined")
+    run = root / "run"
+    shutil.copytree(demo_run(root / "demo"), run)
+    s = json.loads((run / "summary.json").read_text())
+    s["sources"]["llava"]["metrics"]["chair_i"] = {"value": None, "status": "no_mentions"}
+    (run / "summary.json").write_text(json.dumps(s))
+    return run
+
+
+def test_undefined_metric_is_error_in_every_output(undefined_run: Path, tmp_path: Path, capsys):
+    code = main(["gate", str(undefined_run), "--max", "chair_i=0.5", "--junit", str(tmp_path / "g.xml"),
+                 "--markdown", str(tmp_path / "g.md"), "--json", str(tmp_path / "g.json")])
+    out = capsys.readouterr().out
+    assert code == 2
+    assert "ERROR chair_i[llava] = n/a" in out and "metric undefined (no_mentions)" in out
+    assert out.strip().splitlines()[-1].startswith("gate: ERROR (3 checks: 2 passed, 0 warnings, 0 failed, 1 errors")
+    doc = json.loads((tmp_path / "g.json").read_text())
+    assert doc["status"] == "error" and doc["exit_code"] == 2 and doc["totals"]["errors"] == 1
+    assert [c["status"] for c in doc["checks"] if c["source"] == "llava"] == ["ERROR"]
+    suite = ET.parse(tmp_path / "g.xml").getroot().find("testsuite")
+    assert suite.get("errors") == "1" and suite.get("failures") == "0"
+    assert len(suite.findall("testcase/error")) == 1 and not suite.findall("testcase/failure")
+    assert "| ⛔ ERROR | chair_i | llava |" in (tmp_path / "g.md").read_text()
+
+
+def test_warn_severity_does_not_hide_an_error(undefined_run: Path, capsys):
+    assert main(["gate", str(undefined_run), "--max", "chair_i=0.5", "--severity", "warn"]) == 2
+
+
+def test_baseline_with_no_source_in_common_is_exit_2(tmp_path: Path, capsys):
+    import shutil
+
+    run = demo_run(tmp_path / "demo")
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    s = json.loads((other / "summary.json").read_text())
+    s["sources"] = {f"renamed_{k}": v for k, v in s["sources"].items()}
+    (other / "summary.json").write_text(json.dumps(s))
+    code = main(["gate", str(run), "--baseline", str(other)])
+    err = capsys.readouterr().err
+    assert code == 2 and "no source in common with the baseline run" in err and "PASS" not in err
+
+
+@pytest.mark.parametrize("flag", ["--json", "--markdown", "--junit", "step_summary"])
+def test_report_path_that_is_a_folder_is_exit_2(tmp_path: Path, monkeypatch, capsys, flag):
+    run = demo_run(tmp_path / "demo")
+    args = ["gate", str(run), "--max", "chair_i=0.9"]
+    if flag == "step_summary":
+        monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path))
+    else:
+        monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+        args += [flag, str(tmp_path)]
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"caption-audit: error: {tmp_path}: is a folder; give a file name for the report\n"
+
+
+def test_markdown_escapes_run_strings():
+    from caption_audit.gate.checks import CheckResult
+    from caption_audit.gate.report import to_markdown
+
+    r = CheckResult(id="x", kind="absolute", metric="chair_i", source="[click](http://evil.example)|x",
+                    status="FAIL", severity="fail", value=0.5, threshold=0.1, op="<=",
+                    message="<img src=http://127.0.0.1:9/t.png>")
+    md = to_markdown([r], 1, run="runs/`new`")
+    import re
+
+    live = re.sub(r"\\.", "", md)  # what is left after backslash escapes
+    assert "click](" not in live and "<img" not in live and "`" not in live
+    assert not re.search(r"https?:/|www\.", md.replace("\\", ""))  # autolinks broken by a word joiner
+    assert "\\[click\\]\\(http\u2060\\://evil.example\\)\\|x" in md

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from caption_audit.commands.report_views import COLUMNS  # noqa: F401  (re-exported)
+from caption_audit.errors import InputError
 from caption_audit.store import read_summary
 
 
@@ -75,7 +76,14 @@ def print_report(run_dir: Path, *, as_json: bool | str = False, width: int | Non
         rows,
     )
 
-    summary = read_summary(run_dir)
+    from caption_audit.summary_schema import validate_summary
+
+    sp = Path(run_dir) / "summary.json"
+    try:
+        raw = read_summary(run_dir)
+    except (UnicodeDecodeError, OSError) as exc:
+        raise InputError(str(sp), f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    summary = validate_summary(raw, sp)
     if as_json:
         text = json.dumps({"gt_mode": summary.get("gt_mode"), "counts": summary.get("counts"),
                            "sources": annotate(summary).get("sources")}, indent=2)

@@ -50,10 +50,13 @@ def _split(text: str | None) -> list[str] | None:
 def compute(args: argparse.Namespace) -> dict[str, Any]:
     from caption_audit.compare.paired import compare_runs, compare_sources
     from caption_audit.errors import ConfigError
+    from caption_audit.gate.config import MAX_RESAMPLES
     from caption_audit.gate.runio import open_run
 
-    if args.n_resamples < 1:
-        raise ConfigError(f"--n-resamples must be >= 1, got {args.n_resamples}")
+    if not 1 <= args.n_resamples <= MAX_RESAMPLES:
+        raise ConfigError(f"--n-resamples must be between 1 and {MAX_RESAMPLES:,}, got {args.n_resamples}")
+    if not 0 <= args.seed < 2**32:
+        raise ConfigError(f"--seed must be between 0 and {2**32 - 1}, got {args.seed}")
     if not 0 < args.confidence < 1:
         raise ConfigError(f"--confidence must be between 0 and 1, got {args.confidence}")
     opts = dict(metrics=_split(args.metrics), n_resamples=args.n_resamples, confidence=args.confidence, seed=args.seed)

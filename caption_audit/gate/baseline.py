@@ -41,6 +41,7 @@ def run_baseline_checks(cfg: GateConfig, run: Run) -> list[CheckResult]:
             err = unknown_name("source", src, sources)
             raise ConfigError(f"{cfg.origin}: baseline.per_source: {err}")
     results: list[CheckResult] = []
+    compared = 0
     for source in sources:
         over = spec.per_source.get(source)
         path = (over.run if over and over.run else None) or spec.run
@@ -55,6 +56,7 @@ def run_baseline_checks(cfg: GateConfig, run: Run) -> list[CheckResult]:
                 err = unknown_name("source", source, [*base.sources, OVERALL])
                 raise ConfigError(f"{cfg.origin}: baseline.sources: not in baseline run {path}: {err}")
             continue  # `all`: a source new in this run has no baseline to regress from
+        compared += 1
         for metric in limits:
             where = f"baseline.max_regression.{metric}"
             check_metric(metric, run, where, cfg.origin, recomputable=True)
@@ -78,13 +80,14 @@ def run_baseline_checks(cfg: GateConfig, run: Run) -> list[CheckResult]:
             if lo is not None and hi is not None and hib:
                 lo, hi = -hi + 0.0, -lo + 0.0
             msg = ""
+            passed: bool | None
             if d.n_images == 0:
-                passed, msg = False, "no images shared with the baseline run"
+                passed, msg = None, "no images shared with the baseline run"
             elif min(d.n_a, d.n_b) < min_caps:
                 passed = False
                 msg = f"only {min(d.n_a, d.n_b)} captions on shared images (min_captions {min_caps})"
             elif reg is None or lo is None:
-                passed, msg = False, f"metric undefined ({d.status or 'no value'})"
+                passed, msg = None, f"metric undefined ({d.status or 'no value'})"
             else:
                 passed = lo <= allowed
                 if passed and reg > allowed:
@@ -111,4 +114,11 @@ def run_baseline_checks(cfg: GateConfig, run: Run) -> list[CheckResult]:
                     message=msg,
                 )
             )
+    if not compared:
+        bases = sorted({str(o.run) for o in spec.per_source.values() if o.run} | ({str(spec.run)} if spec.run else set()))
+        raise ConfigError(
+            f"{cfg.origin}: baseline: no source in common with the baseline run {', '.join(bases)} "
+            f"(this run: {', '.join(run.sources) or 'none'}; baseline: "
+            f"{', '.join(sorted({s for b in cache.values() for s in b.sources})) or 'none'}); nothing to compare"
+        )
     return results

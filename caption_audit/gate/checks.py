@@ -14,7 +14,7 @@ from caption_audit.gate.config import ALL, OVERALL, Check, GateConfig
 from caption_audit.gate.runio import Run
 from caption_audit.scoring.paired import RATIO_METRICS, bootstrap_ratio, image_sums
 
-Status = Literal["PASS", "WARN", "FAIL"]
+Status = Literal["PASS", "WARN", "FAIL", "ERROR"]
 
 EXIT_PASS, EXIT_FAILED, EXIT_CONFIG, EXIT_NOTHING_SCORED = 0, 1, 2, 3
 
@@ -26,7 +26,9 @@ class CheckResult:
     Attributes:
         id: stable identifier, e.g. ``chair_i[llava] <= 0.1`` or ``chair_i[llava] vs baseline``.
         kind: ``absolute`` or ``baseline``.
-        status: ``PASS``, ``WARN`` (failed a ``severity: warn`` check) or ``FAIL``.
+        status: ``PASS``, ``WARN`` (failed a ``severity: warn`` check), ``FAIL``, or ``ERROR``
+            (the check could not be evaluated: the metric is undefined, or no image is shared
+            with the baseline); an ERROR makes the gate exit 2 whatever the severity.
         value: measured value (absolute) or regression, worse-is-positive (baseline).
         threshold: the bound it was compared with.
         op: ``<=`` or ``>=``.
@@ -60,7 +62,10 @@ class CheckResult:
         return asdict(self)
 
 
-def verdict(passed: bool, severity: str) -> Status:
+def verdict(passed: bool | None, severity: str) -> Status:
+    """``passed`` None means the check could not be evaluated: ``ERROR``."""
+    if passed is None:
+        return "ERROR"
     return "PASS" if passed else ("FAIL" if severity == "fail" else "WARN")
 
 
@@ -148,7 +153,7 @@ def _absolute(check: Check, run: Run, source: str, cfg: GateConfig) -> list[Chec
         if n_scored < check.min_captions:
             passed, msg = False, f"only {n_scored} scored captions (min_captions {check.min_captions})"
         elif value is None:
-            passed = False
+            passed = None
             msg = f"metric undefined ({entry.get('status', 'no value')})"
         else:
             passed = value <= bound if op == "<=" else value >= bound
@@ -177,14 +182,17 @@ def _absolute(check: Check, run: Run, source: str, cfg: GateConfig) -> list[Chec
 
 
 def totals(results: list[CheckResult]) -> dict[str, int]:
-    t = {"checks": len(results), "passed": 0, "warnings": 0, "failed": 0}
+    t = {"checks": len(results), "passed": 0, "warnings": 0, "failed": 0, "errors": 0}
     for r in results:
-        t[{"PASS": "passed", "WARN": "warnings", "FAIL": "failed"}[r.status]] += 1
+        t[{"PASS": "passed", "WARN": "warnings", "FAIL": "failed", "ERROR": "errors"}[r.status]] += 1
     return t
 
 
 def exit_code(results: list[CheckResult]) -> int:
-    """0 when no check has status FAIL, else 1 (WARN never fails the build)."""
+    """2 when a check could not be evaluated (ERROR), else 1 when one has status FAIL, else 0
+    (WARN never fails the build)."""
+    if any(r.status == "ERROR" for r in results):
+        return EXIT_CONFIG
     return EXIT_FAILED if any(r.status == "FAIL" for r in results) else EXIT_PASS
 
 

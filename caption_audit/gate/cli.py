@@ -13,7 +13,8 @@ Examples:
 Exit codes:
   0  every check passed (warnings allowed)
   1  at least one check with severity `fail` failed
-  2  bad config or options, or a run folder that cannot be read
+  2  bad config or options, a run folder that cannot be read, no check to evaluate, or a
+     check that could not be evaluated (ERROR: metric undefined, no shared images)
   3  nothing was scored (empty input never passes)
 
 A baseline check fails only when the whole paired-bootstrap interval of the regression
@@ -82,6 +83,7 @@ def evaluate(cfg, run_path: str):
     Raises:
         ConfigError / InputError: exit 2; NothingScoredError: exit 3.
     """
+    from caption_audit.errors import ConfigError
     from caption_audit.gate.baseline import run_baseline_checks
     from caption_audit.gate.checks import exit_code, run_absolute_checks
     from caption_audit.gate.runio import NothingScoredError, open_run
@@ -90,6 +92,8 @@ def evaluate(cfg, run_path: str):
     if run_.n_scored() == 0:
         raise NothingScoredError(f"{run_path}: nothing was scored (0 scored captions); the gate cannot pass")
     results = run_absolute_checks(cfg, run_) + run_baseline_checks(cfg, run_)
+    if not results:
+        raise ConfigError(f"{run_path}: no check could be evaluated (0 checks); the gate cannot pass on nothing")
     return results, exit_code(results)
 
 

@@ -128,9 +128,21 @@ def _number(v: Any, origin: str, where: str) -> float:
     return float(v)
 
 
-def _int(v: Any, origin: str, where: str, minimum: int = 0) -> int:
+MAX_RESAMPLES = 100_000
+"""Upper bound on bootstrap resamples (a typo of extra zeros must not exhaust memory)."""
+
+
+def _int(v: Any, origin: str, where: str, minimum: int = 0, maximum: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
         raise _err(origin, where, f"expected an integer >= {minimum}, got {v!r}")
+    if maximum is not None and v > maximum:
+        raise _err(origin, where, f"expected an integer <= {maximum:,}, got {v!r}")
+    return v
+
+
+def _name(v: Any, origin: str, where: str) -> str:
+    if not isinstance(v, str) or not v.strip() or len(v) > 200:
+        raise _err(origin, where, f"expected a short text label (at most 200 characters), got {type(v).__name__}")
     return v
 
 
@@ -189,14 +201,14 @@ def parse_config(raw: Any, *, origin: str = "<config>", base_dir: Path | None = 
     if "bootstrap" in d:
         b = _keys(d["bootstrap"], BOOTSTRAP_KEYS, origin, "bootstrap")
         if "n_resamples" in b:
-            cfg.n_resamples = _int(b["n_resamples"], origin, "bootstrap.n_resamples", 1)
+            cfg.n_resamples = _int(b["n_resamples"], origin, "bootstrap.n_resamples", 1, MAX_RESAMPLES)
         if "confidence" in b:
             c = _number(b["confidence"], origin, "bootstrap.confidence")
             if not 0 < c < 1:
                 raise _err(origin, "bootstrap.confidence", f"must be between 0 and 1, got {c}")
             cfg.confidence = c
         if "seed" in b:
-            cfg.seed = _int(b["seed"], origin, "bootstrap.seed")
+            cfg.seed = _int(b["seed"], origin, "bootstrap.seed", 0, 2**32 - 1)
     checks = d.get("checks") or []
     if not isinstance(checks, list):
         raise _err(origin, "checks", f"expected a list of checks, got {type(checks).__name__}")
@@ -215,7 +227,7 @@ def parse_config(raw: Any, *, origin: str = "<config>", base_dir: Path | None = 
                 min=_number(c["min"], origin, f"{where}.min") if "min" in c else None,
                 severity=_severity(c.get("severity", cfg.severity), origin, f"{where}.severity"),
                 min_captions=_int(c.get("min_captions", cfg.min_captions), origin, f"{where}.min_captions"),
-                name=str(c["name"]) if "name" in c else None,
+                name=_name(c["name"], origin, f"{where}.name") if "name" in c else None,
                 where=where,
             )
         )
@@ -244,25 +256,84 @@ def parse_config(raw: Any, *, origin: str = "<config>", base_dir: Path | None = 
     return cfg
 
 
+MAX_CONFIG_BYTES = 1 << 20
+"""A gate config larger than this (1 MiB) is refused before parsing."""
+MAX_ALIASES = 100
+"""YAML aliases (``*name``) allowed in one config: bounds anchor/alias expansion bombs."""
+
+
+def _bounded_loader():
+    """A ``yaml.SafeLoader`` subclass that caps aliases and refuses duplicate keys."""
+    import yaml
+
+    class BoundedSafeLoader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_ALIASES:
+                    mark = self.peek_event().start_mark
+                    raise yaml.YAMLError(_Limit(f"more than {MAX_ALIASES} aliases (*name); refusing to expand", mark))
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                seen: dict = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        first = seen.get(key)
+                    except TypeError:  # unhashable key: the base class reports it
+                        continue
+                    if first is not None:
+                        raise yaml.YAMLError(_Limit(f"duplicate key {key!r} (first on line {first})",
+                                                    key_node.start_mark))
+                    seen[key] = key_node.start_mark.line + 1
+            return super().construct_mapping(node, deep)
+
+    return BoundedSafeLoader
+
+
+class _Limit:
+    """A loader refusal with its position (wrapped in ``yaml.YAMLError``)."""
+
+    def __init__(self, message: str, mark):
+        self.message, self.mark = message, mark
+
+
 def load_config(path: str | Path) -> GateConfig:
     """Read and validate a gate YAML file.
 
+    The file must be UTF-8 text of at most :data:`MAX_CONFIG_BYTES`; YAML is read with a
+    safe loader that allows at most :data:`MAX_ALIASES` aliases and refuses duplicate keys.
+
     Raises:
-        ConfigError: the file is missing, is not YAML, or fails validation.
+        ConfigError: the file is missing, is not UTF-8 YAML, breaks a bound, or fails validation.
     """
     import yaml
 
+    from caption_audit.errors import InputError
+    from caption_audit.textfile import read_text_file
+
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read gate config: {exc.strerror or exc}") from None
+        text = read_text_file(p, what="gate config", max_bytes=MAX_CONFIG_BYTES)
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_bounded_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
+        limit = exc.args[0] if exc.args and isinstance(exc.args[0], _Limit) else None
+        if limit is not None:
+            raise ConfigError(f"{p}:{limit.mark.line + 1}: {limit.message}") from None
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{p}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: YAML nested too deeply") from None
     return parse_config(raw, origin=str(p), base_dir=p.resolve().parent)
 
 
@@ -274,9 +345,12 @@ def parse_assignments(items: list[str] | None, flag: str) -> dict[str, float]:
         try:
             if not sep or not key.strip():
                 raise ValueError
-            out[key.strip()] = float(val)
+            number = float(val)
         except ValueError:
             raise ConfigError(f"{flag} {item!r}: expected METRIC=NUMBER, e.g. {flag} chair_i=0.1") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{flag} {item!r}: the threshold must be a finite number, got {val.strip()}")
+        out[key.strip()] = number
     return out
 
 
@@ -297,13 +371,13 @@ def apply_flags(
     """Merge command-line flags into ``cfg`` (flags add checks and override settings)."""
     o = "<flags>"
     if n_resamples is not None:
-        cfg.n_resamples = _int(n_resamples, o, "--n-resamples", 1)
+        cfg.n_resamples = _int(n_resamples, o, "--n-resamples", 1, MAX_RESAMPLES)
     if confidence is not None:
         if not 0 < confidence < 1:
             raise _err(o, "--confidence", f"must be between 0 and 1, got {confidence}")
         cfg.confidence = confidence
     if seed is not None:
-        cfg.seed = _int(seed, o, "--seed")
+        cfg.seed = _int(seed, o, "--seed", 0, 2**32 - 1)
     sev = _severity(severity, o, "--severity") if severity is not None else cfg.severity
     mc = _int(min_captions, o, "--min-captions") if min_captions is not None else cfg.min_captions
     if min_captions is not None:

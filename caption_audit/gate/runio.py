@@ -48,13 +48,13 @@ class Run:
         from caption_audit.scoring.paired import EXTRA_DIRECTIONS
 
         info = self.metric_info.get(metric)
-        if info is None or "higher_is_better" not in info:
+        if info is None or not isinstance(info.get("higher_is_better"), bool):
             if metric in EXTRA_DIRECTIONS:
                 return EXTRA_DIRECTIONS[metric]
             raise InputError(
                 self.path / "summary.json", f"metric '{metric}' declares no direction", field="metrics"
             )
-        return bool(info["higher_is_better"])
+        return info["higher_is_better"]
 
     def captions(self):
         """``captions.parquet`` as a pandas DataFrame (columns the gate needs)."""
@@ -114,8 +114,9 @@ def open_run(path: str | Path, *, role: str = "run") -> Run:
         raise InputError(sp, f"cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise InputError(sp, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
-    if not isinstance(summary, dict):
-        raise InputError(sp, "top level must be an object")
+    from caption_audit.summary_schema import validate_summary
+
+    validate_summary(summary, sp)
     for key in ("sources", "metrics"):
         if not isinstance(summary.get(key), dict):
             raise InputError(sp, "missing or not an object", field=key)

@@ -23,21 +23,17 @@ from caption_audit.errors import InputError
 
 
 def read_label_text(path: str | Path) -> str:
-    """The text of a label file (UTF-8, with or without BOM).
+    """The text of a label file.
 
     Raises:
-        InputError: missing file, or not UTF-8 text (the message names the encoding found).
+        InputError: a missing file, or not UTF-8 text (the message names the encoding found).
     """
+    from caption_audit.textfile import read_text_file
+
     p = Path(path)
-    if not p.is_file():
+    if not p.is_file() and not p.is_dir():
         raise InputError(str(p), "no such label file")
-    data = p.read_bytes()
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InputError(str(p), "is UTF-16 encoded; save it as UTF-8 JSONL")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(str(p), f"is not UTF-8 text (byte {exc.start}); save it as UTF-8 JSONL") from None
+    return read_text_file(p, what="label file")
 
 
 def load_labels(path: str | Path) -> list[dict[str, Any]]:
