@@ -75,7 +75,6 @@ def print_report(run_dir: Path, *, as_json: bool | str = False, width: int | Non
         notes,
         rows,
     )
-
     from caption_audit.summary_schema import validate_summary
 
     sp = Path(run_dir) / "summary.json"
