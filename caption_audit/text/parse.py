@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from caption_audit.text.claims import ClaimExtractor, default_extractor
 from caption_audit.text.nlp import load_spacy
 from caption_audit.text.vocab import Entry, Vocabulary, default_vocabulary
 from caption_audit.types import Mention, ParsedCaption
@@ -75,6 +76,7 @@ class CaptionParser:
         use_parser: run the statistical pass on the sentences that need it. With ``False``
             everything is lexical (faster, less exact on "orange", "glass" and "not").
         batch_size: ``nlp.pipe`` batch size for both passes.
+        claims: fill ``ParsedCaption.claims`` (:mod:`caption_audit.text.claims`).
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class CaptionParser:
         *,
         use_parser: bool = True,
         batch_size: int = 256,
+        claims: bool = True,
     ) -> None:
         self.vocab = vocab or default_vocabulary()
         self._nlp = nlp
@@ -114,6 +117,7 @@ class CaptionParser:
         self._numbers = {k: v for k, v in numbers.items() if " " not in k}
         self._number_of = {tuple(k.split()): v for k, v in numbers.items() if " " in k}
         self._stats = {"captions": 0, "sentences_parsed": 0}
+        self.claims: ClaimExtractor | None = default_extractor() if claims else None
 
     # ------------------------------------------------------------------ public API
     @property
@@ -147,7 +151,12 @@ class CaptionParser:
         self._stats["sentences_parsed"] += len(todo)
         out = []
         for text, (toks, matches, n_words) in zip(texts, per_doc, strict=True):
-            out.append(ParsedCaption(self._mentions(text, toks, matches), n_words, len(text)))
+            mentions = self._mentions(text, toks, matches)
+            parsed = ParsedCaption(mentions, n_words, len(text))
+            if self.claims is not None and mentions:
+                spans = [(m.i, m.j) for m in matches if not m.dropped]
+                parsed.claims = self.claims.extract(text, toks, spans, mentions)
+            out.append(parsed)
         return out
 
     # ------------------------------------------------------------------ lexical pass
