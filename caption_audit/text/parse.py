@@ -113,9 +113,7 @@ class CaptionParser:
         self._dets = frozenset(r.get("determiners", []))
         self._max_scope = int(r.get("max_scope", 9))
         self._depiction = frozenset(r.get("depiction", []))
-        numbers = r.get("numbers", {})
-        self._numbers = {k: v for k, v in numbers.items() if " " not in k}
-        self._number_of = {tuple(k.split()): v for k, v in numbers.items() if " " in k}
+        self._quantities = default_extractor()  # count tables: text/vocab/claims.yaml
         self._stats = {"captions": 0, "sentences_parsed": 0}
         self.claims: ClaimExtractor | None = default_extractor() if claims else None
 
@@ -251,30 +249,18 @@ class CaptionParser:
                 m.dropped = True
 
     def _counts(self, toks: list[_Tok], words: list[str], matches: list[_Match]) -> None:
+        """Exact stated numbers ("two dogs", "a pair of skis") -> ``Mention.count``, with the count
+        claims' look-back (compounds such as "a four door truck" state none)."""
+        qty = self._quantities
         for m in matches:
-            if m.dropped:
+            if m.dropped or m.i == 0:
                 continue
             sent = toks[m.i].sent
-            j = m.i - 1
-            steps = 0
-            while j >= 0 and steps < 4 and toks[j].sent == sent:
-                w = words[j]
-                if w in self._numbers:
-                    m.count = self._numbers[w]
-                    break
-                if w.isdigit() and len(w) < 5:
-                    m.count = int(w)
-                    break
-                if w == "of":
-                    for key, value in self._number_of.items():
-                        if tuple(words[j - len(key) + 1 : j + 1]) == key:
-                            m.count = value
-                            break
-                    break
-                if w in self._dets or w in self._scope_end or w in {",", "and", "or", "with", "on", "in"}:
-                    break
-                j -= 1
-                steps += 1
+            hit = qty.quantity_before(words, m.i, same=lambda q, s=sent: toks[q].sent == s)
+            if hit is not None:
+                value = qty.value_of(hit[2])
+                if value.isdigit():
+                    m.count = int(value)
 
     def _depictions(self, toks: list[_Tok], words: list[str], matches: list[_Match]) -> None:
         for m in matches:
