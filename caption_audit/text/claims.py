@@ -19,6 +19,7 @@ Berlin, B. & Kay, P., "Basic Color Terms: Their Universality and Evolution", 196
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any, Protocol
@@ -27,6 +28,7 @@ import yaml
 
 from caption_audit.types import Claim, ClaimKind, Mention
 
+_DIGIT = re.compile(r"\d")
 _KIND_ORDER = {ClaimKind.COUNT: 0, ClaimKind.COLOUR: 1, ClaimKind.IDENTITY: 2, ClaimKind.OBJECT: 3,
                ClaimKind.OPEN_OBJECT: 3, ClaimKind.RELATION: 4}
 
@@ -99,35 +101,41 @@ class ClaimExtractor:
         if not mentions:
             return []
         words = [t.word for t in toks]
-        start_of = {i: a for a, (i, _) in enumerate(spans)}
-        covered: dict[int, int] = {}
-        for a, (i, j) in enumerate(spans):
-            for k in range(i, j):
-                covered[k] = a
+        wordset = set(words)
         out: list[Claim] = []
         for a, m in enumerate(mentions):
             if m.negated or m.nonvisual:
                 continue
             kind = ClaimKind.OBJECT if m.vocab == "coco80" else ClaimKind.OPEN_OBJECT
             out.append(Claim(kind.value, m.start, m.end, m.canonical, "", a, m.text, m.hedged))
-        out.extend(self._counts(text, toks, words, spans, mentions))
-        out.extend(self._colours(text, toks, words, spans, mentions, start_of, covered))
-        out.extend(self._identities(text, toks, words, spans, mentions))
+        # each rule runs only where its trigger words occur (most short captions have none)
+        if not wordset.isdisjoint(self._qty) or _DIGIT.search(text):
+            out.extend(self._counts(text, toks, words, spans, mentions))
+        if not wordset.isdisjoint(self._colour_of):
+            start_of = {i: a for a, (i, _) in enumerate(spans)}
+            covered: dict[int, int] = {}
+            for a, (i, j) in enumerate(spans):
+                for k in range(i, j):
+                    covered[k] = a
+            out.extend(self._colours(text, toks, words, spans, mentions, start_of, covered))
+        if any(m.canonical == "person" for m in mentions):
+            out.extend(self._identities(text, toks, words, spans, mentions))
         out.sort(key=lambda c: (c.start, _KIND_ORDER.get(c.kind, 9), c.end))
         return out
 
     # ------------------------------------------------------------------ counts
-    def quantity_before(self, words: Sequence[str], i: int, same: Any = None,
+    def quantity_before(self, words: Sequence[str], i: int, toks: Sequence[Token] | None = None,
                         hyphen_after: Any = None) -> tuple[int, int, tuple[str, ...]] | None:
         """The quantity phrase stated before token ``i``: ``(first, last, phrase)`` or ``None``.
 
-        Looks back at most ``max_gap`` words (stops at ``count_break`` words). ``same(j)`` says
-        whether token ``j`` is in the mention's sentence; ``hyphen_after(j)`` whether token ``j``
+        Looks back at most ``max_gap`` words (stops at ``count_break`` words and, given the
+        tokens ``toks``, at the start of the sentence); ``hyphen_after(j)`` says whether token ``j``
         is joined to the next by a hyphen. A quantity right before a compound unit ("four door"),
         or hyphenated to the next word ("four-door"), is no quantity of the mention.
         """
         j, gap = i - 1, 0
-        while j >= 0 and gap <= self._max_gap and (same is None or same(j)):
+        sent = toks[i].sent if toks is not None else 0
+        while j >= 0 and gap <= self._max_gap and (toks is None or toks[j].sent == sent):
             w = words[j]
             hit = None
             if w.isdigit() and len(w) < 5:
@@ -162,26 +170,25 @@ class ClaimExtractor:
                 mentions: Sequence[Mention]) -> list[Claim]:
         out = []
         n_text = len(text)
-        later_enum = [False] * (len(words) + 1)  # later_enum[k]: an enumeration word at k or after
-        for k in range(len(words) - 1, -1, -1):
-            later_enum[k] = later_enum[k + 1] or words[k] in self._enum
+        last_enum = max((k for k, w in enumerate(words) if w in self._enum), default=-1)
         per_class: dict[str, int] = {}
         for m in mentions:
             if not (m.negated or m.nonvisual):
                 per_class[m.canonical] = per_class.get(m.canonical, 0) + 1
+
+        def hyphen_after(q: int) -> bool:
+            return toks[q].end < n_text and text[toks[q].end] == "-"
+
         for a, ((i, j), m) in enumerate(zip(spans, mentions, strict=True)):
             if m.negated or m.nonvisual or i == 0:
                 continue
-            sent = toks[i].sent
-            hit = self.quantity_before(
-                words, i, same=lambda q, s=sent: toks[q].sent == s,
-                hyphen_after=lambda q: toks[q].end < n_text and text[toks[q].end] == "-")
+            hit = self.quantity_before(words, i, toks, hyphen_after)
             if hit is None:
                 continue
             q0, q1, phrase = hit
             value = self.value_of(phrase)
             if value == "1" and phrase[-1] in ("one", "single", "lone") and (
-                    later_enum[j] or per_class.get(m.canonical, 0) > 1 or (q0 + 1 < len(words) and words[q0 + 1] == "of")):
+                    j <= last_enum or per_class.get(m.canonical, 0) > 1 or (q0 + 1 < len(words) and words[q0 + 1] == "of")):
                 continue  # "One bowl holds rice, another ..." enumerates; it states no total
             if m.canonical in self._paired and phrase[-2:] == ("pair", "of"):
                 value = "1"  # COCO boxes a pair of skis as one instance

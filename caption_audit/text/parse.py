@@ -255,8 +255,7 @@ class CaptionParser:
         for m in matches:
             if m.dropped or m.i == 0:
                 continue
-            sent = toks[m.i].sent
-            hit = qty.quantity_before(words, m.i, same=lambda q, s=sent: toks[q].sent == s)
+            hit = qty.quantity_before(words, m.i, toks)
             if hit is not None:
                 value = qty.value_of(hit[2])
                 if value.isdigit():
