@@ -84,3 +84,23 @@ def test_llava_bench_count_error_rates(parser):
     assert s["gpt4"]["count_ok"] + s["gpt4"]["count_wrong"] >= 20
     assert 0.1 < s["coco"]["count_error_rate"] < 0.4
     assert s["gpt4"]["count_error_rate"] < s["coco"]["count_error_rate"]  # GPT-4 read the boxes
+
+
+@pytest.mark.parametrize("text", ["A four-door truck.", "A two door car.", "One of the dogs."])
+def test_quantity_of_skips_compounds_and_partitives(parser, text):
+    m = _mentions(parser, text)[-1]
+    assert quantity_of(text, m) == (None, None)
+
+
+@pytest.mark.slow
+def test_count_verdicts_are_linear_on_a_1mb_caption(parser):
+    """quantity_of once re-tokenised the whole prefix per mention: a 977 KB caption took > 13 min."""
+    import time
+
+    sentence = "Three brown dogs and a red bus near several men. "
+    text = sentence * (1_000_000 // len(sentence))
+    (p,) = parser.parse([text])
+    t0 = time.perf_counter()
+    got = caption_count_verdicts(text, p.mentions, Counter(dog=3, person=5, bus=1))
+    assert time.perf_counter() - t0 < 10
+    assert got["dog"][0] == "count_ok" and got["person"][0] == "count_ok"

@@ -2,7 +2,9 @@
 
 Stated quantities come from :attr:`Mention.count` (the parser sets it for explicit numbers:
 "two dogs" = 2, "a pair of" = 2) or from :func:`quantity_of`, which reads the words just before
-the mention (no parser change needed). Vague quantities are checked against inclusive ranges
+the mention with the same look-back and tables as the text stage's count claims
+(``text/vocab/claims.yaml``; ``ParsedCaption.claims`` of kind ``count`` carry the same reading,
+encoded ``"3"`` / ``"3-7"`` / ``"3+"``, for the claim resolvers). Vague quantities are checked against inclusive ranges
 (:data:`VAGUE_RANGES`, documented in docs/semantic.md):
 
 =================================================  ============
@@ -31,75 +33,60 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from caption_audit.text.claims import claim_rules, default_extractor
 from caption_audit.types import Mention
 
-# vague word -> (min, max); max None = unbounded
-VAGUE_RANGES: dict[str, tuple[int, int | None]] = {
-    "a few": (2, 4), "few": (2, 4),
-    "several": (3, 7),
-    "a group of": (3, None), "group of": (3, None), "groups of": (3, None), "a herd of": (3, None),
-    "herd of": (3, None), "a flock of": (3, None), "flock of": (3, None), "a crowd of": (3, None),
-    "a pack of": (3, None), "a team of": (3, None), "a fleet of": (3, None), "a line of": (3, None),
-    "a row of": (3, None), "rows of": (3, None), "a pile of": (3, None), "a stack of": (3, None),
-    "a cluster of": (3, None), "a collection of": (3, None),
-    "many": (4, None), "numerous": (4, None), "lots of": (4, None), "a lot of": (4, None),
-    "a bunch of": (4, None), "plenty of": (4, None), "countless": (4, None), "a large number of": (4, None),
-    "multiple": (2, None), "various": (2, None), "a number of": (2, None), "a variety of": (2, None),
-    "an assortment of": (2, None), "assorted": (2, None),
-    "dozens of": (20, None),
-}
-EXACT_WORDS: dict[str, int] = {
-    "one": 1, "single": 1, "lone": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
-    "both": 2, "twin": 2, "a pair of": 2, "pair of": 2, "a couple of": 2, "couple of": 2,
-    "a dozen": 12, "dozen": 12,
-}
-_PHRASES = sorted(set(VAGUE_RANGES) | set(EXACT_WORDS), key=lambda p: -len(p.split()))
+_RULES = claim_rules()
+# vague word -> (min, max); max None = unbounded. Data: text/vocab/claims.yaml ("vague", "exact").
+VAGUE_RANGES: dict[str, tuple[int, int | None]] = {k: (int(v[0]), None if v[1] is None else int(v[1]))
+                                                   for k, v in _RULES["vague"].items()}
+EXACT_WORDS: dict[str, int] = {k: int(v) for k, v in _RULES["exact"].items()}
 _WORD = re.compile(r"[A-Za-z]+|\d+|[^\sA-Za-z\d]")
-# words that may sit between a quantity and its noun ("two small brown dogs", "a few of the cups")
-_BREAK = {".", ",", ";", ":", "!", "?", "and", "or", "with", "on", "in", "at", "near", "next", "to",
-          "a", "an", "the", "this", "that", "is", "are", "was", "were", "while", "by", "from"}
-_MAX_GAP = 4
+# quantity phrases are at most a few words, at most max_gap words before the mention: a bounded
+# window of text before the mention holds them, so each look-up is O(1) in the caption length
+_WINDOW = 240
 
 # classes whose one COCO instance is a pair ("a pair of skis" = 1 instance)
-PAIRED_CLASSES = frozenset({"skis", "scissors"})
+PAIRED_CLASSES = frozenset(_RULES["paired_classes"])
 
 COUNT_OK, COUNT_WRONG, COUNT_UNVERIFIABLE = "count_ok", "count_wrong", "count_unverifiable"
+
+
+def _quantity(text: str, mention: Mention) -> tuple[int | None, str | None, tuple[str, ...] | None]:
+    lo = max(0, mention.start - _WINDOW)
+    found = [(m.group().lower(), m.end()) for m in _WORD.finditer(text, lo, mention.start)]
+    if lo > 0 and found:
+        found = found[1:]  # may be cut mid-word
+    words = [w for w, _ in found if w != "-"]
+    ends = [e for w, e in found if w != "-"]
+    hit = default_extractor().quantity_before(
+        words, len(words), hyphen_after=lambda j: ends[j] < len(text) and text[ends[j]] == "-")
+    if hit is None:  # read from the text like the count claims (Mention.count is the same reading)
+        return None, None, None
+    phrase = hit[2]
+    key = " ".join(phrase)
+    if key in VAGUE_RANGES:
+        return None, key, phrase
+    if phrase[0].isdigit():
+        return int(phrase[0]), None, phrase
+    return EXACT_WORDS[key], None, phrase
 
 
 def quantity_of(text: str, mention: Mention) -> tuple[int | None, str | None]:
     """Read the quantity stated just before ``mention`` in ``text``.
 
-    Looks back at most four words within the clause (stops at punctuation, "and", "with",
-    prepositions and verbs of being) for a number word, a digit string, or a vague quantity.
-    "a"/"the" end the search, except as the first word of "a few", "a group of", ...
+    The same look-back as the text stage's count claims
+    (:meth:`caption_audit.text.claims.ClaimExtractor.quantity_before`): at most ``max_gap``
+    words within the clause, stopping at punctuation, "and", "with", prepositions, determiners
+    and verbs of being; "a"/"the" end the search except as the first word of "a few", "a group
+    of", ...; compounds ("a four-door truck", "a three piece suit") state no quantity. Reads a
+    bounded window before the mention, so a caption's look-ups are linear in its length.
 
     Returns:
         ``(exact, vague)``: ``exact`` an int for "two"/"2"/"a pair of", ``vague`` the
         normalised vague phrase ("several", "a group of"); both ``None`` when nothing is stated.
-        ``Mention.count``, when set, wins for ``exact``.
     """
-    before = [w.lower() for w in _WORD.findall(text[: mention.start])]
-    exact, vague = mention.count, None
-    for gap in range(_MAX_GAP + 1):
-        end = len(before) - gap
-        if end <= 0:
-            break
-        hit = None
-        for phrase in _PHRASES:
-            k = len(phrase.split())
-            if end - k >= 0 and " ".join(before[end - k : end]) == phrase:
-                hit = phrase
-                break
-        if hit is None and before[end - 1].isdigit() and len(before[end - 1]) < 5:
-            return int(before[end - 1]), None
-        if hit is not None:
-            if hit in VAGUE_RANGES:
-                return exact, hit
-            return EXACT_WORDS[hit] if exact is None else exact, None
-        if before[end - 1] in _BREAK:
-            break
+    exact, vague, _ = _quantity(text, mention)
     return exact, vague
 
 
@@ -123,11 +110,10 @@ def count_verdict(mention: Mention, gt_counts: Counter | Mapping[str, int] | Non
     """
     if mention.negated or mention.nonvisual or mention.vocab != "coco80":
         return None, None, None
-    exact, vague = quantity_of(text, mention) if text is not None else (mention.count, None)
+    exact, vague, phrase = _quantity(text, mention) if text is not None else (mention.count, None, None)
     if exact is None and vague is None:
         return None, None, None
-    if mention.canonical in PAIRED_CLASSES and text is not None and exact == 2 and \
-            re.search(r"\bpair of\s+(?:\w+\s+){0,3}$", text[: mention.start], re.IGNORECASE):
+    if mention.canonical in PAIRED_CLASSES and exact == 2 and phrase is not None and phrase[-2:] == ("pair", "of"):
         exact = 1  # COCO boxes a pair of skis as one "skis" instance
     stated: int | str = exact if exact is not None else vague  # type: ignore[assignment]
     if gt_counts is None:

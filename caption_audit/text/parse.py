@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from caption_audit.text.claims import ClaimExtractor, default_extractor
 from caption_audit.text.nlp import load_spacy
 from caption_audit.text.vocab import Entry, Vocabulary, default_vocabulary
 from caption_audit.types import Mention, ParsedCaption
@@ -75,6 +76,7 @@ class CaptionParser:
         use_parser: run the statistical pass on the sentences that need it. With ``False``
             everything is lexical (faster, less exact on "orange", "glass" and "not").
         batch_size: ``nlp.pipe`` batch size for both passes.
+        claims: fill ``ParsedCaption.claims`` (:mod:`caption_audit.text.claims`).
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class CaptionParser:
         *,
         use_parser: bool = True,
         batch_size: int = 256,
+        claims: bool = True,
     ) -> None:
         self.vocab = vocab or default_vocabulary()
         self._nlp = nlp
@@ -110,10 +113,9 @@ class CaptionParser:
         self._dets = frozenset(r.get("determiners", []))
         self._max_scope = int(r.get("max_scope", 9))
         self._depiction = frozenset(r.get("depiction", []))
-        numbers = r.get("numbers", {})
-        self._numbers = {k: v for k, v in numbers.items() if " " not in k}
-        self._number_of = {tuple(k.split()): v for k, v in numbers.items() if " " in k}
+        self._quantities = default_extractor()  # count tables: text/vocab/claims.yaml
         self._stats = {"captions": 0, "sentences_parsed": 0}
+        self.claims: ClaimExtractor | None = default_extractor() if claims else None
 
     # ------------------------------------------------------------------ public API
     @property
@@ -147,7 +149,12 @@ class CaptionParser:
         self._stats["sentences_parsed"] += len(todo)
         out = []
         for text, (toks, matches, n_words) in zip(texts, per_doc, strict=True):
-            out.append(ParsedCaption(self._mentions(text, toks, matches), n_words, len(text)))
+            mentions = self._mentions(text, toks, matches)
+            parsed = ParsedCaption(mentions, n_words, len(text))
+            if self.claims is not None and mentions:
+                spans = [(m.i, m.j) for m in matches if not m.dropped]
+                parsed.claims = self.claims.extract(text, toks, spans, mentions)
+            out.append(parsed)
         return out
 
     # ------------------------------------------------------------------ lexical pass
@@ -242,30 +249,17 @@ class CaptionParser:
                 m.dropped = True
 
     def _counts(self, toks: list[_Tok], words: list[str], matches: list[_Match]) -> None:
+        """Exact stated numbers ("two dogs", "a pair of skis") -> ``Mention.count``, with the count
+        claims' look-back (compounds such as "a four door truck" state none)."""
+        qty = self._quantities
         for m in matches:
-            if m.dropped:
+            if m.dropped or m.i == 0:
                 continue
-            sent = toks[m.i].sent
-            j = m.i - 1
-            steps = 0
-            while j >= 0 and steps < 4 and toks[j].sent == sent:
-                w = words[j]
-                if w in self._numbers:
-                    m.count = self._numbers[w]
-                    break
-                if w.isdigit() and len(w) < 5:
-                    m.count = int(w)
-                    break
-                if w == "of":
-                    for key, value in self._number_of.items():
-                        if tuple(words[j - len(key) + 1 : j + 1]) == key:
-                            m.count = value
-                            break
-                    break
-                if w in self._dets or w in self._scope_end or w in {",", "and", "or", "with", "on", "in"}:
-                    break
-                j -= 1
-                steps += 1
+            hit = qty.quantity_before(words, m.i, toks)
+            if hit is not None:
+                value = qty.value_of(hit[2])
+                if value.isdigit():
+                    m.count = int(value)
 
     def _depictions(self, toks: list[_Tok], words: list[str], matches: list[_Match]) -> None:
         for m in matches:
