@@ -22,10 +22,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
-from caption_audit.quality.text import normalise, sentence_spans, settings, words
+from caption_audit.quality.text import sentence_spans, settings, words
 from caption_audit.registry import Registry
 
 _UNKNOWN = object()
@@ -39,21 +38,24 @@ VALUE_COLUMNS: dict[str, Any] = {
 
 
 class CaptionText:
-    """One caption with its lazily computed views (shared by all checks)."""
+    """One caption with the views every check needs, computed once: ``tokens`` (lower-case
+    words), ``sentences`` (character spans) and ``norm`` (the tokens joined by spaces)."""
 
-    __slots__ = ("text", "problem", "__dict__")
+    __slots__ = ("text", "problem", "tokens", "sentences", "_norm")
 
     def __init__(self, text: str | None, problem: str | None | object = _UNKNOWN):
         self.text = text or ""
         self.problem = problem  # text_problem(text) when the caller has it, else _UNKNOWN
+        self.tokens = words(self.text)
+        self.sentences = sentence_spans(self.text)
+        self._norm: str | None = None
 
-    @cached_property
-    def tokens(self) -> list[str]:
-        return words(self.text)
-
-    @cached_property
-    def sentences(self) -> list[tuple[int, int]]:
-        return sentence_spans(self.text)
+    @property
+    def norm(self) -> str:
+        """:func:`caption_audit.quality.text.normalise` of the text."""
+        if self._norm is None:
+            self._norm = " ".join(self.tokens)
+        return self._norm
 
 
 @dataclass(slots=True)
@@ -84,13 +86,22 @@ class QualityResult:
 
 
 Check = Callable[[CaptionText], CheckOutcome]
+_CFG: dict[str, dict[str, Any]] = {}
+
+
+def _cfg(section: str) -> dict[str, Any]:
+    """``quality.yaml``'s ``section`` (read once)."""
+    got = _CFG.get(section)
+    if got is None:
+        got = _CFG[section] = settings()[section]
+    return got
 QUALITY_CHECKS: Registry[Check] = Registry("quality check")
 
 
 @QUALITY_CHECKS.register("empty")
 def check_empty(c: CaptionText) -> CheckOutcome:
     """Rule: the caption has no letters after stripping white space and punctuation."""
-    empty = not any(ch.isalpha() for ch in c.text)
+    empty = not c.tokens or not any(ch.isalpha() for ch in c.text)
     return CheckOutcome(empty, {}, "empty after stripping" if empty else None)
 
 
@@ -117,6 +128,8 @@ def repeat_stats(tokens: list[str], n: int) -> tuple[float, int]:
     """
     if len(tokens) < n:
         return 0.0, 0
+    if len(set(zip(*(tokens[k:] for k in range(n)), strict=False))) == len(tokens) - n + 1:
+        return 0.0, 0  # no n-gram occurs twice (the common case), decided in C
     seen: set[tuple[str, ...]] = set()
     marked = [False] * len(tokens)
     run = best = 0
@@ -142,13 +155,13 @@ def check_repetition(c: CaptionText) -> CheckOutcome:
     tokens lie in repeated 4-grams; or when >= 2 sentences (of >= 3 words) repeat an earlier
     sentence word for word. Normal long LVLM captions repeat short phrases ("on the left side of
     the") — spans of <= 10 tokens, under 15% of the caption — and are not flagged."""
-    cfg = settings()["repetition"]
+    cfg = _cfg("repetition")
     toks = c.tokens
     share, longest = repeat_stats(toks, int(cfg["ngram"]))
     seen: set[str] = set()
     rep_sents = 0
-    for s, e in c.sentences:
-        key = normalise(c.text[s:e])
+    for s, e in (c.sentences if len(c.sentences) > cfg["repeated_sentences"] else ()):
+        key = c.text[s:e].lower()
         if key.count(" ") >= 2:
             if key in seen:
                 rep_sents += 1
@@ -173,7 +186,7 @@ def check_truncated(c: CaptionText) -> CheckOutcome:
     stops), or it ends on a word that cannot end an English sentence (``the``, ``and``, ``of``,
     ... in ``quality.yaml``) or on a comma/colon/semicolon/hyphen. A one-sentence caption without
     a full stop that ends on a noun ("A man riding a wave") is COCO style, not truncation."""
-    cfg = settings()["truncated"]
+    cfg = _cfg("truncated")
     text = c.text.rstrip()
     if not text or not c.tokens:
         return CheckOutcome(False)
@@ -207,6 +220,8 @@ _MARKUP = [
     ("markdown", re.compile(r"(?m)^\s{0,3}#{1,6}\s|\*\*[^*\n]+\*\*|^\s*[-*]\s+\S.*\n\s*[-*]\s+\S")),
     ("special token", re.compile(r"<\|[a-z_]+\|>|\[/?INST\]|</s>|<s>|<image>|<unk>", re.IGNORECASE)),
 ]
+# A caption without any of these substrings cannot match a _MARKUP pattern (cheap prefilter).
+_MARKUP_HINTS = ("<", "&", "```", "~~~", "{", "[", "http", "www.", "#", "**", "\n", "- ")
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 # List markers "1)", "a)" open no bracket; they are removed before counting.
 _ENUM = re.compile(r"(?:(?<=\s)|^)(?:\d{1,2}|[a-zA-Z])\)")
@@ -244,39 +259,49 @@ def check_garbage(c: CaptionText) -> CheckOutcome:
     control characters (U+0000-U+001F but tab/newline, U+FFFD), or an unmatched bracket
     ( ) [ ] { } (list markers such as ``1)`` and ``a)`` excepted). Only ASCII brackets count; a caption that was cut
     inside a parenthesis is flagged here and as ``truncated``."""
-    kinds = [name for name, rx in _MARKUP if rx.search(c.text)]
-    if _CONTROL.search(c.text):
+    t = c.text
+    kinds = []
+    if any(m in t for m in _MARKUP_HINTS):
+        kinds = [name for name, rx in _MARKUP if rx.search(t)]
+    if not t.isprintable() and _CONTROL.search(t):
         kinds.append("control characters")
     bad = 0
-    if any(ch in c.text for ch in "()[]{}"):
-        bad = unbalanced_brackets(_ENUM.sub(" ", c.text))
+    if "(" in t or ")" in t or "[" in t or "]" in t or "{" in t or "}" in t:
+        bad = unbalanced_brackets(_ENUM.sub(" ", t))
     values = {"unbalanced_brackets": bad, "markup": ",".join(kinds) or None}
     parts = ([f"markup: {', '.join(kinds)}"] if kinds else []) + ([f"{bad} unmatched bracket(s)"] if bad else [])
     return CheckOutcome(bool(parts), values, "; ".join(parts) or None)
 
 
-def check_caption(text: str | None, checks: list[str] | None = None,
+def check_caption(text: str | CaptionText | None, checks: list[str] | None = None,
                   problem: str | None | object = _UNKNOWN) -> QualityResult:
     """Run the per-caption quality checks (all registered ones, or ``checks``) on one caption.
 
-    ``problem``: the text stage's :func:`caption_audit.text.checks.text_problem` for this text
-    when the caller already has it (the batch scorer does), so it is not computed twice.
+    ``text`` may be a :class:`CaptionText`, to share its tokens and sentences with
+    :meth:`caption_audit.quality.corpus.CorpusAccumulator.add`. ``problem``: the text stage's
+    :func:`caption_audit.text.checks.text_problem` for this text when the caller already has it
+    (the batch scorer does), so it is not computed twice.
 
     >>> check_caption("The image features a dog sitting on the").quality_issues
     ['truncated']
     >>> check_caption("A man riding a wave on top of a surfboard").quality_issues
     []
     """
-    c = CaptionText(text, problem)
-    flags: dict[str, bool] = {}
+    if isinstance(text, CaptionText):
+        c = text
+        if problem is not _UNKNOWN:
+            c.problem = problem
+    else:
+        c = CaptionText(text, problem)
     values: dict[str, Any] = dict(VALUE_COLUMNS)
     reasons: dict[str, str] = {}
     names = checks if checks is not None else _ALL
     flags = dict.fromkeys(names, False)
-    if not any(ch.isalpha() for ch in c.text):  # nothing else is meaningful on an empty caption
+    if not c.tokens or not any(ch.isalpha() for ch in c.text):  # nothing else is meaningful on an empty caption
         names = [n for n in names if n == "empty"]
     for name in names:
-        out = QUALITY_CHECKS.get(name)(c)
+        fn = _FUNCS.get(name) or QUALITY_CHECKS.get(name)
+        out = fn(c)
         flags[name] = out.flag
         values.update(out.values)
         if out.flag and out.reason:
@@ -286,3 +311,4 @@ def check_caption(text: str | None, checks: list[str] | None = None,
 
 
 _ALL = QUALITY_CHECKS.names()
+_FUNCS = {n: QUALITY_CHECKS.get(n) for n in _ALL}

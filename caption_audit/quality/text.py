@@ -10,7 +10,6 @@ from typing import Any
 import yaml
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
-_NONWORD = re.compile(r"[\W_]+", re.UNICODE)
 # A sentence ends at . ! ? … (plus closing quotes/brackets) followed by white space, or at a
 # blank/new line. Decimal numbers ("3.5") and "e.g." style abbreviations mid-word do not split.
 _SENT_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n+")
@@ -29,12 +28,13 @@ def words(text: str) -> list[str]:
 
 
 def normalise(text: str) -> str:
-    """Lower case, punctuation and white space collapsed to single spaces, stripped.
+    """The :func:`words` of ``text`` joined by single spaces (case, punctuation and white space
+    removed).
 
     >>> normalise("  The image features a DOG!\\n")
     'the image features a dog'
     """
-    return _NONWORD.sub(" ", text.lower()).strip()
+    return " ".join(_WORD.findall(text.lower()))
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -42,23 +42,25 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
     >>> sentence_spans("A dog. A cat!\\n\\nA bird")
     [(0, 6), (7, 13), (15, 21)]
+    >>> sentence_spans("  ")
+    []
     """
     spans: list[tuple[int, int]] = []
     pos = 0
     for m in _SENT_END.finditer(text):
-        _add_span(text, pos, m.end() if m.group()[0] != "\n" else m.start(), spans)
+        end = m.start() if text[m.start()] == "\n" else m.end()
+        seg = text[pos:end]
+        stripped = seg.strip()
+        if stripped:
+            start = pos + len(seg) - len(seg.lstrip())
+            spans.append((start, start + len(stripped)))
         pos = m.end()
-    _add_span(text, pos, len(text), spans)
+    seg = text[pos:]
+    stripped = seg.strip()
+    if stripped:
+        start = pos + len(seg) - len(seg.lstrip())
+        spans.append((start, start + len(stripped)))
     return spans
-
-
-def _add_span(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    if end > start:
-        spans.append((start, end))
 
 
 def sentence_index(spans: list[tuple[int, int]], offset: int) -> int | None:
