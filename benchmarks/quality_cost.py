@@ -47,29 +47,36 @@ def load(limit_short: int) -> dict[str, list[tuple[str, str, str, str]]]:
     return {"opera (long)": longs, "coco (short)": shorts}
 
 
-def run_quality(rows, problems=None):
+def run_quality(rows, problems=None, batch=1000):
+    """Per-caption checks and corpus accumulator over ``rows`` in batches of ``batch`` (as the
+    batch scorer would call them), timed per batch. Returns (times, flags per caption, corpus)."""
     from caption_audit.quality.checks import CaptionText, check_caption
     from caption_audit.quality.corpus import CorpusAccumulator
 
     t0 = time.perf_counter()
     acc = CorpusAccumulator()
-    results = []
+    issues: list[list[str]] = []
+    reasons: list[dict[str, str]] = []
     t_checks = t_corpus = 0.0
-    for k, (src, img, cid, text) in enumerate(rows):
+    for b in range(0, len(rows), batch):
+        chunk = rows[b:b + batch]
         a = time.perf_counter()
-        c = CaptionText(text)
+        texts = [CaptionText(r[3]) for r in chunk]
         if problems is None:
-            results.append(check_caption(c))
+            res = [check_caption(c) for c in texts]
         else:
-            results.append(check_caption(c, problem=problems[k]))
-        b = time.perf_counter()
-        acc.add(src, img, cid, c)
-        t_checks += b - a
-        t_corpus += time.perf_counter() - b
+            res = [check_caption(c, problem=p) for c, p in zip(texts, problems[b:b + batch], strict=True)]
+        issues.extend(r.quality_issues for r in res)  # what the scorer keeps: columns, not objects
+        reasons.extend(r.reasons for r in res)
+        m = time.perf_counter()
+        for (src, img, cid, _), c in zip(chunk, texts, strict=True):
+            acc.add(src, img, cid, c)
+        t_checks += m - a
+        t_corpus += time.perf_counter() - m
     a = time.perf_counter()
     corpus = acc.finish()
     t_corpus += time.perf_counter() - a
-    return {"checks_s": t_checks, "corpus_s": t_corpus, "total_s": time.perf_counter() - t0}, results, corpus
+    return {"checks_s": t_checks, "corpus_s": t_corpus, "total_s": time.perf_counter() - t0}, (issues, reasons), corpus
 
 
 def main() -> None:
@@ -111,7 +118,7 @@ def main() -> None:
         print(f"{name:<14} {len(rows):>6} {t_text:>12.2f} {med['checks_s']:>9.2f} {med['corpus_s']:>9.2f} "
               f"{med['total_s']:>7.2f} {share:>7.1%} {share_plain:>7.1%}")
 
-    rows, results, corpus = kept["opera (long)"]
+    rows, (issues, reasons), corpus = kept["opera (long)"]
     print("\nOPERA files: repetition loops, other flags, most common openers")
     findings = {}
     by_src: dict[str, list[int]] = {}
@@ -119,26 +126,26 @@ def main() -> None:
         by_src.setdefault(src, []).append(k)
     op = corpus.openers
     for src, ks in by_src.items():
-        loops = [k for k in ks if "repetition" in results[k].quality_issues]
-        counts = {f: sum(f in results[k].quality_issues for k in ks) for f in ("truncated", "garbage", "non_english", "empty")}
+        loops = [k for k in ks if "repetition" in issues[k]]
+        counts = {f: sum(f in issues[k] for k in ks) for f in ("truncated", "garbage", "non_english", "empty")}
         firsts = op[(op.source == src) & (op.position == "first") & (op.kind == "prefix")].head(3)
         lasts = op[(op.source == src) & (op.position == "last") & (op.kind == "prefix")].head(2)
         ex = rows[loops[0]][3] if loops else None
         findings[src] = {
             "n": len(ks), "loops": len(loops),
-            "loop_example": None if ex is None else {"caption_id": rows[loops[0]][2], "reason": results[loops[0]].reasons["repetition"], "tail": ex[-160:]},
+            "loop_example": None if ex is None else {"caption_id": rows[loops[0]][2], "reason": reasons[loops[0]]["repetition"], "tail": ex[-160:]},
             **counts,
             "openers": [{"text": r.text, "share": round(r.share, 3)} for r in firsts.itertuples()],
             "closers": [{"text": r.text, "share": round(r.share, 3)} for r in lasts.itertuples()],
         }
         print(f"\n{src}: {len(loops)} loop(s); truncated {counts['truncated']}, garbage {counts['garbage']}")
         if ex is not None:
-            print(f"   loop e.g. {rows[loops[0]][2]} ({results[loops[0]].reasons['repetition']}): ...{ex[-110:]!r}")
+            print(f"   loop e.g. {rows[loops[0]][2]} ({reasons[loops[0]]['repetition']}): ...{ex[-110:]!r}")
         print("   openers: " + "; ".join(f"{r.text!r} {r.share:.0%}" for r in firsts.itertuples()))
         print("   closers: " + "; ".join(f"{r.text!r} {r.share:.0%}" for r in lasts.itertuples()))
     out["opera"] = findings
-    c_rows, c_results, c_corpus = kept["coco (short)"]
-    out["coco_flags"] = {f: sum(f in r.quality_issues for r in c_results) for f in ("repetition", "truncated", "garbage", "non_english", "empty")}
+    c_rows, (c_issues, _), c_corpus = kept["coco (short)"]
+    out["coco_flags"] = {f: sum(f in r for r in c_issues) for f in ("repetition", "truncated", "garbage", "non_english", "empty")}
     out["coco_corpus"] = {f: int(sum(f in i for i in c_corpus.captions.corpus_issues)) for f in ("duplicate", "near_duplicate", "boilerplate")}
     out["coco_top_reused"] = c_corpus.reused.head(5).to_dict("records")
     print("\nCOCO flags:", out["coco_flags"], out["coco_corpus"])

@@ -41,13 +41,15 @@ class CaptionText:
     """One caption with the views every check needs, computed once: ``tokens`` (lower-case
     words), ``sentences`` (character spans) and ``norm`` (the tokens joined by spaces)."""
 
-    __slots__ = ("text", "problem", "tokens", "sentences", "_norm")
+    __slots__ = ("text", "problem", "tokens", "sentences", "letters", "_norm")
 
     def __init__(self, text: str | None, problem: str | None | object = _UNKNOWN):
         self.text = text or ""
         self.problem = problem  # text_problem(text) when the caller has it, else _UNKNOWN
         self.tokens = words(self.text)
         self.sentences = sentence_spans(self.text)
+        # has a letter: a word token that is not all digits (tokens are letters/digits only)
+        self.letters = not all(map(str.isdigit, self.tokens))
         self._norm: str | None = None
 
     @property
@@ -101,7 +103,7 @@ QUALITY_CHECKS: Registry[Check] = Registry("quality check")
 @QUALITY_CHECKS.register("empty")
 def check_empty(c: CaptionText) -> CheckOutcome:
     """Rule: the caption has no letters after stripping white space and punctuation."""
-    empty = not c.tokens or not any(ch.isalpha() for ch in c.text)
+    empty = not c.letters
     return CheckOutcome(empty, {}, "empty after stripping" if empty else None)
 
 
@@ -128,7 +130,9 @@ def repeat_stats(tokens: list[str], n: int) -> tuple[float, int]:
     """
     if len(tokens) < n:
         return 0.0, 0
-    if len(set(zip(*(tokens[k:] for k in range(n)), strict=False))) == len(tokens) - n + 1:
+    grams = (zip(tokens, tokens[1:], tokens[2:], tokens[3:], strict=False) if n == 4
+             else zip(*(tokens[k:] for k in range(n)), strict=False))
+    if len(set(grams)) == len(tokens) - n + 1:
         return 0.0, 0  # no n-gram occurs twice (the common case), decided in C
     seen: set[tuple[str, ...]] = set()
     marked = [False] * len(tokens)
@@ -157,7 +161,11 @@ def check_repetition(c: CaptionText) -> CheckOutcome:
     the") — spans of <= 10 tokens, under 15% of the caption — and are not flagged."""
     cfg = _cfg("repetition")
     toks = c.tokens
-    share, longest = repeat_stats(toks, int(cfg["ngram"]))
+    n = cfg["ngram"]
+    if len(toks) <= n:  # too short to hold a repeated n-gram (most COCO captions stop here fast)
+        return CheckOutcome(False, {"repeated_share": 0.0, "longest_repeat": 0,
+                                    "repeated_sentences": 0, "n_tokens": len(toks)})
+    share, longest = repeat_stats(toks, n)
     seen: set[str] = set()
     rep_sents = 0
     for s, e in (c.sentences if len(c.sentences) > cfg["repeated_sentences"] else ()):
@@ -169,7 +177,7 @@ def check_repetition(c: CaptionText) -> CheckOutcome:
     values = {"repeated_share": round(share, 4), "longest_repeat": longest,
               "repeated_sentences": rep_sents, "n_tokens": len(toks)}
     reason = None
-    if len(toks) >= cfg["min_tokens"]:
+    if len(toks) >= cfg["min_tokens"] and (longest or rep_sents):
         if longest >= cfg["span_abs"] or (longest >= cfg["span_min"] and longest >= cfg["span_frac"] * len(toks)):
             reason = f"a {longest}-token span repeats ({longest / len(toks):.0%} of the caption)"
         elif share >= cfg["share"]:
@@ -220,8 +228,6 @@ _MARKUP = [
     ("markdown", re.compile(r"(?m)^\s{0,3}#{1,6}\s|\*\*[^*\n]+\*\*|^\s*[-*]\s+\S.*\n\s*[-*]\s+\S")),
     ("special token", re.compile(r"<\|[a-z_]+\|>|\[/?INST\]|</s>|<s>|<image>|<unk>", re.IGNORECASE)),
 ]
-# A caption without any of these substrings cannot match a _MARKUP pattern (cheap prefilter).
-_MARKUP_HINTS = ("<", "&", "```", "~~~", "{", "[", "http", "www.", "#", "**", "\n", "- ")
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 # List markers "1)", "a)" open no bracket; they are removed before counting.
 _ENUM = re.compile(r"(?:(?<=\s)|^)(?:\d{1,2}|[a-zA-Z])\)")
@@ -261,7 +267,8 @@ def check_garbage(c: CaptionText) -> CheckOutcome:
     inside a parenthesis is flagged here and as ``truncated``."""
     t = c.text
     kinds = []
-    if any(m in t for m in _MARKUP_HINTS):
+    if ("<" in t or "&" in t or "`" in t or "~~~" in t or "{" in t or "[" in t or "http" in t
+            or "www." in t or "#" in t or "**" in t or "\n" in t or "- " in t):
         kinds = [name for name, rx in _MARKUP if rx.search(t)]
     if not t.isprintable() and _CONTROL.search(t):
         kinds.append("control characters")
@@ -297,7 +304,7 @@ def check_caption(text: str | CaptionText | None, checks: list[str] | None = Non
     reasons: dict[str, str] = {}
     names = checks if checks is not None else _ALL
     flags = dict.fromkeys(names, False)
-    if not c.tokens or not any(ch.isalpha() for ch in c.text):  # nothing else is meaningful on an empty caption
+    if not c.letters:  # nothing else is meaningful on an empty caption
         names = [n for n in names if n == "empty"]
     for name in names:
         fn = _FUNCS.get(name) or QUALITY_CHECKS.get(name)

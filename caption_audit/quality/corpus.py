@@ -27,7 +27,6 @@ Example::
 
 from __future__ import annotations
 
-import zlib
 from array import array
 from dataclasses import dataclass
 from typing import Any
@@ -39,15 +38,11 @@ from caption_audit.quality.checks import CaptionText
 from caption_audit.quality.text import settings, words
 
 _CHUNK = 2048
+# Text and id hashes are Python's own ``hash(str) & _MASK`` (cached on the str object, fast). It is
+# salted per process (PYTHONHASHSEED), so hashes are compared only within one accumulator; the
+# results (groups, counts, clusters) do not depend on the salt.
 _MASK = (1 << 64) - 1
 _BITMAP_BITS = 1 << 24
-
-
-def _h64(s: str) -> int:
-    """64-bit hash of a string: Python's own (cached on the str object, fast). It is salted per
-    process (PYTHONHASHSEED), so hashes are compared only within one accumulator; the results
-    (groups, counts) do not depend on the salt."""
-    return hash(s) & _MASK
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -129,7 +124,9 @@ class _TextKeeper:
         self.texts: dict[int, dict[int, str]] = {}
 
     def offer(self, src: int, h: int, text: str) -> None:
-        kept = self.texts.setdefault(src, {})
+        kept = self.texts.get(src)
+        if kept is None:
+            kept = self.texts[src] = {}
         if h in kept or len(kept) >= self.cap:
             return
         if self.seen is not None:
@@ -137,7 +134,7 @@ class _TextKeeper:
             if not self.seen[bit >> 3] & (1 << (bit & 7)):
                 self.seen[bit >> 3] |= 1 << (bit & 7)
                 return
-        kept[h] = text
+        kept[h] = text.strip()[:500]
 
     def get(self, src: int, h: int) -> str | None:
         return self.texts.get(src, {}).get(h)
@@ -174,8 +171,8 @@ class CorpusAccumulator:
         self._w_first = array("i")
         self._w_last = array("i")
         self._w_all = array("i")
-        self._token_hash: dict[str, int] = {}
-        self._pending: list[list[int]] = []
+        self._pend_tokens: list[int] = []
+        self._pend_lens: list[int] = []
         self._bands_chunks: list[np.ndarray] = []
         self._sig_chunks: list[np.ndarray] = []
         cap = int(cfg["max_kept_texts"])
@@ -190,17 +187,19 @@ class CorpusAccumulator:
         (its tokens and sentences are then not computed twice)."""
         c = text if isinstance(text, CaptionText) else CaptionText(text)
         text = c.text
-        src = self._sources.setdefault(str(source), len(self._sources))
-        norm = c.norm
-        h = _h64(norm)
-        self._ids.append(str(caption_id))
-        self._src.append(src)
-        self._img.append(_h64(str(image_id)))
-        self._hash.append(h)
-        if norm:
-            self._cap_texts.offer(src, h, text.strip()[:500])
+        src = self._sources.get(source)
+        if src is None:
+            src = self._sources[source] = len(self._sources)
         toks = c.tokens
+        norm = c.norm
+        h = hash(norm) & _MASK
+        self._ids.append(caption_id)
+        self._src.append(src)
+        self._img.append(hash(image_id if type(image_id) is str else str(image_id)) & _MASK)
+        self._hash.append(h)
         self._w_all.append(len(toks))
+        if norm:
+            self._cap_texts.offer(src, h, text)
         spans = c.sentences
         if len(spans) == 1:  # the common short caption: its one sentence is the whole text
             self._sentence(src, text, spans[0], self._first, self._pfirst, self._w_first, toks, norm, h)
@@ -212,8 +211,12 @@ class CorpusAccumulator:
             self._last.append(0)
             self._plast.append(0)
             self._w_last.append(0)
-        self._pending.append(self._token_ids(toks) if len(toks) >= self._near_min else [])
-        if len(self._pending) >= _CHUNK:
+        if len(toks) >= self._near_min:
+            self._pend_tokens.extend(map(hash, toks))  # run-local token hashes (see _MASK)
+            self._pend_lens.append(len(toks))
+        else:
+            self._pend_lens.append(0)
+        if len(self._pend_lens) >= _CHUNK:
             self._flush()
 
     def _sentence(self, src: int, text: str, span: tuple[int, int] | None, hashes: array,
@@ -224,39 +227,31 @@ class CorpusAccumulator:
             prefixes.append(0)
             nwords.append(0)
             return
-        raw = text[span[0]:span[1]]
         if toks is None or norm is None or h is None:
-            toks = words(raw)
+            toks = words(text[span[0]:span[1]])
             norm = " ".join(toks)
-            h = _h64(norm) if norm else 0
+            h = hash(norm) & _MASK if norm else 0
+            if norm:
+                self._sent_texts.offer(src, h, text[span[0]:span[1]])
+        # else: the sentence is the whole caption; its text is in the caption keeper (same hash)
         hashes.append(h)
         nwords.append(len(toks))
         p = " ".join(toks[: self._prefix_words])
-        ph = _h64(p) if p else 0
+        ph = hash(p) & _MASK if p else 0
         prefixes.append(ph)
-        if norm:
-            self._sent_texts.offer(src, h, raw[:300])
+        if p and ph not in self._prefix_texts.texts.get(src, ()):
             self._prefix_texts.offer(src, ph, p)
-
-    def _token_ids(self, toks: list[str]) -> list[int]:
-        """Token -> a run-local integer id (first-seen order; the MinHash hashes mix it)."""
-        vocab = self._token_hash
-        if len(vocab) < 4_000_000:
-            return [vocab.setdefault(t, len(vocab)) for t in toks]
-        # vocabulary full (memory bound): unseen words get a stable hash above the id range
-        return [vocab.get(t) or (zlib.crc32(t.encode("utf-8", "surrogatepass")) | (1 << 40)) for t in toks]
 
     def _flush(self) -> None:
         """MinHash + band keys of the pending captions, in one numpy batch."""
-        pend, self._pending = self._pending, []
-        n = len(pend)
+        lens = np.array(self._pend_lens, dtype=np.int64)
+        n = lens.size
         if not n:
             return
-        lens = np.fromiter((len(p) for p in pend), dtype=np.int64, count=n)
         ok = lens > 0
         sig = np.zeros((n, self.k), dtype=np.uint64)
         if ok.any():
-            flat = np.fromiter((v for p in pend for v in p), dtype=np.uint64, count=int(lens.sum()))
+            flat = np.array(self._pend_tokens, dtype=np.int64).view(np.uint64)
             starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
             # bigrams: token i and i+1 of the same caption
             nxt = np.ones(flat.size, dtype=bool)
@@ -275,6 +270,8 @@ class CorpusAccumulator:
         bands[~ok] = 0
         self._bands_chunks.append(bands)
         self._sig_chunks.append((sig & np.uint64(0xFF)).astype(np.uint8))
+        self._pend_tokens = []
+        self._pend_lens = []
 
     # -- results ---------------------------------------------------------------------------
     def finish(self) -> CorpusResult:
@@ -409,7 +406,7 @@ class CorpusAccumulator:
                         total = int(n_src[s])
                         rows.append({
                             "source": names[int(s)], "position": pos, "kind": kind, "rank": rank,
-                            "text": keeper.get(int(s), int(key)), "count": int(c), "share": c / total,
+                            "text": keeper.get(int(s), int(key)) or (self._cap_texts.get(int(s), int(key)) if kind == "sentence" else None), "count": int(c), "share": c / total,
                             "boilerplate": bool(kind == "sentence" and c >= cfg["boilerplate_min_count"]
                                                 and c / total >= cfg["boilerplate_min_share"]),
                         })

@@ -45,6 +45,12 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     >>> sentence_spans("  ")
     []
     """
+    body = text.rstrip()
+    if "\n" not in body:  # fast path: one sentence, with at most one end mark at its very end
+        marks = body.count(".") + body.count("!") + body.count("?") + body.count("…")
+        if marks == 0 or (marks == 1 and body[-1] in ".!?…"):
+            start = len(body) - len(body.lstrip())
+            return [(start, len(body))] if start < len(body) else []
     spans: list[tuple[int, int]] = []
     pos = 0
     for m in _SENT_END.finditer(text):
