@@ -79,6 +79,51 @@ def run_quality(rows, problems=None, batch=1000):
     return {"checks_s": t_checks, "corpus_s": t_corpus, "total_s": time.perf_counter() - t0}, (issues, reasons), corpus
 
 
+def position_report(rows, parsed, issues) -> dict:
+    """Hallucination rate by caption decile and sentence index on the OPERA captions, with a
+    CHAIR-style verdict computed here (not the scorer's): a COCO-80 mention that is not negated,
+    hedged or non-visual is hallucinated when its class is not in CHAIR's object table for the
+    image. Also CHAIR-i with and without the captions that a quality check flags."""
+    import pandas as pd
+
+    from caption_audit.quality.position import mention_positions, position_curves
+
+    gt = json.loads((SHARED / "chair_standalone" / "chair_imid_to_objects.json").read_text())
+    men = []
+    for (src, img, cid, _text), p in zip(rows, parsed, strict=True):
+        objs = gt.get(str(img))
+        for m in p.mentions:
+            if objs is None or m.vocab != "coco80" or m.negated or m.hedged or m.nonvisual:
+                continue
+            men.append({"caption_id": cid, "source": src.split("/")[0], "start": m.start,
+                        "verdict": "supported" if m.canonical in objs else "hallucinated"})
+    men_df = pd.DataFrame(men)
+    caps = pd.DataFrame({"caption_id": [r[2] for r in rows], "caption": [r[3] for r in rows]})
+    curves = position_curves(mention_positions(men_df, caps))
+    pooled = {}
+    for kind, df in curves.items():
+        g = df.groupby("bin")[["n_judged", "n_bad"]].sum()
+        pooled[kind] = [{"bin": int(b), "n_judged": int(r.n_judged), "n_bad": int(r.n_bad),
+                         "rate": round(r.n_bad / r.n_judged, 4) if r.n_judged else None} for b, r in g.iterrows()]
+    print("\nOPERA, all 12 files pooled: hallucination rate (CHAIR-style) by position")
+    print("  decile:   " + " ".join(f"{d['rate']:.3f}" if d["rate"] is not None else "  —  " for d in pooled["decile"]))
+    print("  sentence: " + " ".join(f"{d['bin']}{'+' if d['bin'] == 7 else ''}:{d['rate']:.3f}(n={d['n_judged']})"
+                                   if d["rate"] is not None else f"{d['bin']}:—" for d in pooled["sentence"]))
+    flagged = {r[2] for r, iss in zip(rows, issues, strict=True) if iss}
+    per_src = {}
+    for src in sorted({r[0] for r in rows}):
+        ids = {r[2] for r in rows if r[0] == src}
+        sub = men_df[men_df.caption_id.isin(ids)]
+        clean = sub[~sub.caption_id.isin(flagged)]
+        per_src[src] = {"chair_i": round(float((sub.verdict == "hallucinated").mean()), 4),
+                        "chair_i_without_flagged": round(float((clean.verdict == "hallucinated").mean()), 4),
+                        "flagged_captions": len(ids & flagged)}
+    print("\nCHAIR-i (CHAIR-style verdict) with / without quality-flagged captions")
+    for src, v in per_src.items():
+        print(f"  {src:<20} {v['chair_i']:.4f} / {v['chair_i_without_flagged']:.4f}  ({v['flagged_captions']} flagged)")
+    return {"pooled": pooled, "by_model": {k: v.to_dict("records") for k, v in curves.items()}, "chair_i": per_src}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
@@ -96,11 +141,14 @@ def main() -> None:
     print(f"{'workload':<14} {'n':>6} {'text stage s':>12} {'checks s':>9} {'corpus s':>9} "
           f"{'all s':>7} {'share':>7} {'share*':>7}  (* without reusing text_problem)")
     kept = {}
+    parsed_opera = None
     for name, rows in work.items():
         texts = [t for *_, t in rows]
         t = time.perf_counter()
-        parser.parse(texts)
+        parsed = parser.parse(texts)
         t_text = time.perf_counter() - t
+        if name.startswith("opera"):
+            parsed_opera = parsed
         problems = [text_problem(x) for x in texts]
         runs = [run_quality(rows, problems)[0] for _ in range(args.repeats)]
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
@@ -144,6 +192,7 @@ def main() -> None:
         print("   openers: " + "; ".join(f"{r.text!r} {r.share:.0%}" for r in firsts.itertuples()))
         print("   closers: " + "; ".join(f"{r.text!r} {r.share:.0%}" for r in lasts.itertuples()))
     out["opera"] = findings
+    out["position"] = position_report(rows, parsed_opera, issues)
     c_rows, (c_issues, _), c_corpus = kept["coco (short)"]
     out["coco_flags"] = {f: sum(f in r for r in c_issues) for f in ("repetition", "truncated", "garbage", "non_english", "empty")}
     out["coco_corpus"] = {f: int(sum(f in i for i in c_corpus.captions.corpus_issues)) for f in ("duplicate", "near_duplicate", "boilerplate")}

@@ -88,6 +88,7 @@ class QualityResult:
 
 
 Check = Callable[[CaptionText], CheckOutcome]
+_CLEAN = CheckOutcome(False)  # shared "nothing found" outcome (never mutated): fewer allocations
 _CFG: dict[str, dict[str, Any]] = {}
 
 
@@ -103,8 +104,7 @@ QUALITY_CHECKS: Registry[Check] = Registry("quality check")
 @QUALITY_CHECKS.register("empty")
 def check_empty(c: CaptionText) -> CheckOutcome:
     """Rule: the caption has no letters after stripping white space and punctuation."""
-    empty = not c.letters
-    return CheckOutcome(empty, {}, "empty after stripping" if empty else None)
+    return CheckOutcome(True, {}, "empty after stripping") if not c.letters else _CLEAN
 
 
 @QUALITY_CHECKS.register("non_english")
@@ -117,8 +117,9 @@ def check_non_english(c: CaptionText) -> CheckOutcome:
         from caption_audit.text.checks import text_problem
 
         problem = text_problem(c.text)
-    flagged = problem is not None and problem.startswith("non-English")
-    return CheckOutcome(flagged, {}, problem if flagged else None)
+    if problem is not None and problem.startswith("non-English"):
+        return CheckOutcome(True, {}, problem)
+    return _CLEAN
 
 
 def repeat_stats(tokens: list[str], n: int) -> tuple[float, int]:
@@ -197,10 +198,10 @@ def check_truncated(c: CaptionText) -> CheckOutcome:
     cfg = _cfg("truncated")
     text = c.text.rstrip()
     if not text or not c.tokens:
-        return CheckOutcome(False)
+        return _CLEAN
     body = text.rstrip(cfg["closing"])
     if body and body[-1] in cfg["terminal"]:
-        return CheckOutcome(False)
+        return _CLEAN
     last = c.tokens[-1]
     if body and body[-1] in ",;:-–—(":
         return CheckOutcome(True, {"truncation": "punctuation"}, f"ends with {body[-1]!r}")
@@ -208,7 +209,7 @@ def check_truncated(c: CaptionText) -> CheckOutcome:
         return CheckOutcome(True, {"truncation": "dangling"}, f"ends mid-sentence on {last!r}")
     if len(c.sentences) > 1:
         return CheckOutcome(True, {"truncation": "no_end_punct"}, "last sentence has no end punctuation")
-    return CheckOutcome(False)
+    return _CLEAN
 
 
 def _dangling() -> frozenset[str]:
@@ -220,15 +221,19 @@ def _dangling() -> frozenset[str]:
 
 _DANGLING: frozenset[str] | None = None
 
+# (kind, pattern, substrings of which at least one must occur for the pattern to match: a cheap
+# prefilter so that a plain caption runs no regular expression at all)
 _MARKUP = [
-    ("html", re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>|&(?:amp|lt|gt|quot|nbsp|#\d+);")),
-    ("code fence", re.compile(r"```|~~~")),
-    ("json", re.compile(r"[{\[]\s*\"[^\"]{1,40}\"\s*:")),
-    ("url", re.compile(r"\bhttps?://|\bwww\.[a-z0-9-]+\.", re.IGNORECASE)),
-    ("markdown", re.compile(r"(?m)^\s{0,3}#{1,6}\s|\*\*[^*\n]+\*\*|^\s*[-*]\s+\S.*\n\s*[-*]\s+\S")),
-    ("special token", re.compile(r"<\|[a-z_]+\|>|\[/?INST\]|</s>|<s>|<image>|<unk>", re.IGNORECASE)),
+    ("html", re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>|&(?:amp|lt|gt|quot|nbsp|#\d+);"), ("<", "&")),
+    ("code fence", re.compile(r"```|~~~"), ("```", "~~~")),
+    ("json", re.compile(r"[{\[]\s*\"[^\"]{1,40}\"\s*:"), ('{"', '["', "{ ", "[ ", "{\n", "[\n")),
+    ("url", re.compile(r"\bhttps?://|\bwww\.[a-z0-9-]+\.", re.IGNORECASE), ("http", "www.", "WWW.", "HTTP")),
+    ("markdown", re.compile(r"(?m)^\s{0,3}#{1,6}\s|\*\*[^*\n]+\*\*|^\s*[-*]\s+\S.*\n\s*[-*]\s+\S"),
+     ("#", "**", "\n-", "\n*", "\n -", "\n *")),
+    ("special token", re.compile(r"<\|[a-z_]+\|>|\[/?INST\]|</s>|<s>|<image>|<unk>", re.IGNORECASE), ("<", "[")),
 ]
 _PAIRS = {")": "(", "]": "[", "}": "{"}
+_GARBAGE_CLEAN = CheckOutcome(False, {"unbalanced_brackets": 0, "markup": None})
 # List markers "1)", "a)" open no bracket; they are removed before counting.
 _ENUM = re.compile(r"(?:(?<=\s)|^)(?:\d{1,2}|[a-zA-Z])\)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
@@ -266,15 +271,17 @@ def check_garbage(c: CaptionText) -> CheckOutcome:
     ( ) [ ] { } (list markers such as ``1)`` and ``a)`` excepted). Only ASCII brackets count; a caption that was cut
     inside a parenthesis is flagged here and as ``truncated``."""
     t = c.text
-    kinds = []
-    if ("<" in t or "&" in t or "`" in t or "~~~" in t or "{" in t or "[" in t or "http" in t
-            or "www." in t or "#" in t or "**" in t or "\n" in t or "- " in t):
-        kinds = [name for name, rx in _MARKUP if rx.search(t)]
+    kinds: list[str] = []
+    for name, rx, hints in _MARKUP:
+        if any(h in t for h in hints) and rx.search(t):
+            kinds.append(name)
     if not t.isprintable() and _CONTROL.search(t):
         kinds.append("control characters")
     bad = 0
     if "(" in t or ")" in t or "[" in t or "]" in t or "{" in t or "}" in t:
         bad = unbalanced_brackets(_ENUM.sub(" ", t))
+    if not kinds and not bad:
+        return _GARBAGE_CLEAN
     values = {"unbalanced_brackets": bad, "markup": ",".join(kinds) or None}
     parts = ([f"markup: {', '.join(kinds)}"] if kinds else []) + ([f"{bad} unmatched bracket(s)"] if bad else [])
     return CheckOutcome(bool(parts), values, "; ".join(parts) or None)
