@@ -232,6 +232,8 @@ _MARKUP = [
      ("#", "**", "\n-", "\n*", "\n -", "\n *")),
     ("special token", re.compile(r"<\|[a-z_]+\|>|\[/?INST\]|</s>|<s>|<image>|<unk>", re.IGNORECASE), ("<", "[")),
 ]
+# every hint above except the url and "\n-" ones starts with one of these characters
+_TRIGGERS = frozenset("<&`~{[#*")
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 _GARBAGE_CLEAN = CheckOutcome(False, {"unbalanced_brackets": 0, "markup": None})
 # List markers "1)", "a)" open no bracket; they are removed before counting.
@@ -272,13 +274,15 @@ def check_garbage(c: CaptionText) -> CheckOutcome:
     inside a parenthesis is flagged here and as ``truncated``."""
     t = c.text
     kinds: list[str] = []
-    for name, rx, hints in _MARKUP:
-        if any(h in t for h in hints) and rx.search(t):
-            kinds.append(name)
+    chars = set(t)
+    if not chars.isdisjoint(_TRIGGERS) or "http" in t or "www." in t or "\n-" in t or "\n -" in t:
+        for name, rx, hints in _MARKUP:
+            if any(h in t for h in hints) and rx.search(t):
+                kinds.append(name)
     if not t.isprintable() and _CONTROL.search(t):
         kinds.append("control characters")
     bad = 0
-    if "(" in t or ")" in t or "[" in t or "]" in t or "{" in t or "}" in t:
+    if not chars.isdisjoint("()[]{}"):
         bad = unbalanced_brackets(_ENUM.sub(" ", t))
     if not kinds and not bad:
         return _GARBAGE_CLEAN
