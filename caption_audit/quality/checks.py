@@ -19,6 +19,7 @@ and without flagged captions), never dropped here.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -131,23 +132,23 @@ def repeat_stats(tokens: list[str], n: int) -> tuple[float, int]:
     """
     if len(tokens) < n:
         return 0.0, 0
-    grams = (zip(tokens, tokens[1:], tokens[2:], tokens[3:], strict=False) if n == 4
-             else zip(*(tokens[k:] for k in range(n)), strict=False))
-    if len(set(grams)) == len(tokens) - n + 1:
+    grams = list(zip(tokens, tokens[1:], tokens[2:], tokens[3:], strict=False) if n == 4
+                 else zip(*(tokens[k:] for k in range(n)), strict=False))
+    m = len(grams)
+    if len(set(grams)) == m:
         return 0.0, 0  # no n-gram occurs twice (the common case), decided in C
-    seen: set[tuple[str, ...]] = set()
+    first = dict(zip(reversed(grams), range(m - 1, -1, -1), strict=True))  # first index of each
+    repeated = list(map(operator.ne, map(first.__getitem__, grams), range(m)))  # C-level loops
+    fill = [True] * n
     marked = [False] * len(tokens)
     run = best = 0
-    grams = zip(*(tokens[k:] for k in range(n)), strict=False)
-    for i, g in enumerate(grams):
-        if g in seen:
-            for j in range(i, i + n):
-                marked[j] = True
+    for i, rep in enumerate(repeated):
+        if rep:
+            marked[i:i + n] = fill
             run += 1
             if run + n - 1 > best:
                 best = run + n - 1
         else:
-            seen.add(g)
             run = 0
     return sum(marked) / len(tokens), best
 
