@@ -1,0 +1,208 @@
+"""Cost of the caption-quality checks (issue #12) against the text stage, and what they find on
+the 12 OPERA caption files.
+
+Workloads (from ../shared/data):
+  (a) long:  the 6,000 LVLM captions of opera/chair_eval_results/*/*.jsonl (12 sources)
+  (b) short: the 25,014 COCO captions of coco_val2017_captions/captions_val2017.json (1 source)
+
+Rows per workload: the text stage (``CaptionParser().parse`` on the same texts, model loaded,
+one warm-up batch first), the per-caption checks (``check_caption``, with the text stage's
+``text_problem`` passed in as the batch scorer does, and without it), the corpus accumulator
+(``add`` for every caption + ``finish``), and the total as a share of the text stage. Target:
+<= 10%. Each timing is the median of --repeats runs (the parse runs once: it is the slow one).
+Prints a table plus, for each OPERA file, its repetition loops (count + an example) and its
+most common openers, and writes benchmarks/results/quality_cost.json.
+
+    python benchmarks/quality_cost.py [--repeats 3] [--limit-short 25014]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = Path(os.environ.get("CAPTION_AUDIT_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def load(limit_short: int) -> dict[str, list[tuple[str, str, str, str]]]:
+    """workload -> [(source, image_id, caption_id, text)]."""
+    longs = []
+    for f in sorted(glob.glob(str(SHARED / "opera" / "chair_eval_results" / "*" / "*.jsonl"))):
+        src = f"{Path(f).parent.name}/{Path(f).stem}"
+        with open(f) as fh:
+            for i, line in enumerate(fh):
+                r = json.loads(line)
+                longs.append((src, str(r["image_id"]), f"{src}:{i}", r["caption"]))
+    coco = json.loads((SHARED / "coco_val2017_captions" / "captions_val2017.json").read_text())
+    shorts = [("coco", str(a["image_id"]), str(a["id"]), a["caption"]) for a in coco["annotations"]][:limit_short]
+    return {"opera (long)": longs, "coco (short)": shorts}
+
+
+def run_quality(rows, problems=None, batch=1000):
+    """Per-caption checks and corpus accumulator over ``rows`` in batches of ``batch`` (as the
+    batch scorer would call them), timed per batch. Returns (times, flags per caption, corpus)."""
+    from caption_audit.quality.checks import CaptionText, check_caption
+    from caption_audit.quality.corpus import CorpusAccumulator
+
+    t0 = time.perf_counter()
+    acc = CorpusAccumulator()
+    issues: list[list[str]] = []
+    reasons: list[dict[str, str]] = []
+    t_checks = t_corpus = 0.0
+    for b in range(0, len(rows), batch):
+        chunk = rows[b:b + batch]
+        a = time.perf_counter()
+        texts = [CaptionText(r[3]) for r in chunk]
+        if problems is None:
+            res = [check_caption(c) for c in texts]
+        else:
+            res = [check_caption(c, problem=p) for c, p in zip(texts, problems[b:b + batch], strict=True)]
+        issues.extend(r.quality_issues for r in res)  # what the scorer keeps: columns, not objects
+        reasons.extend(r.reasons for r in res)
+        m = time.perf_counter()
+        for (src, img, cid, _), c in zip(chunk, texts, strict=True):
+            acc.add(src, img, cid, c)
+        t_checks += m - a
+        t_corpus += time.perf_counter() - m
+    a = time.perf_counter()
+    corpus = acc.finish()
+    t_corpus += time.perf_counter() - a
+    return {"checks_s": t_checks, "corpus_s": t_corpus, "total_s": time.perf_counter() - t0}, (issues, reasons), corpus
+
+
+def position_report(rows, parsed, issues) -> dict:
+    """Hallucination rate by caption decile and sentence index on the OPERA captions, with a
+    CHAIR-style verdict computed here (not the scorer's): a COCO-80 mention that is not negated,
+    hedged or non-visual is hallucinated when its class is not in CHAIR's object table for the
+    image. Also CHAIR-i with and without the captions that a quality check flags."""
+    import pandas as pd
+
+    from caption_audit.quality.position import mention_positions, position_curves
+
+    gt = json.loads((SHARED / "chair_standalone" / "chair_imid_to_objects.json").read_text())
+    men = []
+    for (src, img, cid, _text), p in zip(rows, parsed, strict=True):
+        objs = gt.get(str(img))
+        for m in p.mentions:
+            if objs is None or m.vocab != "coco80" or m.negated or m.hedged or m.nonvisual:
+                continue
+            men.append({"caption_id": cid, "source": src.split("/")[0], "start": m.start,
+                        "verdict": "supported" if m.canonical in objs else "hallucinated"})
+    men_df = pd.DataFrame(men)
+    caps = pd.DataFrame({"caption_id": [r[2] for r in rows], "caption": [r[3] for r in rows]})
+    curves = position_curves(mention_positions(men_df, caps))
+    pooled = {}
+    for kind, df in curves.items():
+        g = df.groupby("bin")[["n_judged", "n_bad"]].sum()
+        pooled[kind] = [{"bin": int(b), "n_judged": int(r.n_judged), "n_bad": int(r.n_bad),
+                         "rate": round(r.n_bad / r.n_judged, 4) if r.n_judged else None} for b, r in g.iterrows()]
+    print("\nOPERA, all 12 files pooled: hallucination rate (CHAIR-style) by position")
+    print("  decile:   " + " ".join(f"{d['rate']:.3f}" if d["rate"] is not None else "  —  " for d in pooled["decile"]))
+    print("  sentence: " + " ".join(f"{d['bin']}{'+' if d['bin'] == 7 else ''}:{d['rate']:.3f}(n={d['n_judged']})"
+                                   if d["rate"] is not None else f"{d['bin']}:—" for d in pooled["sentence"]))
+    flagged = {r[2] for r, iss in zip(rows, issues, strict=True) if iss}
+    per_src = {}
+    for src in sorted({r[0] for r in rows}):
+        ids = {r[2] for r in rows if r[0] == src}
+        sub = men_df[men_df.caption_id.isin(ids)]
+        clean = sub[~sub.caption_id.isin(flagged)]
+        per_src[src] = {"chair_i": round(float((sub.verdict == "hallucinated").mean()), 4),
+                        "chair_i_without_flagged": round(float((clean.verdict == "hallucinated").mean()), 4),
+                        "flagged_captions": len(ids & flagged)}
+    print("\nCHAIR-i (CHAIR-style verdict) with / without quality-flagged captions")
+    for src, v in per_src.items():
+        print(f"  {src:<20} {v['chair_i']:.4f} / {v['chair_i_without_flagged']:.4f}  ({v['flagged_captions']} flagged)")
+    return {"pooled": pooled, "by_model": {k: v.to_dict("records") for k, v in curves.items()}, "chair_i": per_src}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--limit-short", type=int, default=25014)
+    args = ap.parse_args()
+    if not SHARED.exists():
+        sys.exit(f"real data not found at {SHARED} (set CAPTION_AUDIT_SHARED_DATA)")
+    from caption_audit.text.checks import text_problem
+    from caption_audit.text.parse import CaptionParser
+
+    work = load(args.limit_short)
+    parser = CaptionParser()
+    parser.parse([t for *_, t in work["opera (long)"][:50]])  # load + warm up
+    out = {"machine": platform.platform(), "python": platform.python_version(), "workloads": {}}
+    print(f"{'workload':<14} {'n':>6} {'text stage s':>12} {'checks s':>9} {'corpus s':>9} "
+          f"{'all s':>7} {'share':>7} {'share*':>7}  (* without reusing text_problem)")
+    kept = {}
+    parsed_opera = None
+    for name, rows in work.items():
+        texts = [t for *_, t in rows]
+        t = time.perf_counter()
+        parsed = parser.parse(texts)
+        t_text = time.perf_counter() - t
+        if name.startswith("opera"):
+            parsed_opera = parsed
+        problems = [text_problem(x) for x in texts]
+        runs = [run_quality(rows, problems)[0] for _ in range(args.repeats)]
+        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        plain, results, corpus = run_quality(rows)
+        kept[name] = (rows, results, corpus)
+        share = med["total_s"] / t_text
+        share_plain = plain["total_s"] / t_text
+        out["workloads"][name] = {
+            "n_captions": len(rows), "text_stage_s": round(t_text, 3),
+            "checks_s": round(med["checks_s"], 3), "corpus_s": round(med["corpus_s"], 3),
+            "quality_total_s": round(med["total_s"], 3), "share_of_text_stage": round(share, 4),
+            "share_without_reused_text_problem": round(share_plain, 4),
+            "us_per_caption": round(med["total_s"] / len(rows) * 1e6, 1),
+        }
+        print(f"{name:<14} {len(rows):>6} {t_text:>12.2f} {med['checks_s']:>9.2f} {med['corpus_s']:>9.2f} "
+              f"{med['total_s']:>7.2f} {share:>7.1%} {share_plain:>7.1%}")
+
+    rows, (issues, reasons), corpus = kept["opera (long)"]
+    print("\nOPERA files: repetition loops, other flags, most common openers")
+    findings = {}
+    by_src: dict[str, list[int]] = {}
+    for k, (src, *_rest) in enumerate(rows):
+        by_src.setdefault(src, []).append(k)
+    op = corpus.openers
+    for src, ks in by_src.items():
+        loops = [k for k in ks if "repetition" in issues[k]]
+        counts = {f: sum(f in issues[k] for k in ks) for f in ("truncated", "garbage", "non_english", "empty")}
+        firsts = op[(op.source == src) & (op.position == "first") & (op.kind == "prefix")].head(3)
+        lasts = op[(op.source == src) & (op.position == "last") & (op.kind == "prefix")].head(2)
+        ex = rows[loops[0]][3] if loops else None
+        findings[src] = {
+            "n": len(ks), "loops": len(loops),
+            "loop_example": None if ex is None else {"caption_id": rows[loops[0]][2], "reason": reasons[loops[0]]["repetition"], "tail": ex[-160:]},
+            **counts,
+            "openers": [{"text": r.text, "share": round(r.share, 3)} for r in firsts.itertuples()],
+            "closers": [{"text": r.text, "share": round(r.share, 3)} for r in lasts.itertuples()],
+        }
+        print(f"\n{src}: {len(loops)} loop(s); truncated {counts['truncated']}, garbage {counts['garbage']}")
+        if ex is not None:
+            print(f"   loop e.g. {rows[loops[0]][2]} ({reasons[loops[0]]['repetition']}): ...{ex[-110:]!r}")
+        print("   openers: " + "; ".join(f"{r.text!r} {r.share:.0%}" for r in firsts.itertuples()))
+        print("   closers: " + "; ".join(f"{r.text!r} {r.share:.0%}" for r in lasts.itertuples()))
+    out["opera"] = findings
+    out["position"] = position_report(rows, parsed_opera, issues)
+    c_rows, (c_issues, _), c_corpus = kept["coco (short)"]
+    out["coco_flags"] = {f: sum(f in r for r in c_issues) for f in ("repetition", "truncated", "garbage", "non_english", "empty")}
+    out["coco_corpus"] = {f: int(sum(f in i for i in c_corpus.captions.corpus_issues)) for f in ("duplicate", "near_duplicate", "boilerplate")}
+    out["coco_top_reused"] = c_corpus.reused.head(5).to_dict("records")
+    print("\nCOCO flags:", out["coco_flags"], out["coco_corpus"])
+    print("COCO top reused:", [(r["text"], r["n_images"]) for r in out["coco_top_reused"]])
+    dest = REPO / "benchmarks" / "results" / "quality_cost.json"
+    dest.write_text(json.dumps(out, indent=2, default=str) + "\n")
+    print(f"\nwrote {dest.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Text helpers shared by the quality checks: normal form, word tokens, sentence spans."""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+# A sentence ends at . ! ? … (plus closing quotes/brackets) followed by white space, or at a
+# blank/new line. Decimal numbers ("3.5") and "e.g." style abbreviations mid-word do not split.
+_SENT_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n+")
+
+
+@functools.lru_cache(maxsize=1)
+def settings() -> dict[str, Any]:
+    """The thresholds and word lists of ``caption_audit/quality/quality.yaml``."""
+    return yaml.safe_load((Path(__file__).with_name("quality.yaml")).read_text(encoding="utf-8"))
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens (letters/digits, inner apostrophes kept): ``"It's a dog."`` ->
+    ``["it's", "a", "dog"]``."""
+    return _WORD.findall(text.lower())
+
+
+def normalise(text: str) -> str:
+    """The :func:`words` of ``text`` joined by single spaces (case, punctuation and white space
+    removed).
+
+    >>> normalise("  The image features a DOG!\\n")
+    'the image features a dog'
+    """
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans ``(start, end)`` of the sentences of ``text`` (white space trimmed).
+
+    >>> sentence_spans("A dog. A cat!\\n\\nA bird")
+    [(0, 6), (7, 13), (15, 21)]
+    >>> sentence_spans("  ")
+    []
+    """
+    body = text.rstrip()
+    if "\n" not in body:  # fast path: one sentence, with at most one end mark at its very end
+        marks = body.count(".") + body.count("!") + body.count("?") + body.count("…")
+        if marks == 0 or (marks == 1 and body[-1] in ".!?…"):
+            start = len(body) - len(body.lstrip())
+            return [(start, len(body))] if start < len(body) else []
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for m in _SENT_END.finditer(text):
+        end = m.start() if text[m.start()] == "\n" else m.end()
+        seg = text[pos:end]
+        stripped = seg.strip()
+        if stripped:
+            start = pos + len(seg) - len(seg.lstrip())
+            spans.append((start, start + len(stripped)))
+        pos = m.end()
+    seg = text[pos:]
+    stripped = seg.strip()
+    if stripped:
+        start = pos + len(seg) - len(seg.lstrip())
+        spans.append((start, start + len(stripped)))
+    return spans
+
+
+def sentence_index(spans: list[tuple[int, int]], offset: int) -> int | None:
+    """Index of the sentence holding character ``offset`` (the next one when it falls between
+    sentences); None when ``spans`` is empty or the offset lies after the last sentence."""
+    import bisect
+
+    if not spans or offset >= spans[-1][1]:
+        return None
+    i = bisect.bisect_right([s for s, _ in spans], offset) - 1
+    if i < 0:
+        return 0
+    return i if offset < spans[i][1] else i + 1
