@@ -29,8 +29,9 @@ import yaml
 from caption_audit.types import Claim, ClaimKind, Mention
 
 _DIGIT = re.compile(r"\d")
-_KIND_ORDER = {ClaimKind.COUNT: 0, ClaimKind.COLOUR: 1, ClaimKind.IDENTITY: 2, ClaimKind.OBJECT: 3,
-               ClaimKind.OPEN_OBJECT: 3, ClaimKind.RELATION: 4}
+_OBJECT, _OPEN, _COUNT = ClaimKind.OBJECT.value, ClaimKind.OPEN_OBJECT.value, ClaimKind.COUNT.value
+_COLOUR, _IDENTITY = ClaimKind.COLOUR.value, ClaimKind.IDENTITY.value
+_KIND_ORDER = {_COUNT: 0, _COLOUR: 1, _IDENTITY: 2, _OBJECT: 3, _OPEN: 3, ClaimKind.RELATION.value: 4}
 
 
 class Token(Protocol):
@@ -106,8 +107,8 @@ class ClaimExtractor:
         for a, m in enumerate(mentions):
             if m.negated or m.nonvisual:
                 continue
-            kind = ClaimKind.OBJECT if m.vocab == "coco80" else ClaimKind.OPEN_OBJECT
-            out.append(Claim(kind.value, m.start, m.end, m.canonical, "", a, m.text, m.hedged))
+            out.append(Claim(_OBJECT if m.vocab == "coco80" else _OPEN, m.start, m.end, m.canonical, "", a, m.text, m.hedged))
+        n_objects = len(out)
         # each rule runs only where its trigger words occur (most short captions have none)
         if not wordset.isdisjoint(self._qty) or _DIGIT.search(text):
             out.extend(self._counts(text, toks, words, spans, mentions))
@@ -120,7 +121,8 @@ class ClaimExtractor:
             out.extend(self._colours(text, toks, words, spans, mentions, start_of, covered))
         if any(m.canonical == "person" for m in mentions):
             out.extend(self._identities(text, toks, words, spans, mentions))
-        out.sort(key=lambda c: (c.start, _KIND_ORDER.get(c.kind, 9), c.end))
+        if len(out) > n_objects:  # object claims alone are in text order already
+            out.sort(key=lambda c: (c.start, _KIND_ORDER.get(c.kind, 9), c.end))
         return out
 
     # ------------------------------------------------------------------ counts
@@ -193,7 +195,7 @@ class ClaimExtractor:
             if m.canonical in self._paired and phrase[-2:] == ("pair", "of"):
                 value = "1"  # COCO boxes a pair of skis as one instance
             start = toks[q0].start
-            out.append(Claim(ClaimKind.COUNT.value, start, m.end, m.canonical, value, a, text[start : m.end], m.hedged))
+            out.append(Claim(_COUNT, start, m.end, m.canonical, value, a, text[start : m.end], m.hedged))
         return out
 
     # ------------------------------------------------------------------ colours
@@ -240,7 +242,7 @@ class ClaimExtractor:
                 m = mentions[subject]
                 if not (m.negated or m.nonvisual or m.canonical == "person"):
                     s, e = toks[k].start, toks[last].end
-                    out.append(Claim(ClaimKind.COLOUR.value, s, e, m.canonical, value, subject, text[s:e], m.hedged))
+                    out.append(Claim(_COLOUR, s, e, m.canonical, value, subject, text[s:e], m.hedged))
             k = last + 1
         return out
 
@@ -292,7 +294,7 @@ class ClaimExtractor:
                     facets = {f for f in facets if not f.startswith("age:")} | {facet}
                     start = toks[i - 1].start
             if facets:
-                out.append(Claim(ClaimKind.IDENTITY.value, start, m.end, "person", "|".join(sorted(facets)), a,
+                out.append(Claim(_IDENTITY, start, m.end, "person", "|".join(sorted(facets)), a,
                                  text[start : m.end], m.hedged))
         return out
 
