@@ -76,6 +76,7 @@ class ClaimExtractor:
         self._count_break = frozenset(r["count_break"])
         self._max_gap = int(r["max_gap"])
         self._paired = frozenset(r["paired_classes"])
+        self._partial = frozenset(r.get("count_partial", []))
         self._count_names = {tuple(p.split()) for p in r.get("count_names", [])}
         self._colour_of = {v: cat for cat, variants in r["colours"].items() for v in variants}
         self._colour_mod = frozenset(r["colour_modifiers"])
@@ -133,7 +134,8 @@ class ClaimExtractor:
         Looks back at most ``max_gap`` words (stops at ``count_break`` words and, given the
         tokens ``toks``, at the start of the sentence); ``hyphen_after(j)`` says whether token ``j``
         is joined to the next by a hyphen. A quantity right before a compound unit ("four door"),
-        or hyphenated to the next word ("four-door"), is no quantity of the mention.
+        hyphenated to the next word ("four-door"), or of a part ("two other dogs") is no quantity
+        of the mention.
         """
         j, gap = i - 1, 0
         sent = toks[i].sent if toks is not None else 0
@@ -153,6 +155,8 @@ class ClaimExtractor:
                     return None
                 if tuple(words[j - len(hit) + 1 : j + 2]) in self._count_names:
                     return None
+                if not self._partial.isdisjoint(words[j + 1 : i]):
+                    return None  # "several other motorcycles": a part, not the total
                 return j - len(hit) + 1, j, hit
             if w in self._count_break:
                 return None
