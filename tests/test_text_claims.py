@@ -56,6 +56,8 @@ COUNTS = [
     ("One of the dogs is asleep.", []),  # partitive
     ("Three men; two of the men wear hats.", [("person", "3")]),  # partitive "two of the men"
     ("A single bed in a room.", []),  # bed size, not a count
+    ("A motorcycle and several other motorcycles.", []),  # a part, not the total
+    ("Two more dogs arrive.", []),
     ("Two slices of pizza.", []),  # the count is of slices
     ("There are no two dogs alike.", []),  # negated mention
 ]

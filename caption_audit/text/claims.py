@@ -29,8 +29,9 @@ import yaml
 from caption_audit.types import Claim, ClaimKind, Mention
 
 _DIGIT = re.compile(r"\d")
-_KIND_ORDER = {ClaimKind.COUNT: 0, ClaimKind.COLOUR: 1, ClaimKind.IDENTITY: 2, ClaimKind.OBJECT: 3,
-               ClaimKind.OPEN_OBJECT: 3, ClaimKind.RELATION: 4}
+_OBJECT, _OPEN, _COUNT = ClaimKind.OBJECT.value, ClaimKind.OPEN_OBJECT.value, ClaimKind.COUNT.value
+_COLOUR, _IDENTITY = ClaimKind.COLOUR.value, ClaimKind.IDENTITY.value
+_KIND_ORDER = {_COUNT: 0, _COLOUR: 1, _IDENTITY: 2, _OBJECT: 3, _OPEN: 3, ClaimKind.RELATION.value: 4}
 
 
 class Token(Protocol):
@@ -75,6 +76,7 @@ class ClaimExtractor:
         self._count_break = frozenset(r["count_break"])
         self._max_gap = int(r["max_gap"])
         self._paired = frozenset(r["paired_classes"])
+        self._partial = frozenset(r.get("count_partial", []))
         self._count_names = {tuple(p.split()) for p in r.get("count_names", [])}
         self._colour_of = {v: cat for cat, variants in r["colours"].items() for v in variants}
         self._colour_mod = frozenset(r["colour_modifiers"])
@@ -106,8 +108,8 @@ class ClaimExtractor:
         for a, m in enumerate(mentions):
             if m.negated or m.nonvisual:
                 continue
-            kind = ClaimKind.OBJECT if m.vocab == "coco80" else ClaimKind.OPEN_OBJECT
-            out.append(Claim(kind.value, m.start, m.end, m.canonical, "", a, m.text, m.hedged))
+            out.append(Claim(_OBJECT if m.vocab == "coco80" else _OPEN, m.start, m.end, m.canonical, "", a, m.text, m.hedged))
+        n_objects = len(out)
         # each rule runs only where its trigger words occur (most short captions have none)
         if not wordset.isdisjoint(self._qty) or _DIGIT.search(text):
             out.extend(self._counts(text, toks, words, spans, mentions))
@@ -120,7 +122,8 @@ class ClaimExtractor:
             out.extend(self._colours(text, toks, words, spans, mentions, start_of, covered))
         if any(m.canonical == "person" for m in mentions):
             out.extend(self._identities(text, toks, words, spans, mentions))
-        out.sort(key=lambda c: (c.start, _KIND_ORDER.get(c.kind, 9), c.end))
+        if len(out) > n_objects:  # object claims alone are in text order already
+            out.sort(key=lambda c: (c.start, _KIND_ORDER.get(c.kind, 9), c.end))
         return out
 
     # ------------------------------------------------------------------ counts
@@ -131,7 +134,8 @@ class ClaimExtractor:
         Looks back at most ``max_gap`` words (stops at ``count_break`` words and, given the
         tokens ``toks``, at the start of the sentence); ``hyphen_after(j)`` says whether token ``j``
         is joined to the next by a hyphen. A quantity right before a compound unit ("four door"),
-        or hyphenated to the next word ("four-door"), is no quantity of the mention.
+        hyphenated to the next word ("four-door"), or of a part ("two other dogs") is no quantity
+        of the mention.
         """
         j, gap = i - 1, 0
         sent = toks[i].sent if toks is not None else 0
@@ -151,6 +155,8 @@ class ClaimExtractor:
                     return None
                 if tuple(words[j - len(hit) + 1 : j + 2]) in self._count_names:
                     return None
+                if not self._partial.isdisjoint(words[j + 1 : i]):
+                    return None  # "several other motorcycles": a part, not the total
                 return j - len(hit) + 1, j, hit
             if w in self._count_break:
                 return None
@@ -193,7 +199,7 @@ class ClaimExtractor:
             if m.canonical in self._paired and phrase[-2:] == ("pair", "of"):
                 value = "1"  # COCO boxes a pair of skis as one instance
             start = toks[q0].start
-            out.append(Claim(ClaimKind.COUNT.value, start, m.end, m.canonical, value, a, text[start : m.end], m.hedged))
+            out.append(Claim(_COUNT, start, m.end, m.canonical, value, a, text[start : m.end], m.hedged))
         return out
 
     # ------------------------------------------------------------------ colours
@@ -240,7 +246,7 @@ class ClaimExtractor:
                 m = mentions[subject]
                 if not (m.negated or m.nonvisual or m.canonical == "person"):
                     s, e = toks[k].start, toks[last].end
-                    out.append(Claim(ClaimKind.COLOUR.value, s, e, m.canonical, value, subject, text[s:e], m.hedged))
+                    out.append(Claim(_COLOUR, s, e, m.canonical, value, subject, text[s:e], m.hedged))
             k = last + 1
         return out
 
@@ -292,7 +298,7 @@ class ClaimExtractor:
                     facets = {f for f in facets if not f.startswith("age:")} | {facet}
                     start = toks[i - 1].start
             if facets:
-                out.append(Claim(ClaimKind.IDENTITY.value, start, m.end, "person", "|".join(sorted(facets)), a,
+                out.append(Claim(_IDENTITY, start, m.end, "person", "|".join(sorted(facets)), a,
                                  text[start : m.end], m.hedged))
         return out
 

@@ -99,6 +99,15 @@ class CaptionParser:
         self._animals = frozenset(r.get("animal_classes", []))
         self._kin_after_its = frozenset(r.get("animal_kin_after_its", []))
         self._animal_open = frozenset(r.get("animal_open_words", []))
+        self._animal_kin = frozenset(r.get("animal_kin", []))
+        self._animal_age = frozenset(r.get("animal_age_predicates", []))
+        self._copulas = frozenset(r.get("copulas", []))
+        self._young_of = {k: frozenset(v) for k, v in (r.get("young_of") or {}).items()}
+        self._part_of = {k: frozenset(v) for k, v in (r.get("part_of") or {}).items()}
+        self._part_links = frozenset(r.get("part_links", []))
+        self._non_ref = _cue_table(r.get("non_referential_before", []))
+        self._purpose_for = bool(r.get("purpose_for", False))
+        self._hyphen_non_asserting = frozenset(r.get("hyphen_non_asserting", []))
         self._vehicles = frozenset({"car", "bus", "truck", "train", "airplane", "boat", "motorcycle", "bicycle"})
         self._sense = frozenset(r.get("ambiguous_sense", []))
         self._verbish = frozenset(r.get("ambiguous_verb", []))
@@ -138,7 +147,7 @@ class CaptionParser:
         todo: list[tuple[int, int, int]] = []  # (doc index, char start, char end)
         for d, doc in enumerate(docs):
             toks, n_words, sent_bounds = self._tokens(doc)
-            matches = self._lexical(toks)
+            matches = self._lexical(toks, texts[d])
             per_doc.append((toks, matches, n_words))
             if self.use_parser and matches:
                 for s in self._sentences_needing_parse(toks, matches):
@@ -188,7 +197,7 @@ class CaptionParser:
             bounds.append((sent_start, toks[-1].end))
         return toks, n_words, bounds
 
-    def _lexical(self, toks: list[_Tok]) -> list[_Match]:
+    def _lexical(self, toks: list[_Tok], text: str = "") -> list[_Match]:
         words = [t.word for t in toks]
         n = len(words)
         vocab = self.vocab
@@ -213,6 +222,7 @@ class CaptionParser:
         if not matches:
             return matches
         self._modifiers(toks, words, matches)
+        self._context(toks, words, matches, text)
         self._counts(toks, words, matches)
         self._depictions(toks, words, matches)
         self._scopes(toks, words, matches)
@@ -247,6 +257,93 @@ class CaptionParser:
             # "its mother": an animal's kin, not a person
             if c == "person" and m.i > 0 and words[m.i - 1] == "its" and words[m.i] in self._kin_after_its:
                 m.dropped = True
+
+    def _context(self, toks: list[_Tok], words: list[str], matches: list[_Match], text: str) -> None:
+        """Readings that need the words around a mention (rules.yaml): hyphen prefixes
+        ("sandwich-styler", "man-made"), animal kin ("a zebra mother and her child", "two of the
+        elephants are adults"), the young of animals ("an elephant calf"), parts of a whole
+        ("a toilet with the seat up"), and non-referential uses ("waiting for a bus", "a place
+        for people to sit")."""
+        n = len(words)
+        n_text = len(text)
+        animals = self._animals
+        seen_animal: dict[int, int] = {}  # sentence -> token index of its last live animal mention
+        seen_classes: set[str] = set()
+        kin_dropped_sent = -1
+        for a, m in enumerate(matches):
+            c = m.entry.canonical
+            if m.dropped or c is None:
+                continue
+            i, j = m.i, m.j
+            sent = toks[i].sent
+            w = words[i] if j - i == 1 else ""
+            # the first half of a hyphenated word: "sandwich-styler", "shelf-to-table", "man-made"
+            end = toks[j - 1].end
+            if j < n and end < n_text and text[end] == "-" and toks[j].start == end + 1 \
+                    and words[j] in self._hyphen_non_asserting:
+                m.dropped = True
+                continue
+            if c == "person":
+                prev = matches[a - 1] if a > 0 else None
+                # "a zebra mother": the kin word names the animal; the animal stays
+                if w in self._animal_kin and prev is not None and prev.j == i and prev.entry.canonical in animals:
+                    prev.dropped = False
+                    m.dropped = True
+                    kin_dropped_sent = sent
+                    continue
+                # "... and her child" after an animal's kin in the same sentence
+                if w in self._animal_kin and kin_dropped_sent == sent and i > 0 and words[i - 1] in ("her", "its", "his", "their"):
+                    m.dropped = True
+                    continue
+                # "two of the elephants are adults"
+                if w in self._animal_age and sent in seen_animal and any(
+                        words[k] in self._copulas for k in range(seen_animal[sent] + 1, i)) and not any(
+                        x.i > seen_animal[sent] and x.i < i and not x.dropped for x in matches[max(0, a - 3) : a]):
+                    m.dropped = True
+                    continue
+            # "an elephant calf", "the third is a young calf" beside elephants
+            young = self._young_of.get(words[j - 1])
+            if young is not None and c != "" and young & seen_classes and "cow" not in seen_classes:
+                m.dropped = True
+                continue
+            # "a toilet with the seat up", "the toilet has a wooden seat", "the seat of the toilet"
+            wholes = self._part_of.get(words[j - 1])
+            if wholes is not None and j - i == 1:
+                before = next((x for x in reversed(matches[:a]) if not x.dropped and toks[x.i].sent == sent), None)
+                if before is not None and before.entry.canonical in wholes and (
+                        self._part_links.intersection(words[before.j : i]) or words[i - 1] in ("the", "its")):
+                    m.dropped = True
+                    continue
+                if j + 2 < n and words[j] == "of" and any(
+                        x.i in (j + 1, j + 2) and x.entry.canonical in wholes for x in matches[a + 1 : a + 3]):
+                    m.dropped = True
+                    continue
+            # "waiting for a bus"; "a sidewalk for pedestrians to walk on"
+            k = i - 1
+            det = words[k] if k >= 0 and words[k] in self._dets else None
+            if det is not None:
+                k -= 1
+            # ("waiting for the light to turn green" refers to the light: only without "to")
+            if k >= 0 and not (j < n and words[j] == "to") and self._non_ref_before(words, k):
+                m.dropped = True
+                continue
+            # (only indefinite: "a cozy place for the teddy bear to rest" refers to the bear)
+            if self._purpose_for and k >= 0 and words[k] == "for" and j + 1 < n and words[j] == "to" \
+                    and words[j + 1] not in self._dets and det in (None, "a", "an", "some"):
+                m.dropped = True
+                continue
+            if c in animals:
+                seen_animal[sent] = j - 1
+            seen_classes.add(c)
+
+    def _non_ref_before(self, words: list[str], k: int) -> bool:
+        """A non-referential cue ends at token ``k`` ("waiting for")."""
+        for first, cues in self._non_ref.items():
+            for cue in cues:
+                s = k - len(cue) + 1
+                if s >= 0 and words[s] == first and tuple(words[s : k + 1]) == cue:
+                    return True
+        return False
 
     def _counts(self, toks: list[_Tok], words: list[str], matches: list[_Match]) -> None:
         """Exact stated numbers ("two dogs", "a pair of skis") -> ``Mention.count``, with the count
@@ -306,11 +403,23 @@ class CaptionParser:
             if j < n and words[j] in self._hedge_post and toks[j].sent == toks[m.i].sent:
                 m.hedged = True
         # alternatives: "a cat or a dog" -> both hedged
+        # "a book, laptop computer, or toothbrush": every item of an "X, Y, or Z" list
         live = [m for m in matches if not m.dropped]
-        for a, b in zip(live, live[1:], strict=False):
+        for x in range(1, len(live)):
+            a, b = live[x - 1], live[x]
             between = words[a.j : b.i]
+            if between and between[0] == ",":
+                between = between[1:]
             if between and between[0] == "or" and len(between) <= 2 and not (a.negated or b.negated):
                 a.hedged = b.hedged = True
+                y = x - 1
+                while y > 0 and not live[y - 1].negated:
+                    sep = words[live[y - 1].j : live[y].i]
+                    if not (sep and sep[0] == "," and (len(sep) == 1 or len(sep) == 2 and sep[1] in self._dets)
+                            and toks[live[y - 1].i].sent == toks[a.i].sent):
+                        break
+                    live[y - 1].hedged = True
+                    y -= 1
 
     def _apply_scope(self, toks: list[_Tok], words: list[str], starts: dict[int, _Match], i: int, kind: str) -> None:
         n = len(words)
