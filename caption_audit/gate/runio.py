@@ -9,12 +9,6 @@ from typing import Any
 
 from caption_audit.errors import CaptionAuditError, InputError
 
-CAPTION_COLUMNS = [
-    "caption_id", "image_id", "source", "status", "mentioned", "hallucinated", "covered",
-    "gt_objects", "n_mentions", "n_hallucinated", "n_unverifiable", "n_words", "n_chars",
-    "has_hallucination", "gt_available",
-]  # fmt: skip
-
 
 class NothingScoredError(CaptionAuditError):
     """The run scored no caption at all: a gate must never pass on empty input."""
