@@ -7,7 +7,7 @@ from detectors.tiny import COCO80, bert_vocab
 
 
 def test_coco80_data_file_equals_the_text_vocabulary():
-    assert COCO80 == tuple(default_vocabulary().classes)
+    assert tuple(default_vocabulary().classes) == COCO80
     assert len(COCO80) == 80
 
 

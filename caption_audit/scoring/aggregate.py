@@ -64,6 +64,56 @@ def stat_table(captions: Any) -> dict[str, np.ndarray]:
     return cols
 
 
+def stat_sql(columns: Any) -> dict[str, str]:
+    """The statistic columns of :func:`stat_table` as DuckDB expressions over ``captions``.
+
+    The SQL twin of :func:`stat_table` (keep them side by side: a new statistic goes in both;
+    ``tests/test_metric_paths.py`` demands equal metrics through both). ``columns`` are the
+    captions table's columns; a missing one reads as 0, as in :func:`stat_table`.
+    """
+    have = set(columns)
+
+    def col(c: str) -> str:
+        return f"coalesce(CAST({c} AS DOUBLE), 0.0)" if c in have else "0.0"
+
+    def lens(c: str) -> str:
+        return f"coalesce(CAST(len({c}) AS DOUBLE), 0.0)" if c in have else "0.0"
+
+    def when(cond: str, expr: str) -> str:
+        return f"(CASE WHEN {cond} THEN {expr} ELSE 0.0 END)"
+
+    scored = "coalesce(status = 'scored', false)"
+    judged = f"({scored} AND coalesce(gt_available, false))" if "gt_available" in have else scored
+    nh = when(judged, col("n_hallucinated"))
+    all_m = col("n_all_mentions") if "n_all_mentions" in have else f"({col('n_mentions')} + {col('n_unverifiable')})"
+    cols = {
+        "n_hallucinated": nh,
+        "n_mentions": when(judged, col("n_mentions")),
+        "has_hallucination": f"(CASE WHEN {nh} > 0 THEN 1.0 ELSE 0.0 END)",
+        "judged": when(judged, "1.0"),
+        "n_covered": when(judged, lens("covered")),
+        "n_gt": when(judged, lens("gt_objects")),
+        "n_words": when(scored, col("n_words")),
+        "n_chars": when(scored, col("n_chars")),
+        "scored": when(scored, "1.0"),
+        "n_unverifiable": when(scored, col("n_unverifiable")),
+        "n_all_mentions": when(scored, all_m),
+        "n_count_checked": when(judged, col("n_count_checked")),
+        "n_count_wrong": when(judged, col("n_count_wrong")),
+        "skipped": when(f"NOT {scored}", "1.0"),
+        "one": "1.0",
+    }
+    assert set(cols) == set(STAT_COLUMNS), set(STAT_COLUMNS) ^ set(cols)
+    return cols
+
+
+def metric_sql(columns: Any) -> dict[str, str]:
+    """Every metric of :data:`METRIC_LIST` as one DuckDB aggregate over ``captions``:
+    ``scale * sum(numerator) / sum(denominator)``, ``NULL`` (None) when the denominator is 0."""
+    stats = stat_sql(columns)
+    return {m.name: m.sql(f"sum({stats[m.numerator]})", f"sum({stats[m.denominator]})") for m in METRIC_LIST}
+
+
 def _col(captions: Any, name: str) -> np.ndarray:
     """A numeric column, zeros when an older run folder lacks it."""
     if name not in captions:
@@ -152,26 +202,25 @@ SMALL_SAMPLE_IMAGES = 30
 
 
 def class_table(run_dir: Path) -> dict[str, list]:
-    """Per (source, COCO class) counts and rates, from captions.parquet and mentions.parquet."""
-    import duckdb
+    """Per (source, COCO class) counts and rates, from captions.parquet and mentions.parquet
+    (read through the store: called while the run is written, before summary.json exists)."""
+    from caption_audit.store.reader import RunFolder
 
-    con = duckdb.connect()
-    caps = (run_dir / "captions.parquet").as_posix()
-    ments = (run_dir / "mentions.parquet").as_posix()
+    con = RunFolder(run_dir, summary={}).connect()
     rows = con.execute(
         """
         with m as (
           select source, canonical,
                  count(*) filter (where verdict <> 'unverifiable') as n_mentions,
                  count(*) filter (where verdict = 'hallucinated') as n_hallucinated
-          from read_parquet(?) where vocab = 'coco80' and not negated and not nonvisual group by 1, 2),
+          from mentions where vocab = 'coco80' and not negated and not nonvisual group by 1, 2),
         g as (
           select source, cls as canonical, count(*) as n_gt_captions, count(distinct image_id) as n_gt_images
-          from (select source, image_id, unnest(gt_objects) as cls from read_parquet(?) where status = 'scored')
+          from (select source, image_id, unnest(gt_objects) as cls from captions where status = 'scored')
           group by 1, 2),
         c as (
           select source, cls as canonical, count(*) as n_covered
-          from (select source, unnest(covered) as cls from read_parquet(?) where status = 'scored')
+          from (select source, unnest(covered) as cls from captions where status = 'scored')
           group by 1, 2)
         select coalesce(m.source, g.source, c.source) as source,
                coalesce(m.canonical, g.canonical, c.canonical) as canonical,
@@ -179,8 +228,7 @@ def class_table(run_dir: Path) -> dict[str, list]:
                coalesce(n_covered, 0), coalesce(n_gt_captions, 0)
         from m full outer join g using (source, canonical) full outer join c using (source, canonical)
         order by 1, 2
-        """,
-        [ments, caps, caps],
+        """
     ).fetchall()
     con.close()
     cols: dict[str, list] = {k: [] for k in ("source", "canonical", "n_mentions", "n_hallucinated", "n_gt_images",

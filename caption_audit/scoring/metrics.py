@@ -42,6 +42,11 @@ class RatioMetric:
         """The metric from summed statistics; ``None`` when ``den`` is 0."""
         return None if den == 0 else self.scale * num / den
 
+    def sql(self, num: str, den: str) -> str:
+        """:meth:`compute` as SQL over the summed-statistic expressions ``num`` and ``den``."""
+        scale = "" if self.scale == 1 else f"{float(self.scale)!r} * "
+        return f"(CASE WHEN {den} = 0 OR {den} IS NULL THEN NULL ELSE {scale}{num} / {den} END)"
+
 
 class ChairI(RatioMetric):
     r"""CHAIR-i, instance-level hallucination rate (Rohrbach et al., EMNLP 2018, "Object

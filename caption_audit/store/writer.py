@@ -10,6 +10,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from caption_audit.store.layout import table_file
+
+#: Version of the run-folder layout, written into summary.json. Change it whenever a table's
+#: columns change (tests/test_store.py pins it to a fingerprint of :data:`SCHEMAS`).
+SCHEMA_VERSION = 1
+
 _STR = pa.string()
 _LIST = pa.list_(pa.string())
 _BOX = pa.list_(pa.float64())
@@ -72,7 +78,7 @@ class TableWriter:
 
     def __init__(self, directory: Path, name: str):
         self.schema = SCHEMAS[name]
-        self.final = directory / f"{name}.parquet"
+        self.final = table_file(directory, name)
         self.tmp = directory / f".{name}.parquet.tmp"
         self._writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
         self.rows = 0
