@@ -12,6 +12,9 @@ from caption_audit.errors import CaptionAuditError, InputError
 from caption_audit.store.layout import summary_file
 from caption_audit.store.reader import RunFolder
 
+#: mentions columns of :data:`caption_audit.scoring.aggregate.CLASS_STATS_SQL`
+CLASS_MENTION_COLUMNS = ("caption_id", "source", "canonical", "vocab", "negated", "nonvisual", "verdict")
+
 
 class NothingScoredError(CaptionAuditError):
     """The run scored no caption at all: a gate must never pass on empty input."""
@@ -31,6 +34,7 @@ class Run:
     path: Path
     summary: dict[str, Any]
     _captions: Any = field(default=None, repr=False)
+    _mentions: Any = field(default=None, repr=False)
 
     @property
     def sources(self) -> list[str]:
@@ -63,6 +67,12 @@ class Run:
         if self._captions is None:
             self._captions = self.folder.metric_captions()
         return self._captions
+
+    def mentions(self):
+        """The ``mentions.parquet`` columns the per-class statistics need (read once, cached)."""
+        if self._mentions is None:
+            self._mentions = self.folder.mentions(columns=list(CLASS_MENTION_COLUMNS))
+        return self._mentions
 
     def source_captions(self, source: str):
         """Captions of one source, or of every source for ``overall``."""

@@ -153,6 +153,17 @@ METRIC_LIST: tuple[RatioMetric, ...] = (
 )
 METRICS: dict[str, RatioMetric] = {m.name: m for m in METRIC_LIST}
 
+CLASS_METRIC_LIST: tuple[RatioMetric, ...] = (
+    ChairI("hallucination_rate", "n_hallucinated", "n_mentions", False, "fraction",
+           "judged mentions of the class that are hallucinated / judged mentions of the class "
+           "(CHAIR-i restricted to one class)", empty_status="no_mentions"),
+    Coverage("coverage", "n_covered", "n_gt_captions", True, "fraction",
+             "captions that mention the class when their image has it / captions whose image has it",
+             empty_status="no_ground_truth_objects"),
+)
+"""Per (source, COCO class) metrics: ``classes.parquet`` and ``compare``'s class tables.
+Their statistics come from :data:`caption_audit.scoring.aggregate.CLASS_STATS_SQL`."""
+
 STAT_COLUMNS: tuple[str, ...] = tuple(
     dict.fromkeys(c for m in METRIC_LIST for c in (m.numerator, m.denominator))
 )
