@@ -125,3 +125,19 @@ def test_class_metrics_classes_parquet_equals_compare(run_dir):
         for m in CLASS_METRIC_LIST:
             assert _same(c[m.name], None if row[m.name] != row[m.name] else row[m.name]), (row, c)
             assert c[m.numerator] == row[m.numerator] and c[m.denominator] == row[m.denominator]
+
+
+def test_compare_extras_come_from_the_same_statistics(run_dir):
+    """compare's length-normalised extras (COMPARE_EXTRA_LIST) equal their formula on stat_table."""
+    from caption_audit.scoring.aggregate import stat_table
+    from caption_audit.scoring.metrics import COMPARE_EXTRA_LIST
+
+    run = open_run(run_dir)
+    names = [m.name for m in COMPARE_EXTRA_LIST]
+    res = compare_sources(run, run.sources, metrics=names, n_resamples=20)
+    for src in run.sources:
+        stats = stat_table(run.source_captions(src))
+        for m in COMPARE_EXTRA_LIST:
+            want = m.compute(float(stats[m.numerator].sum()), float(stats[m.denominator].sum()))
+            assert _same(res["values"][src][m.name], want), (src, m.name)
+            assert res["higher_is_better"][m.name] is m.higher_is_better

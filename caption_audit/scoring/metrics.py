@@ -153,6 +153,15 @@ METRIC_LIST: tuple[RatioMetric, ...] = (
 )
 METRICS: dict[str, RatioMetric] = {m.name: m for m in METRIC_LIST}
 
+COMPARE_EXTRA_LIST: tuple[RatioMetric, ...] = (
+    RatioMetric("mentions_per_100w", "n_mentions", "n_words", True, "per_100_words",
+                "COCO-80 mentions judged per 100 words", scale=100.0, empty_status="no_words"),
+    RatioMetric("covered_per_100w", "n_covered", "n_words", True, "per_100_words",
+                "ground-truth classes covered per 100 words", scale=100.0, empty_status="no_words"),
+)
+"""Length-normalised rates that ``compare`` shows next to the per-caption rates (not in
+summary.json), from the same statistics."""
+
 CLASS_METRIC_LIST: tuple[RatioMetric, ...] = (
     ChairI("hallucination_rate", "n_hallucinated", "n_mentions", False, "fraction",
            "judged mentions of the class that are hallucinated / judged mentions of the class "

@@ -56,19 +56,22 @@ def caption_stats(captions: pd.DataFrame) -> pd.DataFrame:
 
 
 def _ratio_specs() -> dict[str, tuple[str, str, float]]:
-    from caption_audit.scoring.metrics import METRIC_LIST
+    from caption_audit.scoring.metrics import COMPARE_EXTRA_LIST, METRIC_LIST
 
-    specs = {m.name: (m.numerator, m.denominator, m.scale) for m in METRIC_LIST}
-    # Length-normalised extras used by `compare` (not in summary.json).
-    specs["mentions_per_100w"] = ("n_mentions", "n_words", 100.0)
-    specs["covered_per_100w"] = ("n_covered", "n_words", 100.0)
-    return specs
+    return {m.name: (m.numerator, m.denominator, m.scale) for m in (*METRIC_LIST, *COMPARE_EXTRA_LIST)}
 
 
 RATIO_METRICS: dict[str, tuple[str, str, float]] = _ratio_specs()
-"""Metric name -> (numerator stat, denominator stat, scale), from the core's metric table."""
+"""Metric name -> (numerator stat, denominator stat, scale), from the metric table."""
 
-EXTRA_DIRECTIONS: dict[str, bool] = {"mentions_per_100w": True, "covered_per_100w": True}
+
+def _extra_directions() -> dict[str, bool]:
+    from caption_audit.scoring.metrics import COMPARE_EXTRA_LIST
+
+    return {m.name: m.higher_is_better for m in COMPARE_EXTRA_LIST}
+
+
+EXTRA_DIRECTIONS: dict[str, bool] = _extra_directions()
 """``higher_is_better`` of the compare-only metrics that summary.json does not describe."""
 
 
