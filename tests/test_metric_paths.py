@@ -141,3 +141,22 @@ def test_compare_extras_come_from_the_same_statistics(run_dir):
             want = m.compute(float(stats[m.numerator].sum()), float(stats[m.denominator].sum()))
             assert _same(res["values"][src][m.name], want), (src, m.name)
             assert res["higher_is_better"][m.name] is m.higher_is_better
+
+
+def test_stat_sql_equals_stat_table_per_caption(run_dir):
+    """The SQL twin of every statistic column gives the same per-caption values."""
+    import numpy as np
+
+    from caption_audit.scoring.aggregate import stat_sql, stat_table
+    from caption_audit.scoring.metrics import STAT_COLUMNS
+
+    folder = RunFolder(run_dir)
+    caps = folder.captions()
+    con = folder.connect()
+    exprs = stat_sql(caps.columns)
+    select = ", ".join(f"{exprs[c]} AS {c}" for c in STAT_COLUMNS)
+    got = con.execute(f"SELECT caption_id, {select} FROM captions").df().set_index("caption_id")
+    want = stat_table(caps)
+    order = caps["caption_id"].to_numpy()
+    for c in STAT_COLUMNS:
+        np.testing.assert_array_equal(got.loc[order, c].to_numpy(dtype=float), want[c], err_msg=c)
