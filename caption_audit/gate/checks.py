@@ -16,7 +16,7 @@ from caption_audit.scoring.paired import RATIO_METRICS, bootstrap_ratio, image_s
 
 Status = Literal["PASS", "WARN", "FAIL", "ERROR"]
 
-EXIT_PASS, EXIT_FAILED = 0, 1
+EXIT_PASS, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
 @dataclass
