@@ -10,12 +10,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from caption_audit.store.layout import table_file
+from caption_audit.store.layout import SCHEMA_VERSION, table_file
 
-#: Version of the run-folder layout, written into summary.json. Change it whenever a table's
-#: columns change (tests/test_store.py pins it to a fingerprint of :data:`SCHEMAS`). 1: the first
-#: documented layout; 2: claims.parquet and the per-caption claim columns.
-SCHEMA_VERSION = 2
+__all__ = ["SCHEMAS", "SCHEMA_VERSION", "TableWriter", "write_json", "write_table"]
 
 _STR = pa.string()
 _LIST = pa.list_(pa.string())
