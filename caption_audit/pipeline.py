@@ -30,8 +30,9 @@ from caption_audit.errors import ConfigError, InputError
 from caption_audit.scoring.aggregate import class_table
 from caption_audit.scoring.groundtruth import GT_MODES, GroundTruth
 from caption_audit.scoring.metrics import metric_metadata
+from caption_audit.store.layout import summary_file, table_file
 from caption_audit.store.lifecycle import RunLock, check_out, os_reason, remove_temp_files
-from caption_audit.store.writer import write_json, write_table
+from caption_audit.store.writer import SCHEMA_VERSION, write_json, write_table
 from caption_audit.text.checks import text_problem
 from caption_audit.types import Caption, GTObject, ImageInfo
 
@@ -417,7 +418,7 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
                          "reference_images": len(reference_counts)}
     if images_dir:
         summary["images_dir"] = str(Path(images_dir).resolve())
-    write_json(out / "summary.json", summary)
+    write_json(summary_file(out), summary)
     shards.cleanup()
 
 
@@ -494,7 +495,7 @@ def _summary(cfg: AuditConfig, stats: RunStats, provenance: list[dict], warnings
     sources, used = stats.per_source(n_resamples=cfg.n_resamples, confidence=cfg.confidence, seed=cfg.seed)
     n_input, n_scored = stats.n_input, stats.n_scored
     return {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "tool": {"name": "caption-audit", "version": __version__},
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "gt_mode": cfg.gt_mode if gt.available else "none",
@@ -539,7 +540,7 @@ def _write_gt_tables(out: Path, objects: list[GTObject], images: list[ImageInfo]
     # images that only captions know (no GT), with the file name the caption file gave
     con = duckdb.connect()
     rows = con.execute("select image_id from read_parquet(?) group by 1 order by 1",  # deterministic rows
-                       [(out / "captions.parquet").as_posix()]).fetchall()
+                       [table_file(out, "captions").as_posix()]).fetchall()
     con.close()
     for (image_id,) in rows:
         seen.setdefault(image_id, ImageInfo(image_id))

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from caption_audit.errors import InputError
+from caption_audit.store.layout import SCHEMA_VERSION
 
 TOOL_NAME = "caption-audit"
-SCHEMA_VERSION = 1
-COMPATIBLE_SCHEMA_VERSIONS = frozenset({1})
-"""Schema versions this reader understands (see docs/run-folder.md)."""
+COMPATIBLE_SCHEMA_VERSIONS = frozenset(range(1, SCHEMA_VERSION + 1))
+"""Schema versions this reader understands (see docs/run-folder.md): every one up to the
+store's :data:`~caption_audit.store.layout.SCHEMA_VERSION` (columns a version 1 folder lacks
+read as zeros in the metric statistics)."""
 
 #: units whose values can never be negative
 NON_NEGATIVE_UNITS = frozenset({"fraction", "per_100_words", "per 100 words", "words", "chars", "characters",

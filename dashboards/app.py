@@ -26,6 +26,7 @@ except ModuleNotFoundError:  # `streamlit run dashboards/app.py` from a source c
 import streamlit as st
 
 from caption_audit.errors import CaptionAuditError
+from caption_audit.store.layout import TABLES, summary_file, table_file
 
 PAGES = ("Overview", "Image browser", "Explorer", "Baseline")
 
@@ -339,8 +340,8 @@ def run_folder_or_none(text: str) -> str | None:
 
     try:
         root = Path(text.strip()).expanduser().resolve()
-        sp = root / "summary.json"
-        if not (root.is_dir() and sp.is_file() and (root / "captions.parquet").is_file()):
+        sp = summary_file(root)
+        if not (root.is_dir() and sp.is_file() and table_file(root, "captions").is_file()):
             return None
         if sp.stat().st_size > 50_000_000:
             return None
@@ -395,14 +396,14 @@ def broken_file(run_dir: str | Path) -> Path | None:
     import pyarrow.parquet as pq
 
     root = Path(run_dir)
-    for t in q.TABLES:
-        p = root / f"{t}.parquet"
+    for t in TABLES:
+        p = table_file(root, t)
         if p.is_file():
             try:
                 pq.ParquetFile(p).schema_arrow  # noqa: B018 - reads and checks the footer
             except Exception:
                 return p
-    sp = root / "summary.json"
+    sp = summary_file(root)
     if sp.is_file():
         try:
             json.loads(sp.read_text(encoding="utf-8"))

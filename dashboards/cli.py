@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from caption_audit.errors import ConfigError, InputError
+from caption_audit.store.layout import table_file
 
 APP = Path(__file__).resolve().with_name("app.py")
 
@@ -45,8 +46,9 @@ def _check_run(path: str, flag: str) -> Path:
     root = Path(path).expanduser()
     if not root.is_dir():
         raise InputError(str(root), f"{flag}: run folder not found")
-    if not (root / "captions.parquet").is_file():
-        raise InputError(str(root / "captions.parquet"), f"{flag}: missing; not a caption-audit run folder")
+    captions = table_file(root, "captions")
+    if not captions.is_file():
+        raise InputError(str(captions), f"{flag}: missing; not a caption-audit run folder")
     return root.resolve()
 
 

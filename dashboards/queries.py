@@ -26,8 +26,8 @@ from typing import Any
 import pandas as pd
 
 from caption_audit.errors import ConfigError, InputError
+from caption_audit.store.reader import RunFolder, summary_file, table_file
 
-TABLES = ("captions", "mentions", "objects", "images", "classes")
 REQUIRED_TABLES = ("captions",)
 
 VERDICTS = ("supported", "hallucinated", "unverifiable")
@@ -40,39 +40,6 @@ CARD_METRICS: tuple[tuple[str, str], ...] = (
     ("halluc_per_100w", "halluc. per 100 words"),
     ("n_words_mean", "words per caption"),
 )
-
-#: direction and unit of each per-source metric, used when the run's summary.json lacks them
-DEFAULT_METRIC_INFO: dict[str, dict[str, Any]] = {
-    "chair_i": {"higher_is_better": False, "unit": "fraction",
-                "description": "hallucinated COCO-80 mentions / all COCO-80 mentions (Rohrbach et al. 2018)"},
-    "chair_s": {"higher_is_better": False, "unit": "fraction",
-                "description": "captions with at least one hallucinated object / captions with ground truth"},
-    "coverage": {"higher_is_better": True, "unit": "fraction",
-                 "description": "ground-truth classes mentioned / ground-truth classes"},
-    "halluc_per_100w": {"higher_is_better": False, "unit": "per 100 words",
-                        "description": "100 x hallucinated mentions / words"},
-    "n_words_mean": {"higher_is_better": None, "unit": "words", "description": "mean words per caption"},
-    "n_chars_mean": {"higher_is_better": None, "unit": "characters", "description": "mean characters per caption"},
-    "mentions_per_caption": {"higher_is_better": None, "unit": "mentions",
-                             "description": "COCO-80 mentions per scored caption"},
-    "unverifiable_share": {"higher_is_better": False, "unit": "fraction",
-                           "description": "unverifiable mentions / all mentions"},
-    "skipped_share": {"higher_is_better": False, "unit": "fraction",
-                      "description": "skipped captions / input captions"},
-}
-
-# SQL for each per-source metric over the captions view (ratio of sums, like summary.json).
-_METRIC_SQL: dict[str, str] = {
-    "chair_i": "sum(n_hallucinated) FILTER (WHERE scored) / nullif(sum(n_mentions) FILTER (WHERE scored), 0)",
-    "chair_s": "avg(CASE WHEN has_hallucination THEN 1.0 ELSE 0.0 END) FILTER (WHERE scored AND has_hallucination IS NOT NULL)",
-    "coverage": "sum(len(covered)) FILTER (WHERE scored) / nullif(sum(len(gt_objects)) FILTER (WHERE scored), 0)",
-    "halluc_per_100w": "100.0 * sum(n_hallucinated) FILTER (WHERE scored) / nullif(sum(n_words) FILTER (WHERE scored), 0)",
-    "n_words_mean": "avg(n_words) FILTER (WHERE scored)",
-    "n_chars_mean": "avg(n_chars) FILTER (WHERE scored)",
-    "mentions_per_caption": "avg(n_mentions) FILTER (WHERE scored)",
-    "unverifiable_share": "sum(n_unverifiable) FILTER (WHERE scored) / nullif(sum(n_mentions + n_unverifiable) FILTER (WHERE scored), 0)",
-    "skipped_share": "avg(CASE WHEN scored THEN 0.0 ELSE 1.0 END)",
-}
 
 CAPTION_COLUMNS = ("caption_id", "image_id", "source", "status", "caption", "n_words", "n_mentions",
                    "n_hallucinated", "chair_i", "coverage", "hallucinated", "mentioned")
@@ -105,12 +72,14 @@ class Run:
         tables: names of the Parquet tables present.
         con: the DuckDB connection holding one view per table; query it through
             :meth:`cursor`.
+        folder: the store's reader of the folder (file names, schemas).
     """
 
     path: Path
     summary: dict[str, Any]
     tables: tuple[str, ...]
     con: Any
+    folder: RunFolder
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _image_index_ready: bool = False
 
@@ -172,10 +141,10 @@ def open_run(path: str | Path) -> Run:
     if not root.is_dir():
         raise InputError(str(root), "run folder not found (expected the --out folder of `caption-audit run`)")
     for t in REQUIRED_TABLES:
-        if not (root / f"{t}.parquet").is_file():
-            raise InputError(str(root / f"{t}.parquet"), "missing: this folder is not a caption-audit run")
+        if not table_file(root, t).is_file():
+            raise InputError(str(table_file(root, t)), "missing: this folder is not a caption-audit run")
     summary: dict[str, Any] = {}
-    sp = root / "summary.json"
+    sp = summary_file(root)
     if sp.is_file():
         try:
             summary = json.loads(sp.read_text(encoding="utf-8"))
@@ -186,20 +155,14 @@ def open_run(path: str | Path) -> Run:
         from caption_audit.summary_schema import validate_summary
 
         validate_summary(summary, sp)
+    folder = RunFolder(root, summary=summary)
     con = duckdb.connect(":memory:")
     con.execute("SET threads TO 2")
-    present = []
-    for t in TABLES:
-        p = root / f"{t}.parquet"
-        if p.is_file():
-            lit = str(p).replace("'", "''")
-            if t == "captions":
-                con.execute(f"CREATE VIEW captions AS SELECT *, status = 'scored' AS scored "
-                            f"FROM read_parquet('{lit}')")
-            else:
-                con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{lit}')")
-            present.append(t)
-    return Run(path=root, summary=summary, tables=tuple(present), con=con)
+    present = folder.present_tables()
+    for t in present:
+        extra = ", coalesce(status = 'scored', false) AS scored" if t == "captions" else ""
+        con.execute(f"CREATE VIEW {t} AS SELECT *{extra} FROM {folder.sql_table(t)}")
+    return Run(path=root, summary=folder.summary, tables=present, con=con, folder=folder)
 
 
 # --------------------------------------------------------------------------- overview
@@ -208,18 +171,12 @@ def open_run(path: str | Path) -> Run:
 def metric_info(run: Run) -> dict[str, dict[str, Any]]:
     """Direction, unit and description of each per-source metric.
 
-    Taken from ``summary.json["metrics"]`` where present, else from
-    ``caption_audit.scoring.metrics.METRICS`` when installed, else built-in defaults.
+    From the metric table (``caption_audit.scoring.metrics``), overlaid with
+    ``summary.json["metrics"]`` (what the run itself declared).
     """
-    info = {k: dict(v) for k, v in DEFAULT_METRIC_INFO.items()}
-    try:  # the core's registry, once it exists
-        from caption_audit.scoring.metrics import METRICS  # type: ignore[import-not-found]
+    from caption_audit.scoring.metrics import metric_metadata
 
-        for name, mi in METRICS.items():
-            info.setdefault(name, {}).update(
-                higher_is_better=mi.higher_is_better, unit=mi.unit, description=mi.description)
-    except ImportError:
-        pass
+    info = metric_metadata()
     for name, mi in (run.summary.get("metrics") or {}).items():
         if isinstance(mi, dict):
             info.setdefault(name, {}).update({k: v for k, v in mi.items() if v is not None})
@@ -264,27 +221,19 @@ def source_metrics(run: Run) -> pd.DataFrame:
 
 
 def computed_metrics(run: Run) -> pd.DataFrame:
-    """Every per-source metric recomputed from captions.parquet (no intervals)."""
-    cols = set(run.columns("captions"))
-    exprs = {k: v for k, v in _METRIC_SQL.items()
-             if all(c in cols for c in _needed_columns(k))}
-    if not exprs:
-        return pd.DataFrame(columns=["source", "metric", "value", "n"])
+    """Every metric of the metric table recomputed from captions.parquet in DuckDB (no
+    intervals): SQL generated from each metric's numerator/denominator statistics
+    (:func:`caption_audit.scoring.aggregate.metric_sql`), ``NULL`` for a zero denominator,
+    so a value undefined in summary.json is undefined here too."""
+    from caption_audit.scoring.aggregate import metric_sql
+
+    exprs = metric_sql(run.columns("captions"))
     select = ", ".join(f"{v} AS {_q(k)}" for k, v in exprs.items())
     wide = run.cursor().execute(
         f"SELECT source, count(*) AS n, {select} FROM captions GROUP BY source ORDER BY source").df()
     long = wide.melt(id_vars=["source", "n"], var_name="metric", value_name="value")
+    long["value"] = long["value"].astype(object).where(long["value"].notna(), None)
     return long[["source", "metric", "value", "n"]]
-
-
-def _needed_columns(metric: str) -> tuple[str, ...]:
-    return {
-        "chair_i": ("n_hallucinated", "n_mentions"), "chair_s": ("has_hallucination",),
-        "coverage": ("covered", "gt_objects"), "halluc_per_100w": ("n_hallucinated", "n_words"),
-        "n_words_mean": ("n_words",), "n_chars_mean": ("n_chars",),
-        "mentions_per_caption": ("n_mentions",), "unverifiable_share": ("n_unverifiable", "n_mentions"),
-        "skipped_share": (),
-    }.get(metric, ())
 
 
 def source_counts(run: Run) -> pd.DataFrame:
@@ -554,7 +503,7 @@ def _check_table(run: Run, table: str) -> None:
     if table not in SORTABLE:
         raise ConfigError(f"unknown table {table!r}; use captions or mentions")
     if not run.has(table):
-        raise InputError(str(run.path / f"{table}.parquet"), "missing from this run")
+        raise InputError(str(run.folder.table_path(table)), "missing from this run")
 
 
 def _select_cols(run: Run, table: str) -> str:
@@ -671,8 +620,7 @@ def metric_deltas(run: Run, base: Run) -> pd.DataFrame:
 
 def _attach(run: Run, base: Run) -> Any:
     cur = run.cursor()
-    lit = str(base.path / "captions.parquet").replace("'", "''")
-    cur.execute(f"CREATE OR REPLACE TEMP VIEW base_captions AS SELECT * FROM read_parquet('{lit}')")
+    cur.execute(f"CREATE OR REPLACE TEMP VIEW base_captions AS SELECT * FROM {base.folder.sql_table('captions')}")
     return cur
 
 

@@ -27,19 +27,25 @@ def add_detector_options(parser: argparse.ArgumentParser) -> argparse._ArgumentG
                    help="image decoding workers (default: %(default)s)")
     g.add_argument("--cache-dir", metavar="DIR", default=None,
                    help="detection cache (default: $XDG_CACHE_HOME/caption-audit/detections)")
-    g.add_argument("--box-threshold", type=_unit_float, default=0.35, metavar="T",
-                   help="minimum box score (default: %(default)s)")
-    g.add_argument("--text-threshold", type=_unit_float, default=0.25, metavar="T",
-                   help="minimum phrase-token score, Grounding DINO only (default: %(default)s)")
+    g.add_argument("--box-threshold", type=_unit_float, default=None, metavar="T",
+                   help="minimum box score (default: the backend's own: 0.35 for grounding-dino, 0.1 for owlv2)")
+    g.add_argument("--text-threshold", type=_unit_float, default=None, metavar="T",
+                   help="minimum phrase-token score, Grounding DINO only (default: the backend's, 0.25)")
     return g
 
 
 def detector_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments for :func:`detectors.base.get_detector` from parsed options."""
-    kw: dict[str, Any] = {"device": args.device, "box_threshold": args.box_threshold}
+    """Keyword arguments for :func:`detectors.base.get_detector` from parsed options.
+
+    A threshold the user did not give is left out, so each backend keeps its own default
+    (OWLv2's 0.1 is not Grounding DINO's 0.35).
+    """
+    kw: dict[str, Any] = {"device": args.device}
+    if args.box_threshold is not None:
+        kw["box_threshold"] = args.box_threshold
     if args.model:
         kw["model"] = args.model
-    if (args.detector or "grounding-dino") == "grounding-dino":
+    if (args.detector or "grounding-dino") == "grounding-dino" and args.text_threshold is not None:
         kw["text_threshold"] = args.text_threshold
     return kw
 

@@ -48,12 +48,17 @@ def test_class_rates_match_caption_lists(bench_cmp):
     shared = set(caps[caps.source == "llava"].image_id)
     coco = caps[(caps.source == "coco") & caps.image_id.isin(shared)]
     person = next(c for c in bench_cmp["classes"] if c["side"] == "coco" and c["canonical"] == "person")
-    assert person["n_mentioned"] == sum("person" in list(x) for x in coco.mentioned)
+    ments = run.mentions()
+    judged = ments[ments.caption_id.isin(coco.caption_id) & (ments.canonical == "person") & (ments.vocab == "coco80")
+                   & ~ments.negated & ~ments.nonvisual & (ments.verdict != "unverifiable")]
+    assert person["n_mentions"] == len(judged) > 0  # mentions, as in classes.parquet (one definition)
+    assert person["n_hallucinated"] == (judged.verdict == "hallucinated").sum()
+    assert person["hallucination_rate"] == pytest.approx(person["n_hallucinated"] / person["n_mentions"])
     assert person["n_gt_captions"] == sum("person" in list(x) for x in coco.gt_objects)
     assert person["coverage"] == pytest.approx(person["n_covered"] / person["n_gt_captions"])
-    table = class_rates(coco, "coco")
+    table = class_rates(coco, ments, "coco")
     assert list(table.columns)[:2] == ["side", "canonical"]
-    assert table["n_mentioned"].is_monotonic_decreasing
+    assert table["n_mentions"].is_monotonic_decreasing
 
 
 def test_runs_mode_flags_injected_hallucinations():

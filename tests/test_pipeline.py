@@ -59,7 +59,7 @@ def test_llava_bench_verdicts(llava_bench):
 
 def test_llava_bench_summary_metrics(llava_bench):
     s = llava_bench.summary
-    assert s["gt_mode"] == "instances" and s["schema_version"] == 1
+    assert s["gt_mode"] == "instances" and s["schema_version"] == 2
     assert "core_web_sm" in s["text"]["spacy_model"] and s["text"]["spacy_model_version"].startswith("3.")
     assert s["text"]["vocab_hash"].startswith("sha256:")
     for source in ("coco", "llava"):

@@ -44,7 +44,7 @@ DAMAGES = [
     ("metrics.chair_i.higher_is_better", 0, "must be true, false or null"),
     ("tool.name", "other-tool", "not a caption-audit run folder"),
     ("tool", None, "not a caption-audit run folder"),
-    ("schema_version", 2, "unsupported schema version 2"),
+    ("schema_version", 99, "unsupported schema version 99"),
     ("schema_version", "1", "unsupported schema version '1'"),
     ("bootstrap.confidence", 95, "between 0 and 1"),
     ("sources", None, "expected an object, got null"),

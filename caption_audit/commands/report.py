@@ -75,9 +75,10 @@ def print_report(run_dir: Path, *, as_json: bool | str = False, width: int | Non
         notes,
         rows,
     )
+    from caption_audit.store.layout import summary_file
     from caption_audit.summary_schema import validate_summary
 
-    sp = Path(run_dir) / "summary.json"
+    sp = summary_file(run_dir)
     try:
         raw = read_summary(run_dir)
     except (UnicodeDecodeError, OSError) as exc:

@@ -181,8 +181,10 @@ def worst_captions(run_dir: Path, limit: int = WORST_CAPTIONS) -> list[dict[str,
     character spans (read with DuckDB; only these rows are loaded)."""
     import duckdb
 
-    caps = Path(run_dir) / "captions.parquet"
-    ments = Path(run_dir) / "mentions.parquet"
+    from caption_audit.store.layout import table_file
+
+    caps = table_file(run_dir, "captions")
+    ments = table_file(run_dir, "mentions")
     if not caps.exists():
         return []
     con = duckdb.connect()

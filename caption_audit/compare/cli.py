@@ -85,7 +85,7 @@ def _class_table(res: dict, top: int | None) -> tuple[list[str], list[list[str]]
     cls = pd.DataFrame(res["classes"])
     if cls.empty:
         return [], []
-    order = cls.groupby("canonical")["n_mentioned"].sum().sort_values(ascending=False, kind="stable")
+    order = cls.groupby("canonical")["n_mentions"].sum().sort_values(ascending=False, kind="stable")
     names = list(order.index[:top] if top else order.index)
     header = ["class"] + [f"{s} {k}" for s in res["sides"] for k in ("halluc (h/m)", "coverage (c/gt)")]
     rows = []
@@ -99,7 +99,7 @@ def _class_table(res: dict, top: int | None) -> tuple[list[str], list[list[str]]
                 continue
             hr = "n/a" if r["hallucination_rate"] is None else f"{r['hallucination_rate']:.2f}"
             cv = "n/a" if r["coverage"] is None else f"{r['coverage']:.2f}"
-            row += [f"{hr} ({r['n_hallucinated']}/{r['n_mentioned']})", f"{cv} ({r['n_covered']}/{r['n_gt_captions']})"]
+            row += [f"{hr} ({r['n_hallucinated']}/{r['n_mentions']})", f"{cv} ({r['n_covered']}/{r['n_gt_captions']})"]
         rows.append(row)
     return header, rows
 
@@ -140,7 +140,7 @@ def print_rich(res: dict, top: int) -> None:
     console.print(t)
     header, rows = _class_table(res, top)
     if rows:
-        ct = Table(title=f"Per COCO class (top {len(rows)} by mentions; captions counted)")
+        ct = Table(title=f"Per COCO class (top {len(rows)} by mentions; as classes.parquet)")
         for h in header:
             ct.add_column(h)
         for row in rows:
@@ -164,7 +164,7 @@ def to_markdown(res: dict, top: int | None = 30) -> str:
     lines += table(*_metric_rows(res))
     header, rows = _class_table(res, top)
     if rows:
-        lines += ["", "### Per COCO class (hallucinated/mentioning captions; covered/GT captions)", ""]
+        lines += ["", "### Per COCO class (hallucinated/judged mentions; covering/GT captions)", ""]
         lines += table(header, rows)
     return "\n".join(lines) + "\n"
 

@@ -4,9 +4,8 @@ Per metric, the difference between two sides comes with a paired image-bootstrap
 (:mod:`caption_audit.scoring.paired`). Rates normalised by length (hallucinations and
 covered GT classes per 100 words, hallucinations per mention = CHAIR-i) sit next to the
 per-caption rates, so a source cannot look better only by saying less. Per COCO class, the
-hallucination rate (captions that mention the class although it is not in the GT / captions
-that mention it) and coverage (captions that mention a GT class / captions whose image has
-it) are given per side.
+metrics of ``classes.parquet`` (:data:`caption_audit.scoring.metrics.CLASS_METRIC_LIST`, same
+SQL) are given per side on the shared images.
 """
 
 from __future__ import annotations
@@ -42,37 +41,29 @@ def _metrics(run: Run, metrics: list[str] | None) -> list[str]:
     return chosen
 
 
-def class_rates(captions: pd.DataFrame, label: str) -> pd.DataFrame:
-    """Per COCO class hallucination and coverage rates of one side's captions.
+def class_rates(captions: pd.DataFrame, mentions: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Per COCO class statistics and rates of one side, by the definition of ``classes.parquet``
+    (:func:`caption_audit.scoring.aggregate.class_stats`) on these captions and their mentions.
 
     Returns:
-        Columns ``side, canonical, n_mentioned, n_hallucinated, hallucination_rate,
-        n_gt_captions, n_covered, coverage`` (counts are captions, not mentions).
+        Columns ``side, canonical, n_mentions, n_hallucinated, n_gt_images, n_covered,
+        n_gt_captions, hallucination_rate, coverage``, most-mentioned classes first.
     """
-    scored = captions[(captions["status"] == "scored")]
-    if "gt_available" in scored:
-        scored = scored[scored["gt_available"].fillna(False).astype(bool)]
+    import duckdb
 
-    def count(col: str) -> pd.Series:
-        if col not in scored or scored.empty:
-            return pd.Series(dtype="int64")
-        s = scored[col].explode().dropna()
-        return s.value_counts()
+    from caption_audit.scoring.aggregate import class_stats
 
-    df = pd.DataFrame(
-        {
-            "n_mentioned": count("mentioned"),
-            "n_hallucinated": count("hallucinated"),
-            "n_gt_captions": count("gt_objects"),
-            "n_covered": count("covered"),
-        }
-    ).fillna(0).astype("int64")
-    df.index.name = "canonical"
-    df = df.reset_index()
+    ments = mentions[mentions["caption_id"].isin(captions["caption_id"])]
+    con = duckdb.connect(":memory:")
+    try:
+        con.register("captions", captions[["source", "image_id", "status", "gt_objects", "covered"]])
+        con.register("mentions", ments)
+        cols = class_stats(con)
+    finally:
+        con.close()
+    df = pd.DataFrame(cols).drop(columns="source")
     df.insert(0, "side", label)
-    df["hallucination_rate"] = (df["n_hallucinated"] / df["n_mentioned"]).where(df["n_mentioned"] > 0)
-    df["coverage"] = (df["n_covered"] / df["n_gt_captions"]).where(df["n_gt_captions"] > 0)
-    return df.sort_values(["n_mentioned", "canonical"], ascending=[False, True], ignore_index=True)
+    return df.sort_values(["n_mentions", "canonical"], ascending=[False, True], ignore_index=True)
 
 
 def _verdict(diff: dict, higher_is_better: bool) -> str:
@@ -87,7 +78,7 @@ def _verdict(diff: dict, higher_is_better: bool) -> str:
 
 
 def _compare(
-    sides: list[tuple[str, pd.DataFrame]],
+    sides: list[tuple[str, pd.DataFrame, pd.DataFrame]],
     pairs: list[tuple[int, int]],
     directions: dict[str, bool],
     metrics: list[str],
@@ -96,12 +87,12 @@ def _compare(
     confidence: float,
     seed: int,
 ) -> dict[str, Any]:
-    image_sets = [set(df["image_id"].astype(str)) for _, df in sides]
+    image_sets = [set(df["image_id"].astype(str)) for _, df, _ in sides]
     shared = set.intersection(*image_sets) if image_sets else set()
     if not shared:
-        names = ", ".join(label for label, _ in sides)
+        names = ", ".join(label for label, _, _ in sides)
         raise NothingScoredError(f"no image has captions from every side ({names}); nothing to compare")
-    restricted = [(label, df[df["image_id"].astype(str).isin(shared)]) for label, df in sides]
+    restricted = [(label, df[df["image_id"].astype(str).isin(shared)]) for label, df, _ in sides]
     values = {
         label: {m: ratio_value(df, m) for m in metrics} for label, df in restricted
     }
@@ -122,9 +113,10 @@ def _compare(
             row["verdict"] = _verdict(row, directions[m])
             rows[m] = row
         out_pairs.append({"a": la, "b": lb, "metrics": rows})
-    classes = pd.concat([class_rates(df, label) for label, df in restricted], ignore_index=True)
+    classes = pd.concat([class_rates(df, ments, label)
+                         for (label, df), (_, _, ments) in zip(restricted, sides, strict=True)], ignore_index=True)
     return {
-        "sides": [label for label, _ in sides],
+        "sides": [label for label, _, _ in sides],
         "n_shared_images": len(shared),
         "metrics": metrics,
         "higher_is_better": {m: directions[m] for m in metrics},
@@ -160,7 +152,7 @@ def compare_sources(
         raise ConfigError(f"compare needs at least two different sources, got {', '.join(sources)}")
     chosen = _metrics(run, metrics)
     directions = {m: run.higher_is_better(m) for m in chosen}
-    sides = [(s, run.source_captions(s)) for s in sources]
+    sides = [(s, run.source_captions(s), run.mentions()) for s in sources]
     res = _compare(
         sides, list(combinations(range(len(sides)), 2)), directions, chosen,
         n_resamples=n_resamples, confidence=confidence, seed=seed,
@@ -200,7 +192,8 @@ def compare_runs(
     directions = {m: run.higher_is_better(m) for m in chosen}
     per_source = []
     for s in sources:
-        sides = [(f"baseline:{s}", baseline.source_captions(s)), (f"run:{s}", run.source_captions(s))]
+        sides = [(f"baseline:{s}", baseline.source_captions(s), baseline.mentions()),
+                 (f"run:{s}", run.source_captions(s), run.mentions())]
         per_source.append(
             _compare(sides, [(0, 1)], directions, chosen, n_resamples=n_resamples, confidence=confidence, seed=seed)
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from caption_audit.scoring.groundtruth import GroundTruth
+from caption_audit.scoring.metrics import METRICS
 from caption_audit.scoring.verdicts import score_caption
 from caption_audit.text.checks import text_problem
 from caption_audit.types import Caption
@@ -223,10 +224,11 @@ def _caption_row(rows: dict, c: Caption, status: str, s: Any, n_words: int, n_ch
     rows["n_count_wrong"].append(s.n_count_wrong if scored else 0)
     rows["n_words"].append(n_words)
     rows["n_chars"].append(n_chars)
-    rows["chair_i"].append(s.n_hallucinated / s.n_mentions if judged and s.n_mentions else None)
+    # per-caption values of the metric table's metrics (caption_audit.scoring.metrics)
+    rows["chair_i"].append(METRICS["chair_i"].compute(s.n_hallucinated, s.n_mentions) if judged else None)
     rows["has_hallucination"].append(s.n_hallucinated > 0 if judged else None)
-    rows["coverage"].append(len(s.covered) / len(s.gt_objects) if judged and s.gt_objects else None)
-    rows["halluc_per_100w"].append(100.0 * s.n_hallucinated / n_words if judged and n_words else None)
+    rows["coverage"].append(METRICS["coverage"].compute(len(s.covered), len(s.gt_objects)) if judged else None)
+    rows["halluc_per_100w"].append(METRICS["halluc_per_100w"].compute(s.n_hallucinated, n_words) if judged else None)
     rows["gt_available"].append(gt_ok)
     rows["n_claims"].append(s.n_claims if scored else 0)
     rows["n_contradicted"].append(s.n_contradicted if scored else 0)

@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from caption_audit.store.layout import table_file
 from caption_audit.store.writer import SCHEMAS
 
 # the tables a batch writes; the captions shard is written last (the batch's commit point)
@@ -105,7 +106,7 @@ class ShardStore:
     def merge(self, name: str) -> int:
         """Concatenate the shards of ``name`` in batch order into ``<run>/<name>.parquet``."""
         schema = SCHEMAS[name]
-        final = self.run_dir / f"{name}.parquet"
+        final = table_file(self.run_dir, name)
         tmp = self.run_dir / f".{name}.parquet.tmp"
         rows = 0
         with pq.ParquetWriter(tmp, schema, compression="zstd") as w:

@@ -16,7 +16,7 @@ from caption_audit.scoring.paired import RATIO_METRICS, bootstrap_ratio, image_s
 
 Status = Literal["PASS", "WARN", "FAIL", "ERROR"]
 
-EXIT_PASS, EXIT_FAILED, EXIT_CONFIG, EXIT_NOTHING_SCORED = 0, 1, 2, 3
+EXIT_PASS, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
 @dataclass
@@ -104,12 +104,9 @@ def _source_metric(run: Run, source: str, metric: str, cfg: GateConfig) -> tuple
         entry = (src.get("metrics") or {}).get(metric) or {"value": None, "status": "missing"}
         counts = src.get("counts") or {}
         return entry, int(counts.get("scored", 0)), counts.get("images")
-    pooled = (run.summary.get("overall") or {}).get("metrics", {}).get(metric)
     caps = run.captions()
     n_scored = int((caps["status"] == "scored").sum())
     n_images = int(caps["image_id"].nunique())
-    if pooled is not None:
-        return pooled, n_scored, n_images
     sums = image_sums(caps, [metric])
     value, lo, hi = bootstrap_ratio(
         sums[f"{metric}__num"].to_numpy(),

@@ -1,4 +1,5 @@
-"""Read the parts of a run folder (docs/run-folder.md) that gate and compare need."""
+"""The gate's and compare's view of a run folder: a validated summary plus captions,
+read through :class:`caption_audit.store.RunFolder` (the only module that knows the files)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from caption_audit.errors import CaptionAuditError, InputError
+from caption_audit.store.layout import summary_file
+from caption_audit.store.reader import RunFolder
 
-CAPTION_COLUMNS = [
-    "caption_id", "image_id", "source", "status", "mentioned", "hallucinated", "covered",
-    "gt_objects", "n_mentions", "n_hallucinated", "n_unverifiable", "n_words", "n_chars",
-    "has_hallucination", "gt_available",
-]  # fmt: skip
+#: mentions columns of :data:`caption_audit.scoring.aggregate.CLASS_STATS_SQL`
+CLASS_MENTION_COLUMNS = ("caption_id", "source", "canonical", "vocab", "negated", "nonvisual", "verdict")
 
 
 class NothingScoredError(CaptionAuditError):
@@ -34,6 +34,7 @@ class Run:
     path: Path
     summary: dict[str, Any]
     _captions: Any = field(default=None, repr=False)
+    _mentions: Any = field(default=None, repr=False)
 
     @property
     def sources(self) -> list[str]:
@@ -52,35 +53,26 @@ class Run:
             if metric in EXTRA_DIRECTIONS:
                 return EXTRA_DIRECTIONS[metric]
             raise InputError(
-                self.path / "summary.json", f"metric '{metric}' declares no direction", field="metrics"
+                summary_file(self.path), f"metric '{metric}' declares no direction", field="metrics"
             )
         return info["higher_is_better"]
 
-    def captions(self):
-        """``captions.parquet`` as a pandas DataFrame (columns the gate needs)."""
-        if self._captions is None:
-            import pandas as pd
+    @property
+    def folder(self) -> RunFolder:
+        """The run folder (store) this run reads its tables from."""
+        return RunFolder(self.path, summary=self.summary)
 
-            p = self.path / "captions.parquet"
-            try:
-                df = pd.read_parquet(p)
-            except FileNotFoundError:
-                raise InputError(p, "missing: not a complete run folder") from None
-            except Exception as exc:  # pyarrow raises several types for a corrupt file
-                raise InputError(p, f"cannot read Parquet: {exc}") from None
-            missing = [c for c in ("image_id", "source", "status") if c not in df.columns]
-            if missing:
-                raise InputError(p, f"missing columns {', '.join(missing)}", field=missing[0])
-            df["image_id"] = df["image_id"].astype(str)
-            mp = self.path / "mentions.parquet"
-            if "n_all_mentions" not in df.columns and mp.is_file() and "caption_id" in df.columns:
-                try:  # every mention, negated ones included (unverifiable_share's denominator)
-                    ids = pd.read_parquet(mp, columns=["caption_id"])["caption_id"]
-                    df["n_all_mentions"] = df["caption_id"].map(ids.value_counts()).fillna(0).astype(int)
-                except Exception as exc:
-                    raise InputError(mp, f"cannot read Parquet: {exc}") from None
-            self._captions = df
+    def captions(self):
+        """``captions.parquet`` with the metric statistics' columns (read once, cached)."""
+        if self._captions is None:
+            self._captions = self.folder.metric_captions()
         return self._captions
+
+    def mentions(self):
+        """The ``mentions.parquet`` columns the per-class statistics need (read once, cached)."""
+        if self._mentions is None:
+            self._mentions = self.folder.mentions(columns=list(CLASS_MENTION_COLUMNS))
+        return self._mentions
 
     def source_captions(self, source: str):
         """Captions of one source, or of every source for ``overall``."""
@@ -105,7 +97,7 @@ def open_run(path: str | Path, *, role: str = "run") -> Run:
     p = Path(path)
     if not p.is_dir():
         raise InputError(p, f"{role} folder does not exist (expected a folder written by `caption-audit run`)")
-    sp = p / "summary.json"
+    sp = summary_file(p)
     try:
         summary = json.loads(sp.read_text(encoding="utf-8"))
     except FileNotFoundError:

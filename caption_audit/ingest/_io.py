@@ -429,9 +429,3 @@ def sink_captions(captions: Iterator[Caption], path: PathLike, warnings: list[st
         yield sink(cap)
     sink.close()
 
-
-def error_caption(
-    caption_id: str, origin: str, error: str, *, source: str, image_id: str = "", text: str | None = None,
-    image_file: str | None = None,
-) -> Caption:
-    return Caption(caption_id, image_id, source, text, origin, error, image_file)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from caption_audit.scoring.bootstrap import bootstrap_ci
-from caption_audit.scoring.metrics import METRIC_LIST, STAT_COLUMNS
+from caption_audit.scoring.metrics import CLASS_METRIC_LIST, METRIC_LIST, STAT_COLUMNS
 
 # claim kinds with per-caption checked/wrong columns (count has its own, older names)
 CLAIM_STAT_KINDS = ("object", "open_object", "colour", "identity")
@@ -62,6 +62,68 @@ def stat_table(captions: Any) -> dict[str, np.ndarray]:
     cols["claims_judged"] = (checked > 0).astype(np.float64)
     assert set(cols) == set(STAT_COLUMNS), set(STAT_COLUMNS) ^ set(cols)
     return cols
+
+
+def stat_sql(columns: Any) -> dict[str, str]:
+    """The statistic columns of :func:`stat_table` as DuckDB expressions over ``captions``.
+
+    The SQL twin of :func:`stat_table` (keep them side by side: a new statistic goes in both;
+    ``tests/test_metric_paths.py`` demands equal metrics through both). ``columns`` are the
+    captions table's columns; a missing one reads as 0, as in :func:`stat_table`.
+    """
+    have = set(columns)
+
+    def col(c: str) -> str:
+        return f"coalesce(CAST({c} AS DOUBLE), 0.0)" if c in have else "0.0"
+
+    def lens(c: str) -> str:
+        return f"coalesce(CAST(len({c}) AS DOUBLE), 0.0)" if c in have else "0.0"
+
+    def when(cond: str, expr: str) -> str:
+        return f"(CASE WHEN {cond} THEN {expr} ELSE 0.0 END)"
+
+    scored = "coalesce(status = 'scored', false)"
+    judged = f"({scored} AND coalesce(gt_available, false))" if "gt_available" in have else scored
+    nh = when(judged, col("n_hallucinated"))
+    all_m = col("n_all_mentions") if "n_all_mentions" in have else f"({col('n_mentions')} + {col('n_unverifiable')})"
+    cols = {
+        "n_hallucinated": nh,
+        "n_mentions": when(judged, col("n_mentions")),
+        "has_hallucination": f"(CASE WHEN {nh} > 0 THEN 1.0 ELSE 0.0 END)",
+        "judged": when(judged, "1.0"),
+        "n_covered": when(judged, lens("covered")),
+        "n_gt": when(judged, lens("gt_objects")),
+        "n_words": when(scored, col("n_words")),
+        "n_chars": when(scored, col("n_chars")),
+        "scored": when(scored, "1.0"),
+        "n_unverifiable": when(scored, col("n_unverifiable")),
+        "n_all_mentions": when(scored, all_m),
+        "n_count_checked": when(scored, col("n_count_checked")),
+        "n_count_wrong": when(scored, col("n_count_wrong")),
+        "n_open_object_unsupported": when(scored, col("n_open_object_unsupported")),
+        "n_open_object": when(scored, col("n_open_object")),
+        "skipped": when(f"NOT {scored}", "1.0"),
+        "one": "1.0",
+    }
+    checked, wrong = [cols["n_count_checked"]], [cols["n_count_wrong"]]
+    for k in CLAIM_STAT_KINDS:
+        cols[f"n_{k}_checked"] = when(scored, col(f"n_{k}_checked"))
+        cols[f"n_{k}_wrong"] = when(scored, col(f"n_{k}_wrong"))
+        checked.append(cols[f"n_{k}_checked"])
+        wrong.append(cols[f"n_{k}_wrong"])
+    cols["n_claims_checked"] = "(" + " + ".join(checked) + ")"
+    cols["n_claims_wrong"] = "(" + " + ".join(wrong) + ")"
+    cols["has_contradiction"] = f"(CASE WHEN {cols['n_claims_wrong']} > 0 THEN 1.0 ELSE 0.0 END)"
+    cols["claims_judged"] = f"(CASE WHEN {cols['n_claims_checked']} > 0 THEN 1.0 ELSE 0.0 END)"
+    assert set(cols) == set(STAT_COLUMNS), set(STAT_COLUMNS) ^ set(cols)
+    return cols
+
+
+def metric_sql(columns: Any) -> dict[str, str]:
+    """Every metric of :data:`METRIC_LIST` as one DuckDB aggregate over ``captions``:
+    ``scale * sum(numerator) / sum(denominator)``, ``NULL`` (None) when the denominator is 0."""
+    stats = stat_sql(columns)
+    return {m.name: m.sql(f"sum({stats[m.numerator]})", f"sum({stats[m.denominator]})") for m in METRIC_LIST}
 
 
 def _col(captions: Any, name: str) -> np.ndarray:
@@ -151,48 +213,54 @@ def per_source(captions: Any, *, n_resamples: int = 1000, confidence: float = 0.
 SMALL_SAMPLE_IMAGES = 30
 
 
-def class_table(run_dir: Path) -> dict[str, list]:
-    """Per (source, COCO class) counts and rates, from captions.parquet and mentions.parquet."""
-    import duckdb
+#: Per (source, COCO class) statistics over relations ``captions`` and ``mentions`` (the run
+#: folder's views, or any frames registered under those names): judged mentions and
+#: hallucinated mentions of the class (COCO-80, not negated, not non-visual), captions and
+#: images whose ground truth has it, and captions that cover it.
+CLASS_STATS_SQL = """
+with m as (
+  select source, canonical,
+         count(*) filter (where verdict <> 'unverifiable') as n_mentions,
+         count(*) filter (where verdict = 'hallucinated') as n_hallucinated
+  from mentions where vocab = 'coco80' and not negated and not nonvisual group by 1, 2),
+g as (
+  select source, cls as canonical, count(*) as n_gt_captions, count(distinct image_id) as n_gt_images
+  from (select source, image_id, unnest(gt_objects) as cls from captions where status = 'scored')
+  group by 1, 2),
+c as (
+  select source, cls as canonical, count(*) as n_covered
+  from (select source, unnest(covered) as cls from captions where status = 'scored')
+  group by 1, 2)
+select coalesce(m.source, g.source, c.source) as source,
+       coalesce(m.canonical, g.canonical, c.canonical) as canonical,
+       coalesce(n_mentions, 0) as n_mentions, coalesce(n_hallucinated, 0) as n_hallucinated,
+       coalesce(n_gt_images, 0) as n_gt_images, coalesce(n_covered, 0) as n_covered,
+       coalesce(n_gt_captions, 0) as n_gt_captions
+from m full outer join g using (source, canonical) full outer join c using (source, canonical)
+order by 1, 2
+"""
+CLASS_COUNT_COLUMNS = ("n_mentions", "n_hallucinated", "n_gt_images", "n_covered", "n_gt_captions")
 
-    con = duckdb.connect()
-    caps = (run_dir / "captions.parquet").as_posix()
-    ments = (run_dir / "mentions.parquet").as_posix()
-    rows = con.execute(
-        """
-        with m as (
-          select source, canonical,
-                 count(*) filter (where verdict <> 'unverifiable') as n_mentions,
-                 count(*) filter (where verdict = 'hallucinated') as n_hallucinated
-          from read_parquet(?) where vocab = 'coco80' and not negated and not nonvisual group by 1, 2),
-        g as (
-          select source, cls as canonical, count(*) as n_gt_captions, count(distinct image_id) as n_gt_images
-          from (select source, image_id, unnest(gt_objects) as cls from read_parquet(?) where status = 'scored')
-          group by 1, 2),
-        c as (
-          select source, cls as canonical, count(*) as n_covered
-          from (select source, unnest(covered) as cls from read_parquet(?) where status = 'scored')
-          group by 1, 2)
-        select coalesce(m.source, g.source, c.source) as source,
-               coalesce(m.canonical, g.canonical, c.canonical) as canonical,
-               coalesce(n_mentions, 0), coalesce(n_hallucinated, 0), coalesce(n_gt_images, 0),
-               coalesce(n_covered, 0), coalesce(n_gt_captions, 0)
-        from m full outer join g using (source, canonical) full outer join c using (source, canonical)
-        order by 1, 2
-        """,
-        [ments, caps, caps],
-    ).fetchall()
-    con.close()
-    cols: dict[str, list] = {k: [] for k in ("source", "canonical", "n_mentions", "n_hallucinated", "n_gt_images",
-                                             "n_covered", "n_gt_captions", "hallucination_rate", "coverage")}
-    for source, canonical, n_m, n_h, n_gi, n_c, n_gc in rows:
-        cols["source"].append(source)
-        cols["canonical"].append(canonical)
-        cols["n_mentions"].append(n_m)
-        cols["n_hallucinated"].append(n_h)
-        cols["n_gt_images"].append(n_gi)
-        cols["n_covered"].append(n_c)
-        cols["n_gt_captions"].append(n_gc)
-        cols["hallucination_rate"].append(n_h / n_m if n_m else None)
-        cols["coverage"].append(n_c / n_gc if n_gc else None)
+
+def class_stats(con: Any) -> dict[str, list]:
+    """:data:`CLASS_STATS_SQL` on ``con`` plus every metric of :data:`CLASS_METRIC_LIST`
+    (``None`` where the denominator is 0), as columns."""
+    rows = con.execute(CLASS_STATS_SQL).fetchall()
+    names = ("source", "canonical", *CLASS_COUNT_COLUMNS)
+    cols: dict[str, list] = {k: [r[i] for r in rows] for i, k in enumerate(names)}
+    for m in CLASS_METRIC_LIST:
+        cols[m.name] = [m.compute(n, d) for n, d in zip(cols[m.numerator], cols[m.denominator], strict=True)]
     return cols
+
+
+def class_table(run_dir: Path) -> dict[str, list]:
+    """Per (source, COCO class) counts and rates (``classes.parquet``), from captions.parquet
+    and mentions.parquet read through the store (called while the run is written, before
+    summary.json exists)."""
+    from caption_audit.store.reader import RunFolder
+
+    con = RunFolder(run_dir, summary={}).connect()
+    try:
+        return class_stats(con)
+    finally:
+        con.close()

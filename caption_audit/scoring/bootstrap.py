@@ -26,6 +26,22 @@ def resample_counts(n_images: int, n_resamples: int, rng: np.random.Generator, c
         done += b
 
 
+def resampled_sums(per_image: np.ndarray, n_resamples: int, seed: int | None) -> np.ndarray:
+    """Column sums of ``per_image`` (images x columns) under ``n_resamples`` image resamples.
+
+    The one resampling of the project: the summary's CIs (:func:`bootstrap_ci`) and the paired
+    differences of ``compare`` and ``gate --baseline`` (:mod:`caption_audit.scoring.paired`)
+    all draw here, so equal data and seed give equal resamples everywhere.
+
+    Returns:
+        ``(n_resamples, columns)`` float64 sums; row ``b`` sums the images of resample ``b``.
+    """
+    rng = np.random.default_rng(seed)
+    data = np.asarray(per_image, dtype=np.float64)
+    sums = [counts.astype(np.float64) @ data for counts in resample_counts(data.shape[0], n_resamples, rng)]
+    return np.vstack(sums) if sums else np.zeros((0, data.shape[1]))
+
+
 def bootstrap_ci(
     per_image: np.ndarray,
     ratios: list[tuple[int, int, float]],
@@ -53,12 +69,8 @@ def bootstrap_ci(
         return [(None, None)] * len(ratios), 0
     if n_resamples * n_images > _MAX_CELLS:
         n_resamples = max(200, int(_MAX_CELLS // n_images))
-    rng = np.random.default_rng(seed)
     data = per_image.astype(np.float64)
-    sums = []
-    for counts in resample_counts(n_images, n_resamples, rng):
-        sums.append(counts.astype(np.float64) @ data)
-    boot = np.vstack(sums)  # (B, K)
+    boot = resampled_sums(data, n_resamples, seed)  # (B, K)
     alpha = (1.0 - confidence) / 2.0
     out: list[tuple[float | None, float | None]] = []
     for num, den, scale in ratios:

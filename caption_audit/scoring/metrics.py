@@ -42,6 +42,11 @@ class RatioMetric:
         """The metric from summed statistics; ``None`` when ``den`` is 0."""
         return None if den == 0 else self.scale * num / den
 
+    def sql(self, num: str, den: str) -> str:
+        """:meth:`compute` as SQL over the summed-statistic expressions ``num`` and ``den``."""
+        scale = "" if self.scale == 1 else f"{float(self.scale)!r} * "
+        return f"(CASE WHEN {den} = 0 OR {den} IS NULL THEN NULL ELSE {scale}{num} / {den} END)"
+
 
 class ChairI(RatioMetric):
     r"""CHAIR-i, instance-level hallucination rate (Rohrbach et al., EMNLP 2018, "Object
@@ -147,6 +152,26 @@ METRIC_LIST: tuple[RatioMetric, ...] = (
                 "input captions skipped / input captions", empty_status="no_input"),
 )
 METRICS: dict[str, RatioMetric] = {m.name: m for m in METRIC_LIST}
+
+COMPARE_EXTRA_LIST: tuple[RatioMetric, ...] = (
+    RatioMetric("mentions_per_100w", "n_mentions", "n_words", True, "per_100_words",
+                "COCO-80 mentions judged per 100 words", scale=100.0, empty_status="no_words"),
+    RatioMetric("covered_per_100w", "n_covered", "n_words", True, "per_100_words",
+                "ground-truth classes covered per 100 words", scale=100.0, empty_status="no_words"),
+)
+"""Length-normalised rates that ``compare`` shows next to the per-caption rates (not in
+summary.json), from the same statistics."""
+
+CLASS_METRIC_LIST: tuple[RatioMetric, ...] = (
+    ChairI("hallucination_rate", "n_hallucinated", "n_mentions", False, "fraction",
+           "judged mentions of the class that are hallucinated / judged mentions of the class "
+           "(CHAIR-i restricted to one class)", empty_status="no_mentions"),
+    Coverage("coverage", "n_covered", "n_gt_captions", True, "fraction",
+             "captions that mention the class when their image has it / captions whose image has it",
+             empty_status="no_ground_truth_objects"),
+)
+"""Per (source, COCO class) metrics: ``classes.parquet`` and ``compare``'s class tables.
+Their statistics come from :data:`caption_audit.scoring.aggregate.CLASS_STATS_SQL`."""
 
 STAT_COLUMNS: tuple[str, ...] = tuple(
     dict.fromkeys(c for m in METRIC_LIST for c in (m.numerator, m.denominator))

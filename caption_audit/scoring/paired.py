@@ -23,9 +23,10 @@ form the interval. Pairing removes the between-image variance that both sides sh
 interval of the difference is much narrower than one built from two independent intervals.
 Resamples whose denominator is zero on either side are dropped (counted in ``n_valid``).
 
-The implementation is pure numpy and vectorised: each chunk of resamples is a matrix of
-draw counts ``C`` (resamples x images) and all sums for all metrics are ``C @ X`` at once.
-Results depend only on the data and ``seed``.
+The resampling is the project's one bootstrap (:func:`caption_audit.scoring.bootstrap.resampled_sums`,
+also behind the summary's CIs): each chunk of resamples is a matrix of draw counts ``C``
+(resamples x images) and all sums for all metrics are ``C @ X`` at once. Results depend only
+on the data and ``seed``.
 """
 
 from __future__ import annotations
@@ -36,28 +37,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from caption_audit.scoring.bootstrap import resampled_sums
+
 DEFAULT_RESAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
-_MAX_CELLS = 4_000_000  # resamples x images per chunk (bounds memory at ~64 MB)
 
 
 # --------------------------------------------------------------------------- metric specs
-
-
-def _col(df: pd.DataFrame, name: str) -> np.ndarray:
-    if name not in df.columns:
-        return np.zeros(len(df))
-    return pd.to_numeric(df[name], errors="coerce").fillna(0).to_numpy(dtype=float)
-
-
-def _lens(df: pd.DataFrame, name: str) -> np.ndarray:
-    if name not in df.columns:
-        return np.zeros(len(df))
-    return np.fromiter(
-        (len(v) if isinstance(v, list | tuple | np.ndarray) else 0 for v in df[name]),
-        dtype=float,
-        count=len(df),
-    )
 
 
 def caption_stats(captions: pd.DataFrame) -> pd.DataFrame:
@@ -70,19 +56,22 @@ def caption_stats(captions: pd.DataFrame) -> pd.DataFrame:
 
 
 def _ratio_specs() -> dict[str, tuple[str, str, float]]:
-    from caption_audit.scoring.metrics import METRIC_LIST
+    from caption_audit.scoring.metrics import COMPARE_EXTRA_LIST, METRIC_LIST
 
-    specs = {m.name: (m.numerator, m.denominator, m.scale) for m in METRIC_LIST}
-    # Length-normalised extras used by `compare` (not in summary.json).
-    specs["mentions_per_100w"] = ("n_mentions", "n_words", 100.0)
-    specs["covered_per_100w"] = ("n_covered", "n_words", 100.0)
-    return specs
+    return {m.name: (m.numerator, m.denominator, m.scale) for m in (*METRIC_LIST, *COMPARE_EXTRA_LIST)}
 
 
 RATIO_METRICS: dict[str, tuple[str, str, float]] = _ratio_specs()
-"""Metric name -> (numerator stat, denominator stat, scale), from the core's metric table."""
+"""Metric name -> (numerator stat, denominator stat, scale), from the metric table."""
 
-EXTRA_DIRECTIONS: dict[str, bool] = {"mentions_per_100w": True, "covered_per_100w": True}
+
+def _extra_directions() -> dict[str, bool]:
+    from caption_audit.scoring.metrics import COMPARE_EXTRA_LIST
+
+    return {m.name: m.higher_is_better for m in COMPARE_EXTRA_LIST}
+
+
+EXTRA_DIRECTIONS: dict[str, bool] = _extra_directions()
 """``higher_is_better`` of the compare-only metrics that summary.json does not describe."""
 
 
@@ -119,21 +108,6 @@ def ratio_value(captions: pd.DataFrame, metric: str) -> float | None:
 
 
 # --------------------------------------------------------------------------- bootstrap
-
-
-def _resample_sums(x: np.ndarray, n_resamples: int, seed: int | None) -> np.ndarray:
-    """Column sums of ``x`` (images x columns) under ``n_resamples`` image resamples."""
-    n = x.shape[0]
-    rng = np.random.default_rng(seed)
-    out = np.empty((n_resamples, x.shape[1]))
-    chunk = max(1, min(n_resamples, _MAX_CELLS // max(n, 1)))
-    for start in range(0, n_resamples, chunk):
-        c = min(chunk, n_resamples - start)
-        idx = rng.integers(0, n, size=(c, n))
-        idx += np.arange(c)[:, None] * n
-        counts = np.bincount(idx.ravel(), minlength=c * n).reshape(c, n)
-        out[start : start + c] = counts @ x
-    return out
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -220,7 +194,7 @@ def paired_bootstrap(
     nan = np.full(k, np.nan)
     if n == 0:
         return dict(value_a=nan, value_b=nan, diff=nan, ci_low=nan, ci_high=nan, n_valid=np.zeros(k))
-    sums = _resample_sums(np.concatenate(arrs, axis=1), n_resamples, seed)
+    sums = resampled_sums(np.concatenate(arrs, axis=1), n_resamples, seed)
     s = [sums[:, i * k : (i + 1) * k] for i in range(4)]
     d = _ratio(s[2], s[3]) - _ratio(s[0], s[1])  # (n_resamples, k)
     n_valid = np.isfinite(d).sum(axis=0)

@@ -10,6 +10,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from caption_audit.store.layout import SCHEMA_VERSION, table_file
+
+__all__ = ["SCHEMAS", "SCHEMA_VERSION", "TableWriter", "write_json", "write_table"]
+
 _STR = pa.string()
 _LIST = pa.list_(pa.string())
 _BOX = pa.list_(pa.float64())
@@ -72,7 +76,7 @@ class TableWriter:
 
     def __init__(self, directory: Path, name: str):
         self.schema = SCHEMAS[name]
-        self.final = directory / f"{name}.parquet"
+        self.final = table_file(directory, name)
         self.tmp = directory / f".{name}.parquet.tmp"
         self._writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
         self.rows = 0
