@@ -49,7 +49,7 @@ def test_summary_declares_every_metric(run_dir):
 def test_without_ground_truth_metrics_are_undefined_not_zero(tmp_path_factory):
     summ = _summary(demo_run(tmp_path_factory, ground_truth=False))
     for src in {s for s, _ in summ}:
-        for m in ("chair_i", "chair_s", "coverage", "mentions_per_caption"):
+        for m in ("chair_i", "chair_s", "coverage", "mentions_per_caption", "halluc_per_100w"):
             assert summ[(src, m)] is None, (src, m)
         assert summ[(src, "n_words_mean")] > 0
 

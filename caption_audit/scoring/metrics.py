@@ -85,6 +85,9 @@ class HallucPer100Words(RatioMetric):
 
     .. math:: 100 \cdot \frac{\sum_c \mathrm{hallucinated}(c)}{\sum_c \mathrm{words}(c)}
 
+    Sums run over judged captions (scored, image with ground truth): without ground truth the
+    rate is undefined (``None``), never 0.
+
     Long GPT-4V captions mention more objects, which inflates CHAIR-s; this rate does not
     reward saying less per word. Lower is better.
     """
@@ -117,7 +120,7 @@ METRIC_LIST: tuple[RatioMetric, ...] = (
     Coverage("coverage", "n_covered", "n_gt", True, "fraction",
              "ground-truth classes mentioned / ground-truth classes, per caption, pooled",
              empty_status="no_ground_truth_objects"),
-    HallucPer100Words("halluc_per_100w", "n_hallucinated", "n_words", False, "per_100_words",
+    HallucPer100Words("halluc_per_100w", "n_hallucinated", "n_words_judged", False, "per_100_words",
                       "hallucinated mentions per 100 words", scale=100.0, empty_status="no_words"),
     MeanOf("n_words_mean", "n_words", "scored", True, "words", "mean caption length in words",
            empty_status="no_scored_captions"),
@@ -154,9 +157,9 @@ METRIC_LIST: tuple[RatioMetric, ...] = (
 METRICS: dict[str, RatioMetric] = {m.name: m for m in METRIC_LIST}
 
 COMPARE_EXTRA_LIST: tuple[RatioMetric, ...] = (
-    RatioMetric("mentions_per_100w", "n_mentions", "n_words", True, "per_100_words",
+    RatioMetric("mentions_per_100w", "n_mentions", "n_words_judged", True, "per_100_words",
                 "COCO-80 mentions judged per 100 words", scale=100.0, empty_status="no_words"),
-    RatioMetric("covered_per_100w", "n_covered", "n_words", True, "per_100_words",
+    RatioMetric("covered_per_100w", "n_covered", "n_words_judged", True, "per_100_words",
                 "ground-truth classes covered per 100 words", scale=100.0, empty_status="no_words"),
 )
 """Length-normalised rates that ``compare`` shows next to the per-caption rates (not in
