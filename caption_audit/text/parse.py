@@ -19,7 +19,9 @@ Discharge Summaries", J. Biomed. Inform. 2001.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import gc
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,7 +137,10 @@ class CaptionParser:
 
     def parse(self, texts: Iterable[str]) -> list[ParsedCaption]:
         """Parse a batch of caption texts (``None``/empty texts give empty results)."""
-        texts = [t or "" for t in texts]
+        with _gc_paused():
+            return self._parse([t or "" for t in texts])
+
+    def _parse(self, texts: list[str]) -> list[ParsedCaption]:
         docs = self._tokenize(texts)
         per_doc: list[tuple[list[_Tok], list[_Match], int]] = []
         todo: list[tuple[int, int, int]] = []  # (doc index, char start, char end)
@@ -199,9 +204,13 @@ class CaptionParser:
         words = [t.word for t in toks]
         n = len(words)
         vocab = self.vocab
+        table = vocab.table
         matches: list[_Match] = []
         i = 0
         while i < n:
+            if words[i] not in table:  # most words: skip the look-up call
+                i += 1
+                continue
             hit = vocab.lookup(words, i)
             if hit is None:
                 i += 1
@@ -437,6 +446,20 @@ class CaptionParser:
                 )
             )
         return out
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a batch allocates many small acyclic objects, and
+    the collections they trigger (each also scanning everything already loaded, such as the
+    ground truth) cost about a third of the lexical pass. Restored on leaving."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _cue_table(cues: Iterable[str]) -> dict[str, list[tuple[str, ...]]]:
