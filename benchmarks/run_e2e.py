@@ -54,8 +54,9 @@ _WRAPPER = (
     "t = time.perf_counter()\n"
     "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)\n"
     "wall = time.perf_counter() - t\n"
-    "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-    "print(json.dumps({'rc': p.returncode, 'wall_s': wall, 'peak_rss_mb': rss / 1024, 'stderr': p.stderr[-2000:]}))\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(json.dumps({'rc': p.returncode, 'wall_s': wall, 'cpu_s': u.ru_utime + u.ru_stime,\n"
+    "                  'peak_rss_mb': u.ru_maxrss / 1024, 'stderr': p.stderr[-2000:]}))\n"
 )
 
 
@@ -76,6 +77,7 @@ def median_run(flags: list[str], tmp: Path, env: dict[str, str], repeats: int, w
     runs = [timed_run(flags, tmp / f"run{i}", env, workers) for i in range(repeats)]
     walls = [r["wall_s"] for r in runs]
     return {"wall_s": statistics.median(walls), "walls_s": [round(w, 3) for w in walls],
+            "cpu_s": statistics.median(r["cpu_s"] for r in runs),
             "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1)}
 
 
@@ -171,12 +173,18 @@ def main() -> int:
                 tenth = median_run(spec["tenth"], tmp / f"{name}_tenth_w{workers}", env, repeats, workers)
                 dt = full["wall_s"] - tenth["wall_s"]
                 steady = (spec["n"] - spec["n_tenth"]) / dt if dt > 0 else None
+                dc = full["cpu_s"] - tenth["cpu_s"]
+                steady_cpu = (spec["n"] - spec["n_tenth"]) / dc if dc > 0 else None
                 row[f"workers{workers}"] = {
                     "whole_run_s": round(full["wall_s"], 3), "whole_runs_s": full["walls_s"],
                     "tenth_run_s": round(tenth["wall_s"], 3),
                     "whole_run_captions_per_s": round(spec["n"] / full["wall_s"], 1),
                     "steady_captions_per_s": round(steady, 1) if steady else None,
                     "steady_vs_reference": round(steady / REFERENCE_CHAIR[name], 2) if steady else None,
+                    # CPU seconds (user + sys, all processes of the run): robust to a loaded machine
+                    "whole_run_cpu_s": round(full["cpu_s"], 3), "tenth_run_cpu_s": round(tenth["cpu_s"], 3),
+                    "steady_captions_per_cpu_s": round(steady_cpu, 1) if steady_cpu else None,
+                    "steady_cpu_vs_reference": round(steady_cpu / REFERENCE_CHAIR[name], 2) if steady_cpu else None,
                     "peak_rss_mb": max(full["peak_rss_mb"], tenth["peak_rss_mb"]),
                 }
             if "workers2" in row:
@@ -199,7 +207,7 @@ def print_table(r: dict) -> None:
     print(f"byte-code cache: {r['bytecode_cache'] or 'none (modules compiled on every start)'}\n")
     print(f"{'start-up (text-only run)':44} {'wall s':>8} {'peak RSS MB':>12}")
     for name, s in r["startup"].items():
-        print(f"  {name:42} {s['wall_s']:8.2f} {s['peak_rss_mb']:12.0f}   runs {s['walls_s']}")
+        print(f"  {name:42} {s['wall_s']:8.2f} {s['peak_rss_mb']:12.0f}   runs {s['walls_s']}, cpu {s['cpu_s']:.2f} s")
     print("  target: <= 2 s (median of 3)\n")
     hdr = f"{'workload':10} {'workers':>7} {'whole s':>8} {'tenth s':>8} {'whole c/s':>10} {'steady c/s':>11} " \
           f"{'CHAIR c/s':>10} {'ratio':>6} {'RSS MB':>7}"
@@ -217,6 +225,10 @@ def print_table(r: dict) -> None:
             print(f"{name + ' ' + str(row['n']):10} {key[-1]:>7} {x['whole_run_s']:8.2f} {x['tenth_run_s']:8.2f} "
                   f"{x['whole_run_captions_per_s']:10.0f} {steady} {row['reference_chair_captions_per_s']:10.0f} "
                   f"{ratio} {x['peak_rss_mb']:7.0f}")
+            sc = x["steady_captions_per_cpu_s"]
+            print(f"{'':10} {'':>7} cpu s: whole {x['whole_run_cpu_s']:.2f}, tenth {x['tenth_run_cpu_s']:.2f}; "
+                  f"steady {sc or float('nan'):.0f} captions per CPU-second"
+                  f" = {x['steady_cpu_vs_reference'] or float('nan'):.2f}x CHAIR")
         if "workers2_speedup_end_to_end" in row:
             print(f"{'':10} --workers 2 end to end: {row['workers2_speedup_end_to_end']:.2f}x one worker (target 1.7x)")
     print(f"target: steady state >= {r['target_ratio']:.0f}x the reference CHAIR (one process)")
