@@ -68,3 +68,24 @@ def test_torch_still_imports_after_spacy_loaded_without_it():
         pytest.skip("torch is not installed")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("ok")
+
+
+def test_spacy_loads_only_when_a_sentence_needs_the_parser():
+    """Captions with no ambiguous word and no verbal negation never import spaCy; the run's
+    provenance (model name and versions) is read from the installed package instead."""
+    code = (
+        "import sys, json\n"
+        "from caption_audit.text.nlp import model_info\n"
+        "from caption_audit.text.parse import CaptionParser\n"
+        "p = CaptionParser()\n"
+        "r = p.parse(['Two dogs on a couch.', 'A man riding a wave on top of a surfboard.'])\n"
+        "assert [m.canonical for m in r[0].mentions] == ['dog', 'couch'], r\n"
+        "lazy = model_info(p.nlp)\n"
+        "light = 'spacy' not in sys.modules\n"
+        "p.parse(['The cat is not on the mat.'])\n"
+        "print(json.dumps([light, 'spacy' in sys.modules, lazy == model_info(p.nlp.resolve()), lazy]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    light, loaded_later, same_info, info = json.loads(out.stdout.strip().splitlines()[-1])
+    assert light and loaded_later and same_info, info
+    assert info["spacy_model"].startswith("en_core_web_sm")
