@@ -105,7 +105,7 @@ class LazyPipeline:
         return self.resolve().meta
 
     def __getattr__(self, attr: str) -> Any:
-        if attr.startswith("__"):
+        if attr.startswith("_"):  # private names and protocols (pickle, copy) are never delegated
             raise AttributeError(attr)
         return getattr(self.resolve(), attr)
 
