@@ -15,10 +15,10 @@ _EXTRA = frozenset({"near", "next", "beside", "behind", "inside", "outside", "on
 @functools.lru_cache(maxsize=1)
 def function_words() -> frozenset[str]:
     """English stop words (spaCy's list, all-letter entries; ``vocab/stop_words.yaml``)."""
-    import yaml
+    from caption_audit.text.vocab import load_yaml
 
     raw = resources.files("caption_audit.text").joinpath("vocab", "stop_words.yaml").read_bytes()
-    return frozenset(yaml.safe_load(raw)["words"])
+    return frozenset(load_yaml(raw)["words"])
 
 
 @functools.lru_cache(maxsize=1)
