@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import functools
 import re
-
-from spacy.lang.en.stop_words import STOP_WORDS as _FUNCTION_WORDS  # no model load
+from importlib import resources
 
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
 _EXTRA = frozenset({"near", "next", "beside", "behind", "inside", "outside", "onto", "towards", "atop"})
+
+
+@functools.lru_cache(maxsize=1)
+def function_words() -> frozenset[str]:
+    """English stop words (spaCy's list, all-letter entries; ``vocab/stop_words.yaml``)."""
+    from caption_audit.text.vocab import load_yaml
+
+    raw = resources.files("caption_audit.text").joinpath("vocab", "stop_words.yaml").read_bytes()
+    return frozenset(load_yaml(raw)["words"])
 
 
 @functools.lru_cache(maxsize=1)
@@ -36,6 +44,9 @@ def text_problem(text: str | None) -> str | None:
     if latin / len(letters) < 0.5:
         return "non-English caption (mostly non-Latin script)"
     words = [w.lower() for w in _WORD.findall(text)]
-    if len(words) >= 5 and not any(w in _FUNCTION_WORDS or w in _EXTRA or w in _vocab_words() for w in words):
+    if len(words) < 5:
+        return None
+    stop = function_words()
+    if not any(w in stop or w in _EXTRA or w in _vocab_words() for w in words):
         return "non-English caption (no English function words)"
     return None

@@ -1,8 +1,21 @@
-"""Loading the spaCy English pipeline (lazily, once per process)."""
+"""Loading the spaCy English pipeline (lazily, once per process).
+
+spaCy imports thinc, and thinc imports torch when torch is installed (``thinc.compat``), which
+costs seconds of start-up and hundreds of MB for a CPU pipeline that never uses it. spaCy is
+therefore imported and loaded with torch hidden (:func:`torch_hidden`); torch stays importable
+for the stages that need it (detectors, sentence embeddings) afterwards.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.util
+import json
+import sys
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from caption_audit.errors import ConfigError
@@ -21,15 +34,16 @@ def load_spacy(name: str | None = None) -> Any:
     Raises:
         ConfigError: when no English pipeline is installed, naming what to install.
     """
-    import spacy
-
     names = (name,) if name else MODEL_CANDIDATES
     errors = []
-    for candidate in names:
-        try:
-            return spacy.load(candidate, disable=["ner"])
-        except OSError as exc:
-            errors.append(f"{candidate}: {exc.__class__.__name__}")
+    with torch_hidden():
+        import spacy
+
+        for candidate in names:
+            try:
+                return spacy.load(candidate, disable=["ner"])
+            except OSError as exc:
+                errors.append(f"{candidate}: {exc.__class__.__name__}")
     raise ConfigError(
         "No spaCy English pipeline found (tried "
         + ", ".join(names)
@@ -38,13 +52,105 @@ def load_spacy(name: str | None = None) -> Any:
     )
 
 
-def model_info(nlp: Any) -> dict[str, str]:
-    """Name and version of a loaded pipeline, for provenance."""
-    import spacy
+# Imported by thinc only to offer GPU/torch layers; the spaCy CPU pipelines never use them.
+_HIDDEN_WHILE_SPACY_LOADS: tuple[str, ...] = ("torch", "cupy", "tensorflow", "mxnet")
 
+
+@contextlib.contextmanager
+def torch_hidden() -> Iterator[None]:
+    """Make ``import torch`` (and cupy/tensorflow/mxnet) fail inside the block, if not yet imported.
+
+    Modules already imported are left alone (thinc then sees them, as before). On leaving, the
+    block markers are removed, so a later ``import torch`` works normally.
+    """
+    hidden = [n for n in _HIDDEN_WHILE_SPACY_LOADS if n not in sys.modules]
+    for n in hidden:
+        sys.modules[n] = None  # type: ignore[assignment]  # makes `import n` raise ImportError
+    try:
+        yield
+    finally:
+        for n in hidden:
+            if sys.modules.get(n, 0) is None:
+                del sys.modules[n]
+
+
+class LazyPipeline:
+    """Stands in for the spaCy ``Language`` until something uses it.
+
+    Attribute access loads the pipeline (:func:`load_spacy`) and delegates to it; a text stage
+    whose captions never need spaCy therefore never imports it. ``meta`` is answered from the
+    installed model package without loading it.
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        self._name = name
+        self._nlp: Any = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._nlp is not None
+
+    def resolve(self) -> Any:
+        """The real ``Language`` (loaded now if needed)."""
+        if self._nlp is None:
+            self._nlp = load_spacy(self._name)
+        return self._nlp
+
+    @property
+    def meta(self) -> dict:
+        if self._nlp is None:
+            meta = installed_model_meta(self._name)
+            if meta is not None:
+                return meta
+        return self.resolve().meta
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):  # private names and protocols (pickle, copy) are never delegated
+            raise AttributeError(attr)
+        return getattr(self.resolve(), attr)
+
+
+def installed_model_name(name: str | None = None) -> str | None:
+    """The package :func:`load_spacy` would load (first installed candidate), without importing it."""
+    for candidate in (name,) if name else MODEL_CANDIDATES:
+        try:
+            if importlib.util.find_spec(candidate) is not None:
+                return candidate
+        except (ImportError, ValueError):
+            continue
+    return None
+
+
+def installed_model_meta(name: str | None = None) -> dict | None:
+    """``meta.json`` of the installed model package, read from disk (None when not found)."""
+    pkg = installed_model_name(name)
+    if pkg is None:
+        return None
+    spec = importlib.util.find_spec(pkg)
+    if spec is None or not spec.origin:
+        return None
+    path = Path(spec.origin).parent / "meta.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def spacy_version() -> str:
+    """The installed spaCy version, without importing spaCy."""
+    if "spacy" in sys.modules:
+        return str(sys.modules["spacy"].__version__)
+    try:
+        return metadata.version("spacy")
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def model_info(nlp: Any) -> dict[str, str]:
+    """Name and version of a pipeline (loaded or :class:`LazyPipeline`), for provenance."""
     meta = nlp.meta
     return {
         "spacy_model": f"{meta.get('lang', 'en')}_{meta.get('name', '?')}",
         "spacy_model_version": str(meta.get("version", "?")),
-        "spacy_version": spacy.__version__,
+        "spacy_version": spacy_version(),
     }

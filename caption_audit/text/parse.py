@@ -19,12 +19,15 @@ Discharge Summaries", J. Biomed. Inform. 2001.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import gc
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from caption_audit.text.claims import ClaimExtractor, default_extractor
-from caption_audit.text.nlp import load_spacy
+from caption_audit.text.nlp import LazyPipeline
+from caption_audit.text.tokenize import Token, load_rule_tokenizer
 from caption_audit.text.vocab import Entry, Vocabulary, default_vocabulary
 from caption_audit.types import Mention, ParsedCaption
 
@@ -72,7 +75,10 @@ class CaptionParser:
 
     Args:
         vocab: compiled vocabulary (default: the packaged one).
-        nlp: a spaCy ``Language``; loaded lazily on first use (default: ``load_spacy()``).
+        nlp: a spaCy ``Language``; by default ``load_spacy()``'s, loaded only when a sentence
+            needs the statistical pass (the lexical pass then tokenizes with
+            :class:`~caption_audit.text.tokenize.RuleTokenizer`, spaCy's rules replayed without
+            spaCy). A given ``nlp`` tokenizes everything with its own tokenizer.
         use_parser: run the statistical pass on the sentences that need it. With ``False``
             everything is lexical (faster, less exact on "orange", "glass" and "not").
         batch_size: ``nlp.pipe`` batch size for both passes.
@@ -90,6 +96,7 @@ class CaptionParser:
     ) -> None:
         self.vocab = vocab or default_vocabulary()
         self._nlp = nlp
+        self._rule_tokenizer = load_rule_tokenizer() if nlp is None else None
         self.use_parser = use_parser
         self.batch_size = batch_size
         r = self.vocab.rules
@@ -129,8 +136,9 @@ class CaptionParser:
     # ------------------------------------------------------------------ public API
     @property
     def nlp(self) -> Any:
+        """The spaCy pipeline (a :class:`~caption_audit.text.nlp.LazyPipeline` until first used)."""
         if self._nlp is None:
-            self._nlp = load_spacy()
+            self._nlp = LazyPipeline()
         return self._nlp
 
     @property
@@ -140,9 +148,11 @@ class CaptionParser:
 
     def parse(self, texts: Iterable[str]) -> list[ParsedCaption]:
         """Parse a batch of caption texts (``None``/empty texts give empty results)."""
-        texts = [t or "" for t in texts]
-        nlp = self.nlp
-        docs = list(nlp.tokenizer.pipe(texts, batch_size=self.batch_size))
+        with _gc_paused():
+            return self._parse([t or "" for t in texts])
+
+    def _parse(self, texts: list[str]) -> list[ParsedCaption]:
+        docs = self._tokenize(texts)
         per_doc: list[tuple[list[_Tok], list[_Match], int]] = []
         todo: list[tuple[int, int, int]] = []  # (doc index, char start, char end)
         for d, doc in enumerate(docs):
@@ -167,15 +177,25 @@ class CaptionParser:
         return out
 
     # ------------------------------------------------------------------ lexical pass
-    def _tokens(self, doc: Any) -> tuple[list[_Tok], int, list[tuple[int, int]]]:
+    def _tokenize(self, texts: list[str]) -> list[list[Token]]:
+        """Tokens of every text: the rule tokenizer, spaCy's tokenizer where it cannot answer."""
+        rt = self._rule_tokenizer
+        out: list[list[Token] | None] = [rt.tokens(t) for t in texts] if rt is not None else [None] * len(texts)
+        missing = [i for i, toks in enumerate(out) if toks is None]
+        if missing:
+            docs = self.nlp.tokenizer.pipe([texts[i] for i in missing], batch_size=self.batch_size)
+            for i, doc in zip(missing, docs, strict=True):
+                out[i] = [(t.text, t.idx, t.lower_, t.is_space, t.is_punct) for t in doc]
+        return out  # type: ignore[return-value]
+
+    def _tokens(self, doc: list[Token]) -> tuple[list[_Tok], int, list[tuple[int, int]]]:
         toks: list[_Tok] = []
         n_words = 0
         sent = 0
         bounds: list[tuple[int, int]] = []
         sent_start = None
-        for t in doc:
-            text = t.text
-            if t.is_space:
+        for text, start, lower, is_space, is_punct in doc:
+            if is_space:
                 if "\n" in text and toks and toks[-1].sent == sent:
                     bounds.append((sent_start, toks[-1].end))
                     sent += 1
@@ -183,11 +203,10 @@ class CaptionParser:
                 continue
             if text == "-":
                 continue
-            start = t.idx
             if sent_start is None:
                 sent_start = start
-            toks.append(_Tok(t.lower_, start, start + len(text), sent))
-            if not t.is_punct:
+            toks.append(_Tok(lower, start, start + len(text), sent))
+            if not is_punct:
                 n_words += 1
             if text in _SENT_END:
                 bounds.append((sent_start, start + len(text)))
@@ -201,9 +220,13 @@ class CaptionParser:
         words = [t.word for t in toks]
         n = len(words)
         vocab = self.vocab
+        table = vocab.table
         matches: list[_Match] = []
         i = 0
         while i < n:
+            if words[i] not in table:  # most words: skip the look-up call
+                i += 1
+                continue
             hit = vocab.lookup(words, i)
             if hit is None:
                 i += 1
@@ -526,6 +549,20 @@ class CaptionParser:
                 )
             )
         return out
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a batch allocates many small acyclic objects, and
+    the collections they trigger (each also scanning everything already loaded, such as the
+    ground truth) cost about a third of the lexical pass. Restored on leaving."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _cue_table(cues: Iterable[str]) -> dict[str, list[tuple[str, ...]]]:
