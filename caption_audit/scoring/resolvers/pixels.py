@@ -16,9 +16,10 @@ Rule (precision first; "the red bus" may be any bus of the image):
   no crowd region) and none shows the stated colour or a neighbour it is easily confused with
   (:data:`NEIGHBOURS`, e.g. white ~ grey under shade) on >= 3% of its pixels: 0.8 from masks,
   0.6 from boxes.
-- also *contradicted* (0.75 from masks, 0.6 from boxes) for a stated **hue** (red, orange, yellow,
-  green, blue, purple, pink) when every instance was judged, shows that hue itself on < 3% of
-  its pixels, and is dominated (>= :data:`DOMINANT_SHARE`, 40%) by another hue that is not
+- also *contradicted* (0.75; 0.6 when some other instance is a box) for a stated **hue** (red,
+  orange, yellow, green, blue, purple, pink) when every instance was judged, and a **mask** (not a
+  box: its dominant hue may be the background's) shows that hue itself on < 3% of its pixels and
+  is dominated (>= :data:`DOMINANT_SHARE`, 40%) by another hue that is not
   adjacent to it on the hue circle (:data:`ADJACENT`; "a yellow stop sign" over a mask that is
   62% red, "a blue bus" over a red one; brown dominates only green, blue and purple; with
   several instances, each is either dominated so or lacks the hue and its neighbours as
@@ -235,8 +236,8 @@ class PixelsResolver:
 
         def dominated(s: _Shares, c: str) -> str | None:
             """Another hue, not adjacent to ``c``, on >= DOMINANT_SHARE of ``s`` while ``c`` is absent."""
-            if c not in HUES or s.share(c) >= ABSENT_SHARE:
-                return None
+            if c not in HUES or s.source != "mask" or s.share(c) >= ABSENT_SHARE:
+                return None  # a box's dominant hue may be the background's
             others = [(s.share(d), d) for d in DOMINATORS - ADJACENT[c] - {c}]
             top = max(others)
             return top[1] if top[0] >= DOMINANT_SHARE else None
@@ -254,7 +255,7 @@ class PixelsResolver:
                 if any(ds) and all(judged(s, c) and (d or absent(s, c)) for s, d in zip(got, ds, strict=True))}
         if over and not crowd:
             c, ds = next(iter(over.items()))
-            conf = 0.75 if all(s.source == "mask" for s in got) else 0.6
+            conf = 0.75 if all(s.source == "mask" for s in got) else 0.6  # a box: lacks the hue and neighbours
             return Resolution(ClaimVerdict.CONTRADICTED.value, self.name,
                               f"{where}: no {c}, mostly {'/'.join(sorted({d for d in ds if d}))}; {best.text()}",
                               conf)
