@@ -2,12 +2,12 @@
 
 Workload: the human captions of coco_mini (train2017 + val2017, official instances with
 ``iscrowd``) and of LLaVA caps_boxes_coco2014_val_80 (80 val2014 images, boxes without
-``iscrowd``). Count claims are built from the parser's COCO-80 mentions and the quantity words
-before them (:func:`caption_audit.semantic.counts.quantity_of`; "a pair of skis" = 2, left to
-the resolver's paired-class rule), only for classes the image has boxes of. Each is judged by
-:class:`~caption_audit.scoring.resolvers.instances.InstancesResolver`; prints how the stated
-count relates to the boxed one and how many the rule calls contradicted (= false alarms, up to
-the rare wrong human caption). Writes benchmarks/results/claims_counts.json.
+``iscrowd``). The count claims are the claim extractor's (``ParsedCaption.claims``), also of
+classes the image has no box of; the object and count claims of the image's other captions are
+the references (as the pipeline's reference pass gives them, the caption itself left out).
+Each is judged by :class:`~caption_audit.scoring.resolvers.instances.InstancesResolver`; prints
+how the stated count relates to the boxed one and how many each rule calls contradicted
+(= false alarms, up to the rare wrong human caption). Writes benchmarks/results/claims_counts.json.
 
     python benchmarks/claims_counts.py
 """
@@ -28,10 +28,8 @@ def main() -> None:
     from caption_audit.ingest.coco import load_coco_captions, load_coco_instances
     from caption_audit.scoring.evidence import build_image_evidence
     from caption_audit.scoring.groundtruth import GroundTruth
-    from caption_audit.scoring.resolvers.instances import InstancesResolver
-    from caption_audit.semantic.counts import VAGUE_RANGES, quantity_of
+    from caption_audit.scoring.resolvers.instances import InstancesResolver, parse_count
     from caption_audit.text.parse import CaptionParser
-    from caption_audit.types import Claim
 
     parser = CaptionParser()
     resolver = InstancesResolver()
@@ -40,32 +38,33 @@ def main() -> None:
 
     def run(captions, gt) -> None:
         caps = [c for c in captions if c.text and gt.has_image(c.image_id)]
-        for c, parsed in zip(caps, parser.parse([c.text for c in caps]), strict=True):
-            ev = build_image_evidence(c.image_id, gt)
-            for m in parsed.mentions:
-                if m.vocab != "coco80" or m.negated or m.nonvisual:
+        parsed_all = parser.parse([c.text for c in caps])
+        # every caption's object and count claims: the other captions of its image are its references
+        refs: dict[str, list] = {}
+        for c, parsed in zip(caps, parsed_all, strict=True):
+            refs.setdefault(c.image_id, []).extend((c.caption_id, cl) for cl in parsed.claims
+                                                   if cl.kind in ("object", "count"))
+        for c, parsed in zip(caps, parsed_all, strict=True):
+            ev = build_image_evidence(c.image_id, gt, references=refs.get(c.image_id, []),
+                                      reference_captions=5)
+            for claim in parsed.claims:
+                if claim.kind != "count":
                     continue
-                exact, vague = quantity_of(c.text, m)
-                if exact is None and vague is None:
-                    continue
-                if m.canonical not in ev.gt_counts and m.canonical not in ev.crowd:
-                    continue
-                if exact is not None:
-                    value, kind = str(exact), "exact"
-                else:
-                    lo, hi = VAGUE_RANGES[vague]
-                    value, kind = (f"{lo}+" if hi is None else f"{lo}-{hi}"), "vague"
-                claim = Claim("count", m.start, m.end, m.canonical, value, text=c.text[m.start:m.end])
+                lo, hi = parse_count(claim.value) or (0, 0)
+                kind = "exact" if lo == hi else "vague"
+                present = claim.subject in ev.gt_counts or claim.subject in ev.crowd
+                n = ev.gt_counts.get(claim.subject, 0)
                 r = resolver.resolve(claim, c.caption_id, ev)
-                n = ev.gt_counts.get(m.canonical, 0)
-                rel = "equal" if exact == n else ("below" if exact is not None and exact < n else "above")
+                rel = "absent" if not present else ("equal" if lo == n else ("below" if lo < n else "above"))
                 tally[kind, "all"] += 1
-                if kind == "exact":
-                    tally[kind, "stated " + rel + " boxed"] += 1
+                tally[kind, "stated " + rel + " boxed"] += 1
                 tally[kind, r.verdict if r else "none"] += 1
                 if r and r.verdict == "contradicted":
-                    alarms.append({"image_id": c.image_id, "caption": c.text.strip(), "claim": value,
-                                   "subject": m.canonical, "evidence": r.evidence})
+                    rule = ("absent class" if not present else
+                            "singular references" if "speak of one" in r.evidence else "stated >= 2n+1")
+                    tally[kind, "contradicted by rule: " + rule] += 1
+                    alarms.append({"image_id": c.image_id, "caption": c.text.strip(), "claim": claim.value,
+                                   "subject": claim.subject, "evidence": r.evidence})
 
     root = SHARED / "coco_mini" / "annotations"
     for split in ("train2017", "val2017"):

@@ -6,10 +6,8 @@ as a colour claim with an empty cache (cold: decode + rasterise + name every pix
 again (warm: the per-(image, class) cache). An "object" is one non-crowd instance. Target:
 <= 20 ms per object.
 
-Precision (``--no-human`` skips it): colour claims of the COCO human captions of these photos
-(and of coco_mini val2017), found as a colour word (black ... brown; gray, silver -> grey;
-golden -> yellow; tan, beige -> brown) within the four words before a COCO-80 mention, a
-stand-in for the claim extractor. Human captions are nearly always right, so every
+Precision (``--no-human`` skips it): the claim extractor's colour claims on COCO-80 objects in
+the COCO human captions of these photos (and of coco_mini val2017). Human captions are nearly always right, so every
 *contradicted* is a false alarm. Prints a table and writes benchmarks/results/claims_pixels.json.
 
     python benchmarks/claims_pixels.py [--repeats 3] [--no-human]
@@ -88,15 +86,8 @@ def main() -> None:
     print(f"wrote {dest}")
 
 
-COLOUR_WORDS = {"black": "black", "white": "white", "grey": "grey", "gray": "grey", "silver": "grey",
-                "red": "red", "orange": "orange", "yellow": "yellow", "golden": "yellow", "gold": "yellow",
-                "green": "green", "blue": "blue", "purple": "purple", "pink": "pink", "brown": "brown",
-                "tan": "brown", "beige": "brown"}
-
-
 def human_colours() -> dict:
     """Verdicts of the pixels resolver on the colour claims of COCO human captions."""
-    import re
     from collections import Counter
 
     from caption_audit.ingest.coco import load_coco_captions, load_coco_instances
@@ -104,7 +95,6 @@ def human_colours() -> dict:
     from caption_audit.scoring.groundtruth import GroundTruth
     from caption_audit.scoring.resolvers.pixels import PixelsResolver
     from caption_audit.text.parse import CaptionParser
-    from caption_audit.types import Claim
 
     parser, px = CaptionParser(), PixelsResolver()
     tally: Counter = Counter()
@@ -121,25 +111,15 @@ def human_colours() -> dict:
             ev = build_image_evidence(c.image_id, gt, images_dir=root / split, file_name=names.get(c.image_id))
             if not ev.image_path:
                 continue
-            for m in parsed.mentions:
-                if m.vocab != "coco80" or m.negated:
+            for claim in parsed.claims:
+                if claim.kind != "colour" or parsed.mentions[claim.mention].vocab != "coco80":
                     continue
-                cols: list[str] = []
-                for w in reversed(re.findall(r"[a-z]+", c.text[: m.start].lower())[-4:]):
-                    if w in COLOUR_WORDS:
-                        cols.append(COLOUR_WORDS[w])
-                    elif w == "and" and cols:
-                        continue
-                    elif cols or w in ("a", "an", "the", "of", "on", "in", "with", "is", "are"):
-                        break
-                if not cols:
-                    continue
-                claim = Claim("colour", m.start, m.end, m.canonical, "+".join(sorted(set(cols))))
                 r = px.resolve(claim, c.caption_id, ev)
                 tally["claims"] += 1
                 tally[r.verdict if r else "no evidence"] += 1
                 if r and r.verdict == "contradicted":
-                    alarms.append({"caption": c.text.strip(), "claim": claim.value, "evidence": r.evidence})
+                    alarms.append({"image_id": c.image_id, "caption": c.text.strip(), "subject": claim.subject,
+                                   "claim": claim.value, "evidence": r.evidence})
     judged = tally["claims"]
     return {**dict(tally), "false_alarm_rate": round(tally["contradicted"] / judged, 4) if judged else None,
             "contradicted_cases": alarms}

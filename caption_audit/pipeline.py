@@ -459,7 +459,8 @@ def _reference_pass(cfg: AuditConfig, specs: list[InputSpec], parser: Any, gt: G
         first is ``None`` when no caption of the reference source exists.
     """
     chair = cfg.gt_mode == "chair"
-    keep_kinds = {"count", "colour", "identity", "open_object"}
+    # object claims: which reference captions speak of one ("a dog") for the count rule of the instances resolver
+    keep_kinds = {"object", "count", "colour", "identity", "open_object"}
     refs: dict[str, list[tuple[str, Any]]] = {}
     n_refs: Counter = Counter()
     chunk: list[Caption] = []

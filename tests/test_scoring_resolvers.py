@@ -72,11 +72,57 @@ def test_instances_counts(counts, crowd, subject, value, verdict, evidence):
 def test_instances_count_of_absent_class_and_no_gt():
     ev = ImageEvidence("1", gt_classes={"dog"}, gt_counts={"dog": 1})
     r = InstancesResolver().resolve(Claim("count", 0, 5, "cat", "2"), "c1", ev)
-    assert r.verdict == "unverifiable" and "object claim" in r.evidence  # one error, not two
+    # a count of an absent COCO-80 class is wrong too (per-kind rates are separate metrics)
+    assert (r.verdict, r.evidence, r.confidence) == ("contradicted", "instances: no cat", 0.85)
+    # an open-vocabulary thing has no instances to count: no evidence either way
+    assert InstancesResolver().resolve(Claim("count", 0, 5, "plate", "6"), "c1", ev) is None
     assert InstancesResolver().resolve(Claim("count", 0, 5, "dog", "2"), "c1", ImageEvidence("1")) is None
     # named in GT without boxes (CHAIR tables): no count
     ev = ImageEvidence("1", gt_classes={"dog"}, gt_counts={})
     assert InstancesResolver().resolve(Claim("count", 0, 5, "dog", "2"), "c1", ev) is None
+
+
+def _obj(cid, start, text, subject):
+    return (cid, Claim("object", start, start + len(text), subject, "", text=text))
+
+
+_ONE_DOG = [_obj("r1", 2, "dog", "dog"), _obj("r2", 2, "dog", "dog"), _obj("r3", 4, "dog", "dog"),
+            _obj("r4", 0, "puppy", "dog")]
+
+
+@pytest.mark.parametrize("refs, value, verdict", [
+    # one boxed dog and every reference caption speaks of one: "two dogs" is wrong
+    (_ONE_DOG, "2", "contradicted"),
+    (_ONE_DOG, "2-4", "contradicted"),
+    (_ONE_DOG[:3], "2", "contradicted"),
+    (_ONE_DOG[:2], "2", "unverifiable"),  # two speakers are too few
+    (_ONE_DOG + [_obj("r5", 6, "dogs", "dog")], "2", "unverifiable"),  # one reference says "dogs"
+    (_ONE_DOG + [_obj("r1", 20, "dog", "dog")], "2", "unverifiable"),  # "a dog ... another dog"
+    (_ONE_DOG + [("r5", Claim("count", 0, 8, "dog", "2", text="two dogs"))], "2", "unverifiable"),
+    # "panda bear" is two adjacent mentions of one class: one noun phrase
+    ([_obj("r1", 2, "panda", "dog"), _obj("r1", 8, "bear", "dog"), *_ONE_DOG[1:]], "2", "contradicted"),
+    ([("c1", c) for _, c in _ONE_DOG], "2", "unverifiable"),  # the caption's own claims are no reference
+    (_ONE_DOG, "1", "supported"),
+])
+def test_instances_count_singular_references(refs, value, verdict):
+    ev = ImageEvidence("1", gt_classes={"dog"}, gt_counts={"dog": 1}, references=refs, reference_captions=5)
+    r = InstancesResolver().resolve(Claim("count", 0, 8, "dog", value), "c1", ev)
+    assert r.verdict == verdict
+    if verdict == "contradicted":
+        assert "speak of one" in r.evidence and r.confidence == 0.75
+
+
+@pytest.mark.parametrize("counts, crowd, subject, words", [
+    ({"banana": 1}, set(), "banana", ("banana",) * 4),     # grouped: one box may be a bunch
+    ({"skis": 1}, set(), "skis", ("skis",) * 4),           # paired
+    ({"person": 1}, {"person"}, "person", ("man",) * 4),   # a crowd region
+    ({"dog": 2}, set(), "dog", ("dog",) * 4),              # n = 2: "three dogs" is the 2n+1 rule's
+])
+def test_instances_singular_references_only_for_one_plain_box(counts, crowd, subject, words):
+    refs = [_obj(f"r{k}", 2, w, subject) for k, w in enumerate(words)]
+    ev = ImageEvidence("1", gt_classes=set(counts), gt_counts=counts, crowd=crowd, references=refs)
+    r = InstancesResolver().resolve(Claim("count", 0, 8, subject, "2" if counts[subject] == 1 else "4"), "c1", ev)
+    assert r.verdict != "contradicted"
 
 
 @pytest.mark.parametrize("subject, verdict", [("dog", "supported"), ("cat", "contradicted")])
@@ -170,6 +216,38 @@ def test_pixels_authored_mask(tmp_path, value, verdict, conf):
     assert r.evidence.startswith("mask") and ("red 100%" in r.evidence or "red 9" in r.evidence)
 
 
+def _striped(tmp_path, fill):
+    """A ``fill`` rectangle with a white bar over ~10% of it (a stop sign's letters), and its mask."""
+    from PIL import Image, ImageDraw
+
+    path, inst = _authored(tmp_path, fill=fill)
+    with Image.open(path) as im:
+        img = im.convert("RGB")
+    ImageDraw.Draw(img).rectangle((40, 70, 160, 78), fill=(250, 250, 250))
+    img.save(path, quality=95)
+    return path, inst
+
+
+@pytest.mark.parametrize("fill, value, verdict, conf", [
+    ((220, 20, 30), "yellow", "contradicted", 0.75),   # white is yellow's neighbour; red dominates
+    ((220, 20, 30), "blue", "contradicted", 0.75),     # white is blue's neighbour; red dominates
+    ((220, 20, 30), "pink", "unverifiable", 0.0),      # pink is next to red
+    ((220, 20, 30), "orange", "unverifiable", 0.0),
+    ((220, 20, 30), "grey", "unverifiable", 0.0),      # achromatic: the neighbour rule only
+    ((120, 80, 40), "blue", "contradicted", 0.75),     # brown dominates a far hue
+    ((120, 80, 40), "pink", "unverifiable", 0.0),      # ... but not pink
+    ((30, 60, 200), "yellow", "contradicted", 0.75),
+    ((30, 60, 200), "green", "unverifiable", 0.0),     # green is next to blue
+])
+def test_pixels_dominant_other_hue(tmp_path, fill, value, verdict, conf):
+    path, inst = _striped(tmp_path, fill)
+    ev = ImageEvidence("1", gt_classes={"bus"}, gt_counts={"bus": 1}, instances={"bus": [inst]}, image_path=path)
+    r = PixelsResolver().resolve(Claim("colour", 2, 5, "bus", value), "c", ev)
+    assert (r.verdict, r.confidence) == (verdict, conf)
+    if verdict == "contradicted":
+        assert "mostly" in r.evidence
+
+
 def test_pixels_box_fallback_and_normalized(tmp_path):
     path, inst = _authored(tmp_path)
     box = {**inst, "segmentation": None, "bbox": (20.0, 10.0, 180.0, 140.0)}  # red + white
@@ -256,6 +334,11 @@ def test_pixels_detector_box_when_no_instances(tmp_path):
     ("163497", "giraffe", "green", "contradicted", "brown"),
     ("332078", "truck", "white", "unverifiable", "grey"),       # white truck in shade: not contradicted
     ("420862", "cow", "brown+white", "unverifiable", "grey"),   # shaded white cows: not contradicted
+    # a dominant other hue (>= 40%) contradicts a stated hue that is absent
+    ("525891", "stop sign", "yellow", "contradicted", "red"),   # white letters: yellow's neighbour
+    ("525891", "stop sign", "orange", "unverifiable", "red"),   # orange is next to red
+    ("332078", "car", "red", "contradicted", "white"),          # white car (no red) + blue truck (49% blue)
+    ("488571", "microwave", "white", "unverifiable", "yellow"),  # white under warm light: achromatic, kept
 ])
 def test_pixels_on_coco_mini(coco_train, image_id, subject, value, verdict, top):
     r = PixelsResolver().resolve(Claim("colour", 0, 3, subject, value), "c", _ev(coco_train, image_id))

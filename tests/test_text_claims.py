@@ -58,6 +58,11 @@ COUNTS = [
     ("A single bed in a room.", []),  # bed size, not a count
     ("A motorcycle and several other motorcycles.", []),  # a part, not the total
     ("Two more dogs arrive.", []),
+    ("Two black and white cows graze.", [("cow", "2")]),  # a joiner between colours goes on
+    ("Two black or white dogs.", [("dog", "2")]),
+    ("A black and white dog and two cats.", [("cat", "2")]),  # "and" after "dog" still breaks
+    ("A table with place settings for 7 people.", []),  # a capacity, not a count
+    ("A table for two.", []),
     ("Two slices of pizza.", []),  # the count is of slices
     ("There are no two dogs alike.", []),  # negated mention
 ]

@@ -77,6 +77,7 @@ class ClaimExtractor:
         self._max_gap = int(r["max_gap"])
         self._paired = frozenset(r["paired_classes"])
         self._partial = frozenset(r.get("count_partial", []))
+        self._capacity = frozenset(r.get("count_capacity", []))
         self._count_names = {tuple(p.split()) for p in r.get("count_names", [])}
         self._colour_of = {v: cat for cat, variants in r["colours"].items() for v in variants}
         self._colour_mod = frozenset(r["colour_modifiers"])
@@ -158,11 +159,17 @@ class ClaimExtractor:
                 if not self._partial.isdisjoint(words[j + 1 : i]):
                     return None  # "several other motorcycles": a part, not the total
                 return j - len(hit) + 1, j, hit
-            if w in self._count_break:
+            if w in self._count_break and not self._colour_join(words, j):
                 return None
             j -= 1
             gap += 1
         return None
+
+    def _colour_join(self, words: Sequence[str], j: int) -> bool:
+        """Whether ``words[j]`` joins two colour words ("two black and white cows": the "and"
+        belongs to the colours, so the count look-back goes on past it)."""
+        return (words[j] in self._joiners and 0 < j < len(words) - 1
+                and words[j - 1] in self._colour_of and words[j + 1] in self._colour_of)
 
     def value_of(self, phrase: tuple[str, ...]) -> str:
         """Encoded count of a quantity phrase: ``"3"``, ``"3-7"`` or ``"3+"``."""
@@ -192,6 +199,8 @@ class ClaimExtractor:
             if hit is None:
                 continue
             q0, q1, phrase = hit
+            if q0 > 0 and words[q0 - 1] in self._capacity:
+                continue  # "settings for 7 people": a capacity, not a count of what is there
             value = self.value_of(phrase)
             if value == "1" and phrase[-1] in ("one", "single", "lone") and (
                     j <= last_enum or per_class.get(m.canonical, 0) > 1 or (q0 + 1 < len(words) and words[q0 + 1] == "of")):

@@ -16,13 +16,22 @@ human captions (which are nearly always right) of coco_mini and LLaVA caps_boxes
   ``2 n + 1`` (3 vs 1, 5 vs 2), the class is not a grouped one and has no crowd region: 2 of 167
   exact human counts (1.2%, both the "ten speed bike" parse) and 0 of 82 vague ones trip it.
   Otherwise *unverifiable* ("instances: 2 dog (annotations often miss small objects)").
+  Exception, *singular references*: when exactly one instance is boxed (``n = 1``, no crowd
+  region, not a grouped or paired class) and at least :data:`MIN_SINGULAR_REFS` (3) reference
+  captions (``ImageEvidence.references``, the caption's own id left out) mention the class and
+  every one of them speaks of a single one (one singular mention, "a dog", and no count of 2 or
+  more), a stated count of 2 or more is *contradicted* (0.75): the boxes and the people who
+  described the photo agree there is one. (On COCO human captions judged against the other four
+  captions of their image: ``benchmarks/claims_counts.py``.)
 - stated below ``n``: humans count the salient ones or a subset ("two men and a woman", "four
   people wait" with 12 boxed): 29 of 167 exact human counts (17%) are below ``n``, 6 (3.6%)
   even below ``(n - 1) / 2``. So a count below the boxes is *unverifiable* here ("instances: 5
   person (a caption may count only some)"); the references resolver can still contradict it.
 - an ``iscrowd`` region makes ``n`` a lower bound: a stated count >= ``n`` is *unverifiable*.
-- the class has no instance: *unverifiable*; the object claim judges existence (one error is
-  not counted twice).
+- a COCO-80 class with no instance (the image's ground truth covers every COCO-80 class): a count
+  of something absent is wrong too, *contradicted* (0.85) with the object claim's evidence
+  ("instances: no dog"). Per-kind rates are separate metrics, so this is not counted twice
+  within a kind. A count of an open-vocabulary thing ("two plates") gets ``None`` (no evidence).
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from caption_audit.scoring.verdicts import judge_mention
 from caption_audit.types import Claim, ClaimKind, ClaimVerdict, Mention, Resolution, Verdict, Vocab
 
 _RANGE = re.compile(r"^(\d+)(?:(\+)|-(\d+))?$")
+MIN_SINGULAR_REFS = 3
 
 
 def parse_count(value: str) -> tuple[int, int | None] | None:
@@ -66,6 +76,55 @@ def _fmt_range(lo: int, hi: int | None) -> str:
     return f"{lo}+" if hi is None else (str(lo) if lo == hi else f"{lo}-{hi}")
 
 
+@cache
+def _coco80() -> frozenset[str]:
+    """The COCO-80 class names (the classes an image's COCO instances cover)."""
+    from caption_audit.text.vocab import default_vocabulary
+
+    return frozenset(default_vocabulary().classes)
+
+
+def _is_plural(word: str) -> bool:
+    """Whether ``word`` may be a plural (or same-in-both) form: the plural of some candidate
+    singular (``dogs`` <- ``dog``, ``buses`` <- ``bus``, ``men`` <- ``man``). Errs towards
+    plural ("bus" may be the plural of "bu"): a plural read as singular would be a false alarm."""
+    from caption_audit.text.inflect import INVARIANT, IRREGULAR
+
+    w = word.lower()
+    if w in INVARIANT or w in IRREGULAR.values() or w.endswith("men"):
+        return True
+    cands = [w[:-1], w[:-2], w[:-3] + "y", w[:-3] + "f", w[:-3] + "fe"] if w.endswith("s") else []
+    from caption_audit.text.inflect import pluralize
+
+    return any(c and pluralize(c) == w for c in cands)
+
+
+def _singular_refs(subject: str, caption_id: str, ev: ImageEvidence) -> int:
+    """Number of reference captions (other than ``caption_id``) that speak of exactly one
+    ``subject``; 0 when any reference caption mentions it otherwise (a plural, two mentions,
+    a count of 2 or more), or when none does."""
+    if not ev.references:
+        return 0
+    spans: dict[str, list[tuple[int, int, str]]] = {}
+    counted: set[str] = set()
+    for cid, c in ev.references:
+        if cid == caption_id or c.subject != subject:
+            continue
+        if c.kind == ClaimKind.OBJECT:
+            spans.setdefault(cid, []).append((c.start, c.end, c.text.split()[-1] if c.text.strip() else ""))
+        elif c.kind == ClaimKind.COUNT and c.value != "1":
+            counted.add(cid)
+    if counted:
+        return 0
+    for got in spans.values():
+        got.sort()
+        # adjacent mentions of one class are one noun phrase ("panda bear"): its head is the last
+        heads = [w for k, (_, e, w) in enumerate(got) if k + 1 == len(got) or got[k + 1][0] - e > 1]
+        if len(heads) != 1 or not heads[0] or _is_plural(heads[0]):
+            return 0
+    return len(spans)
+
+
 class InstancesResolver:
     """Judges object and count claims on the image's COCO instances."""
 
@@ -74,11 +133,10 @@ class InstancesResolver:
 
     def resolve(self, claim: Claim, caption_id: str, ev: ImageEvidence) -> Resolution | None:
         """Judge an object or count claim; ``None`` without ground truth for the image."""
-        del caption_id
         if claim.kind == ClaimKind.OBJECT:
             return self._object(claim, ev)
         if claim.kind == ClaimKind.COUNT:
-            return self._count(claim, ev)
+            return self._count(claim, caption_id, ev)
         return None
 
     def _object(self, claim: Claim, ev: ImageEvidence) -> Resolution | None:
@@ -96,15 +154,16 @@ class InstancesResolver:
                               f"instances: no {claim.subject}", 0.9)
         return None
 
-    def _count(self, claim: Claim, ev: ImageEvidence) -> Resolution | None:
+    def _count(self, claim: Claim, caption_id: str, ev: ImageEvidence) -> Resolution | None:
         stated = parse_count(claim.value)
         if ev.gt_classes is None or ev.gt_counts is None or stated is None:
             return None
         subj = claim.subject
         crowd = subj in ev.crowd
         if subj not in ev.gt_classes:
-            return Resolution(ClaimVerdict.UNVERIFIABLE.value, self.name,
-                              f"instances: no {subj} (the object claim judges it)", 0.0)
+            if subj not in _coco80():
+                return None  # an open-vocabulary thing ("two plates"): no instances to count
+            return Resolution(ClaimVerdict.CONTRADICTED.value, self.name, f"instances: no {subj}", 0.85)
         if subj not in ev.gt_counts and not crowd:
             return None  # named in GT without boxes (e.g. CHAIR tables): no count
         rules = count_rules()
@@ -126,6 +185,12 @@ class InstancesResolver:
                     and low >= rules["over_factor"] * n + rules["over_margin"]):
                 return Resolution(ClaimVerdict.CONTRADICTED.value, self.name,
                                   f"{seen}, stated {_fmt_range(lo, hi)}", 0.8)
+            singular = _singular_refs(subj, caption_id, ev) if n == 1 and not crowd and subj not in rules["grouped"] \
+                and subj not in rules["paired"] else 0
+            if singular >= MIN_SINGULAR_REFS:
+                return Resolution(ClaimVerdict.CONTRADICTED.value, self.name,
+                                  f"{seen}, stated {_fmt_range(lo, hi)}; {singular} reference caption(s) speak of one",
+                                  0.75)
             return Resolution(ClaimVerdict.UNVERIFIABLE.value, self.name,
                               f"{seen} (annotations often miss small objects)", 0.0)
         return Resolution(ClaimVerdict.UNVERIFIABLE.value, self.name,

@@ -16,6 +16,17 @@ Rule (precision first; "the red bus" may be any bus of the image):
   no crowd region) and none shows the stated colour or a neighbour it is easily confused with
   (:data:`NEIGHBOURS`, e.g. white ~ grey under shade) on >= 3% of its pixels: 0.8 from masks,
   0.6 from boxes.
+- also *contradicted* (0.75; 0.6 when some other instance is a box) for a stated **hue** (red,
+  orange, yellow, green, blue, purple, pink) when every instance was judged, and a **mask** (not a
+  box: its dominant hue may be the background's) shows that hue itself on < 3% of its pixels and
+  is dominated (>= :data:`DOMINANT_SHARE`, 40%) by another hue that is not
+  adjacent to it on the hue circle (:data:`ADJACENT`; "a yellow stop sign" over a mask that is
+  62% red, "a blue bus" over a red one; brown dominates only green, blue and purple; with
+  several instances, each is either dominated so or lacks the hue and its neighbours as
+  above). A dominant other hue is positive evidence, unlike the
+  absence of a colour whose pixels lighting may have renamed (white in shade reads grey), so
+  the wide neighbour sets above do not apply; achromatic and brown claims keep the stricter
+  rule (lighting turns them into each other).
 - else *unverifiable* with the shares; ``None`` without an image file or without any instance
   or detector box of the class.
 
@@ -51,6 +62,22 @@ NEIGHBOURS: dict[str, frozenset[str]] = {
     "purple": frozenset({"purple", "pink", "blue", "red"}),
     "pink": frozenset({"pink", "red", "purple", "white"}),
     "brown": frozenset({"brown", "orange", "red", "yellow", "black", "grey", "white"}),  # tan reads grey
+}
+
+# the rule of a dominant other hue (module doc): stated hue -> the hues next to it on the hue
+# circle, which lighting and camera white balance may turn it into (excluded as evidence)
+HUES = frozenset({"red", "orange", "yellow", "green", "blue", "purple", "pink"})
+DOMINANT_SHARE = 0.40
+# brown is a dark, muted orange/yellow/red: it may dominate only hues far from those
+DOMINATORS = HUES | {"brown"}
+ADJACENT: dict[str, frozenset[str]] = {
+    "red": frozenset({"orange", "pink", "purple", "brown"}),
+    "orange": frozenset({"red", "yellow", "brown"}),
+    "yellow": frozenset({"orange", "green", "brown"}),
+    "green": frozenset({"yellow", "blue"}),
+    "blue": frozenset({"green", "purple"}),
+    "purple": frozenset({"blue", "pink", "red"}),
+    "pink": frozenset({"red", "purple", "brown"}),
 }
 
 
@@ -207,6 +234,14 @@ class PixelsResolver:
         def judged(s: _Shares, c: str) -> bool:
             return s.n >= MIN_PIXELS and (c in ACHROMATIC or s.n_lit >= MIN_PIXELS)
 
+        def dominated(s: _Shares, c: str) -> str | None:
+            """Another hue, not adjacent to ``c``, on >= DOMINANT_SHARE of ``s`` while ``c`` is absent."""
+            if c not in HUES or s.source != "mask" or s.share(c) >= ABSENT_SHARE:
+                return None  # a box's dominant hue may be the background's
+            others = [(s.share(d), d) for d in DOMINATORS - ADJACENT[c] - {c}]
+            top = max(others)
+            return top[1] if top[0] >= DOMINANT_SHARE else None
+
         missing = [c for c in colours if all(judged(s, c) and absent(s, c) for s in got)]
         n = len(got)
         where = f"{src}" if n == 1 else f"{n} {subj} ({', '.join(sorted({s.source for s in got}))})"
@@ -214,5 +249,15 @@ class PixelsResolver:
             conf = 0.8 if all(s.source == "mask" for s in got) else 0.6
             return Resolution(ClaimVerdict.CONTRADICTED.value, self.name,
                               f"{where}: no {'/'.join(missing)}; {best.text()}", conf)
+        # each instance is evidence against the hue: it lacks it (and its neighbours) or another hue dominates
+        over = {c: [dominated(s, c) for s in got] for c in colours if c in HUES}
+        over = {c: ds for c, ds in over.items()
+                if any(ds) and all(judged(s, c) and (d or absent(s, c)) for s, d in zip(got, ds, strict=True))}
+        if over and not crowd:
+            c, ds = next(iter(over.items()))
+            conf = 0.75 if all(s.source == "mask" for s in got) else 0.6  # a box: lacks the hue and neighbours
+            return Resolution(ClaimVerdict.CONTRADICTED.value, self.name,
+                              f"{where}: no {c}, mostly {'/'.join(sorted({d for d in ds if d}))}; {best.text()}",
+                              conf)
         reason = "" if not crowd else " (a crowd region is not checked)"
         return Resolution(ClaimVerdict.UNVERIFIABLE.value, self.name, f"{where}: {best.text()}{reason}", 0.0)

@@ -76,7 +76,7 @@ class ReferencesResolver:
         with an embedder; called by :func:`caption_audit.scoring.claims.judge_claims`)."""
         if self.embedder is None or not ev.references:
             return
-        refs = sorted({c.subject for cid, c in ev.references if cid != caption_id})
+        refs = sorted({c.subject for cid, c in ev.references if cid != caption_id and c.kind != ClaimKind.OBJECT})
         mine = sorted({c.subject for c in claims if c.kind == ClaimKind.OPEN_OBJECT} - set(refs))
         key = (ev.image_id, caption_id)
         self._matches[key] = {}
@@ -92,7 +92,7 @@ class ReferencesResolver:
                 self._matches[key][mine[r]] = (refs[c], float(sim[r, c]))
 
     def _open_object(self, claim: Claim, caption_id: str, ev: ImageEvidence, others: list) -> Resolution:
-        by = sorted({cid for cid, c in others if c.subject == claim.subject})
+        by = sorted({cid for cid, c in others if c.subject == claim.subject and c.kind != ClaimKind.OBJECT})
         if by:
             return Resolution(ClaimVerdict.SUPPORTED.value, self.name,
                               f"refs: {claim.subject} in {len(by)} caption(s)", CONFIDENCE)
