@@ -57,7 +57,9 @@ COUNTS = [
     ("Three men; two of the men wear hats.", [("person", "3")]),  # partitive "two of the men"
     ("A single bed in a room.", []),  # bed size, not a count
     ("A motorcycle and several other motorcycles.", []),  # a part, not the total
-    ("Two more dogs arrive.", []),
+    ("Two more dogs arrive.", [("dog", "3+")]),  # "more": at least one more than two, in all
+    ("A dog sleeps while two other dogs play.", [("dog", "3+")]),
+    ("A bike and three additional bikes.", [("bicycle", "4+")]),
     ("Two black and white cows graze.", [("cow", "2")]),  # a joiner between colours goes on
     ("Two black or white dogs.", [("dog", "2")]),
     ("A black and white dog and two cats.", [("cat", "2")]),  # "and" after "dog" still breaks

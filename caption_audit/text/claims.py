@@ -77,6 +77,7 @@ class ClaimExtractor:
         self._max_gap = int(r["max_gap"])
         self._paired = frozenset(r["paired_classes"])
         self._partial = frozenset(r.get("count_partial", []))
+        self._more = frozenset(r.get("count_more", []))
         self._capacity = frozenset(r.get("count_capacity", []))
         self._count_names = {tuple(p.split()) for p in r.get("count_names", [])}
         self._colour_of = {v: cat for cat, variants in r["colours"].items() for v in variants}
@@ -129,14 +130,15 @@ class ClaimExtractor:
 
     # ------------------------------------------------------------------ counts
     def quantity_before(self, words: Sequence[str], i: int, toks: Sequence[Token] | None = None,
-                        hyphen_after: Any = None) -> tuple[int, int, tuple[str, ...]] | None:
+                        hyphen_after: Any = None, *, more: bool = False) -> tuple[int, int, tuple[str, ...]] | None:
         """The quantity phrase stated before token ``i``: ``(first, last, phrase)`` or ``None``.
 
         Looks back at most ``max_gap`` words (stops at ``count_break`` words and, given the
         tokens ``toks``, at the start of the sentence); ``hyphen_after(j)`` says whether token ``j``
         is joined to the next by a hyphen. A quantity right before a compound unit ("four door"),
         hyphenated to the next word ("four-door"), or of a part ("two other dogs") is no quantity
-        of the mention.
+        of the mention; with ``more``, a quantity before ``count_more`` words ("two more dogs")
+        is returned with the marker ``"+more"`` appended to its phrase.
         """
         j, gap = i - 1, 0
         sent = toks[i].sent if toks is not None else 0
@@ -156,7 +158,10 @@ class ClaimExtractor:
                     return None
                 if tuple(words[j - len(hit) + 1 : j + 2]) in self._count_names:
                     return None
-                if not self._partial.isdisjoint(words[j + 1 : i]):
+                between = set(words[j + 1 : i])
+                if not self._partial.isdisjoint(between):
+                    if more and between & self._partial <= self._more:
+                        return j - len(hit) + 1, j, (*hit, "+more")
                     return None  # "several other motorcycles": a part, not the total
                 return j - len(hit) + 1, j, hit
             if w in self._count_break and not self._colour_join(words, j):
@@ -195,12 +200,20 @@ class ClaimExtractor:
         for a, ((i, j), m) in enumerate(zip(spans, mentions, strict=True)):
             if m.negated or m.nonvisual or i == 0:
                 continue
-            hit = self.quantity_before(words, i, toks, hyphen_after)
+            hit = self.quantity_before(words, i, toks, hyphen_after, more=True)
             if hit is None:
                 continue
             q0, q1, phrase = hit
             if q0 > 0 and words[q0 - 1] in self._capacity:
                 continue  # "settings for 7 people": a capacity, not a count of what is there
+            if phrase[-1] == "+more":  # "two more dogs": at least one more than the number, in all
+                value = self.value_of(phrase[:-1])
+                if not value.isdigit():
+                    continue  # "several other motorcycles": no total to state
+                start = toks[q0].start
+                out.append(Claim(_COUNT, start, m.end, m.canonical, f"{int(value) + 1}+", a,
+                                 text[start : m.end], m.hedged))
+                continue
             value = self.value_of(phrase)
             if value == "1" and phrase[-1] in ("one", "single", "lone") and (
                     j <= last_enum or per_class.get(m.canonical, 0) > 1 or (q0 + 1 < len(words) and words[q0 + 1] == "of")):
