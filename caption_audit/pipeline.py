@@ -324,6 +324,7 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
                   images: list[ImageInfo], provenance: list[dict], warnings: list[str]) -> None:
     """The run itself, inside the locked, in-progress run folder; summary.json is written last."""
     from caption_audit.engine.batch import BatchScorer, ScoreContext
+    from caption_audit.quality.run import quality_pass
     from caption_audit.text.nlp import model_info
     from caption_audit.text.parse import CaptionParser
 
@@ -407,7 +408,9 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     _write_gt_tables(out, objects, images, gt, parser.vocab, detected.objects if detected else None)
     _write_classes(out)
     _coverage_warning(stats, gt, warnings, detector=detected is not None)
+    quality = quality_pass(out, stats, n_resamples=cfg.n_resamples, confidence=cfg.confidence, seed=cfg.seed)
     summary = _summary(cfg, stats, provenance, warnings, gt, parser, model_info(parser.nlp))
+    quality.attach(summary)
     summary["run"] = {"engine": cfg.engine, "workers": cfg.workers, "batch_size": cfg.batch_size,
                       "resumed_captions": counts["resumed"], "seconds": round(time.perf_counter() - t_start, 2),
                       "fingerprint": fp}

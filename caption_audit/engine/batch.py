@@ -6,6 +6,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from caption_audit.quality.checks import check_caption
+from caption_audit.quality.run import CORPUS_COLUMNS, QUALITY_FLAG_COLUMNS
 from caption_audit.scoring.groundtruth import GroundTruth
 from caption_audit.scoring.metrics import METRICS
 from caption_audit.scoring.verdicts import score_caption
@@ -136,8 +138,11 @@ class BatchScorer:
         image_ev: dict[str, Any] = {}
         for c, problem in zip(batch, problems, strict=True):
             gt_ok = have_gt and gt.has_image(c.image_id)
+            # quality checks (issue #12) on every caption with a text; the text stage's
+            # text_problem result is reused for the non_english check
+            q = None if c.error else check_caption(c.text, problem=problem)
             if problem is not None:
-                _caption_row(crow, c, f"skipped: {problem}", None, 0, 0, gt_ok)
+                _caption_row(crow, c, f"skipped: {problem}", None, 0, 0, gt_ok, q)
                 continue
             k, p = next(parsed)
             ev = evidence.get(c.image_id) if evidence else None
@@ -148,7 +153,7 @@ class BatchScorer:
             if c.image_id not in image_ev:
                 image_ev[c.image_id] = self._image_evidence(c.image_id, gt_ok, ev)
             results = self._claims(c, p, image_ev[c.image_id], s)
-            _caption_row(crow, c, "scored", s, p.n_words, p.n_chars, gt_ok)
+            _caption_row(crow, c, "scored", s, p.n_words, p.n_chars, gt_ok, q)
             _mention_rows(mrow, c, p)
             _claim_rows(lrow, c, p, results)
         return dict(crow), dict(mrow), dict(lrow)
@@ -202,7 +207,8 @@ class BatchScorer:
                 s.n_unverifiable -= 1
 
 
-def _caption_row(rows: dict, c: Caption, status: str, s: Any, n_words: int, n_chars: int, gt_ok: bool) -> None:
+def _caption_row(rows: dict, c: Caption, status: str, s: Any, n_words: int, n_chars: int, gt_ok: bool,
+                 q: Any = None) -> None:
     rows["caption_id"].append(c.caption_id)
     rows["image_id"].append(c.image_id)
     rows["source"].append(c.source)
@@ -236,6 +242,30 @@ def _caption_row(rows: dict, c: Caption, status: str, s: Any, n_words: int, n_ch
     stats = s.claim_stats if scored else {}
     for col in _CLAIM_STAT_COLUMNS:
         rows[col].append(stats.get(col, 0))
+    _quality_columns(rows, q)
+
+
+def _quality_columns(rows: dict, q: Any) -> None:
+    """The per-caption quality columns (docs/quality.md, docs/run-folder.md); ``q`` is the
+    :class:`caption_audit.quality.checks.QualityResult`, None for a caption without a text.
+    The corpus columns are filled later, by :func:`caption_audit.quality.run.corpus_pass`."""
+    if q is None:
+        for col in QUALITY_FLAG_COLUMNS.values():
+            rows[col].append(None)
+        rows["quality_issues"].append([])
+        rows["degenerate"].append(None)
+        rows["repeated_share"].append(None)
+        rows["longest_repeat"].append(None)
+    else:
+        flags = q.flags
+        for name, col in QUALITY_FLAG_COLUMNS.items():
+            rows[col].append(flags.get(name, False))
+        rows["quality_issues"].append(q.quality_issues)
+        rows["degenerate"].append(bool(q.quality_issues))
+        rows["repeated_share"].append(q.values.get("repeated_share"))
+        rows["longest_repeat"].append(q.values.get("longest_repeat"))
+    for col in CORPUS_COLUMNS:
+        rows[col].append(None)
 
 
 _CLAIM_STAT_COLUMNS = ("n_object_checked", "n_object_wrong", "n_open_object_checked", "n_open_object_wrong",

@@ -10,6 +10,10 @@ import numpy as np
 from caption_audit.scoring.bootstrap import bootstrap_ci
 from caption_audit.scoring.metrics import CLASS_METRIC_LIST, METRIC_LIST, STAT_COLUMNS
 
+# quality statistics (issue #12): statistic column -> captions.parquet bool column
+QUALITY_BOOL_STATS = {"n_repetition": "q_repetition", "n_truncated": "q_truncated", "n_garbage": "q_garbage",
+                      "n_degenerate": "degenerate", "n_duplicate": "q_duplicate",
+                      "n_near_duplicate": "q_near_duplicate"}
 # claim kinds with per-caption checked/wrong columns (count has its own, older names)
 CLAIM_STAT_KINDS = ("object", "open_object", "colour", "identity")
 # columns of captions.parquet needed to rebuild every statistic
@@ -17,7 +21,8 @@ CAPTION_COLUMNS = ["source", "image_id", "status", "gt_available", "n_mentions",
                    "covered", "gt_objects", "n_words", "n_chars", "n_unverifiable", "n_all_mentions",
                    "n_count_checked", "n_count_wrong", *(f"n_{k}_{x}" for k in CLAIM_STAT_KINDS
                                                          for x in ("checked", "wrong")),
-                   "n_open_object_unsupported", "n_open_object"]
+                   "n_open_object_unsupported", "n_open_object", *QUALITY_BOOL_STATS.values(),
+                   "boilerplate_share"]
 
 
 def stat_table(captions: Any) -> dict[str, np.ndarray]:
@@ -61,6 +66,9 @@ def stat_table(captions: Any) -> dict[str, np.ndarray]:
     cols["n_claims_checked"], cols["n_claims_wrong"] = checked, wrong
     cols["has_contradiction"] = (wrong > 0).astype(np.float64)
     cols["claims_judged"] = (checked > 0).astype(np.float64)
+    for stat, c in QUALITY_BOOL_STATS.items():
+        cols[stat] = np.where(scored, _col(captions, c), 0.0)
+    cols["boilerplate_sum"] = np.where(scored, _col(captions, "boilerplate_share"), 0.0)
     assert set(cols) == set(STAT_COLUMNS), set(STAT_COLUMNS) ^ set(cols)
     return cols
 
@@ -117,6 +125,9 @@ def stat_sql(columns: Any) -> dict[str, str]:
     cols["n_claims_wrong"] = "(" + " + ".join(wrong) + ")"
     cols["has_contradiction"] = f"(CASE WHEN {cols['n_claims_wrong']} > 0 THEN 1.0 ELSE 0.0 END)"
     cols["claims_judged"] = f"(CASE WHEN {cols['n_claims_checked']} > 0 THEN 1.0 ELSE 0.0 END)"
+    for stat, c in QUALITY_BOOL_STATS.items():
+        cols[stat] = when(scored, col(c))
+    cols["boilerplate_sum"] = when(scored, col("boilerplate_share"))
     assert set(cols) == set(STAT_COLUMNS), set(STAT_COLUMNS) ^ set(cols)
     return cols
 

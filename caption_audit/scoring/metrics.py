@@ -108,6 +108,18 @@ class ClaimErrorRate(RatioMetric):
     """
 
 
+class QualityShare(RatioMetric):
+    r"""Share of scored captions a quality check flags (or, for ``boilerplate_share``, the mean
+    per-caption share of boilerplate words); the checks and thresholds are documented in
+    docs/quality.md (issue #12).
+
+    .. math:: \mathrm{share}_f = \frac{|\{\text{scored captions flagged } f\}|}{|\{\text{scored captions}\}|}
+
+    Degenerate-output rates in the sense of Holtzman et al. (ICLR 2020, "The Curious Case of
+    Neural Text Degeneration"): repetition loops, truncation, garbage. Lower is better.
+    """
+
+
 class MeanOf(RatioMetric):
     """A per-caption mean: ``Σ column / number of captions``."""
 
@@ -153,6 +165,25 @@ METRIC_LIST: tuple[RatioMetric, ...] = (
                    empty_status="no_identity_claims"),
     RatioMetric("skipped_share", "skipped", "one", False, "fraction",
                 "input captions skipped / input captions", empty_status="no_input"),
+    QualityShare("repetition_share", "n_repetition", "scored", False, "fraction",
+                 "scored captions in a repetition loop / scored captions", empty_status="no_scored_captions"),
+    QualityShare("truncated_share", "n_truncated", "scored", False, "fraction",
+                 "scored captions cut off mid-sentence / scored captions", empty_status="no_scored_captions"),
+    QualityShare("garbage_share", "n_garbage", "scored", False, "fraction",
+                 "scored captions with markup, code, control characters or unmatched brackets / scored captions",
+                 empty_status="no_scored_captions"),
+    QualityShare("degenerate_share", "n_degenerate", "scored", False, "fraction",
+                 "scored captions with any per-caption quality flag / scored captions",
+                 empty_status="no_scored_captions"),
+    QualityShare("duplicate_share", "n_duplicate", "scored", False, "fraction",
+                 "scored captions whose exact text the source uses on another image / scored captions",
+                 empty_status="no_scored_captions"),
+    QualityShare("near_duplicate_share", "n_near_duplicate", "scored", False, "fraction",
+                 "scored captions near-identical to a caption of another image / scored captions",
+                 empty_status="no_scored_captions"),
+    QualityShare("boilerplate_share", "boilerplate_sum", "scored", False, "fraction",
+                 "mean share of a caption's words in the source's boilerplate opening/closing sentences",
+                 empty_status="no_scored_captions"),
 )
 METRICS: dict[str, RatioMetric] = {m.name: m for m in METRIC_LIST}
 

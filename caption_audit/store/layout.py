@@ -11,8 +11,9 @@ from pathlib import Path
 #: Version of the run-folder layout, written into summary.json (``store.writer``) and checked
 #: on read (``caption_audit.summary_schema``). Change it whenever a table's columns change
 #: (tests/test_store.py pins it to a fingerprint of ``store.writer.SCHEMAS``).
-#: 1: the first documented layout; 2: claims.parquet and the per-caption claim columns.
-SCHEMA_VERSION = 2
+#: 1: the first documented layout; 2: claims.parquet and the per-caption claim columns;
+#: 3: the caption quality columns (issue #12).
+SCHEMA_VERSION = 3
 
 TABLES: tuple[str, ...] = ("captions", "mentions", "claims", "objects", "images", "classes")
 SUMMARY_FILE = "summary.json"

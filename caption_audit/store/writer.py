@@ -33,6 +33,14 @@ CAPTIONS_SCHEMA = pa.schema([
     ("n_open_object_unsupported", pa.int32()), ("n_open_object", pa.int32()),
     ("n_colour_checked", pa.int32()), ("n_colour_wrong", pa.int32()),
     ("n_identity_checked", pa.int32()), ("n_identity_wrong", pa.int32()),
+    # quality (issue #12, docs/quality.md): per-caption checks from the batch scorer ...
+    ("quality_issues", _LIST), ("q_repetition", pa.bool_()), ("q_truncated", pa.bool_()),
+    ("q_garbage", pa.bool_()), ("q_non_english", pa.bool_()), ("q_empty", pa.bool_()),
+    ("degenerate", pa.bool_()), ("repeated_share", pa.float64()), ("longest_repeat", pa.int32()),
+    # ... and corpus checks, filled after the merge (caption_audit.quality.run)
+    ("dup_group_size", pa.int32()), ("dup_images", pa.int32()), ("near_dup_of", _STR),
+    ("near_dup_images", pa.int32()), ("boilerplate_share", pa.float64()), ("q_duplicate", pa.bool_()),
+    ("q_near_duplicate", pa.bool_()), ("q_boilerplate", pa.bool_()),
 ])
 MENTIONS_SCHEMA = pa.schema([
     ("caption_id", _STR), ("image_id", _STR), ("source", _STR), ("idx", pa.int32()),
