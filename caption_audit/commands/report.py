@@ -69,10 +69,14 @@ def print_report(run_dir: Path, *, as_json: bool | str = False, width: int | Non
 
     from caption_audit.commands.report_views import (
         CLAIM_COLUMNS,
+        QUALITY_COLUMNS,
         annotate,
+        clean_lines,
         has_claims,
+        has_quality,
         headers,
         notes,
+        position_lines,
         rows,
     )
     from caption_audit.store.layout import summary_file
@@ -100,6 +104,11 @@ def print_report(run_dir: Path, *, as_json: bool | str = False, width: int | Non
     if has_claims(s):
         _print_tables(console, "claims: share of checked claims contradicted (docs/claims.md)",
                       headers(s, CLAIM_COLUMNS), [[escape(c) for c in r] for r in rows(s, CLAIM_COLUMNS)])
+    if has_quality(s):
+        _print_tables(console, "caption quality: share of scored captions flagged (docs/quality.md)",
+                      headers(s, QUALITY_COLUMNS), [[escape(c) for c in r] for r in rows(s, QUALITY_COLUMNS)])
+        for x in clean_lines(s) + position_lines(s):
+            console.print(escape(x), soft_wrap=True)
     counts = s.get("counts") or {}
     line = f"input {counts.get('input')} · scored {counts.get('scored')} · skipped {counts.get('skipped')}"
     if counts.get("skipped_by_reason"):

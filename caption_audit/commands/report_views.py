@@ -37,6 +37,19 @@ CLAIM_COLUMNS = (
     ("identity_error_rate", "person"),
     ("open_unsupported_share", "open unsupp."),
 )
+#: (metric key, column label) of the quality table (issue #12, docs/quality.md): shares of scored captions.
+QUALITY_COLUMNS = (
+    ("degenerate_share", "degenerate"),
+    ("repetition_share", "loops"),
+    ("truncated_share", "truncated"),
+    ("garbage_share", "garbage"),
+    ("duplicate_share", "duplicates"),
+    ("near_duplicate_share", "near-dup."),
+    ("boilerplate_share", "boilerplate"),
+)
+#: Metrics shown again without the degenerate captions (summary.json ``metrics_clean``).
+CLEAN_COLUMNS = (("chair_i", "CHAIR-i"), ("chair_s", "CHAIR-s"), ("coverage", "coverage"),
+                 ("halluc_per_100w", "hall/100w"), ("claim_error_rate", "claims"))
 #: Key metrics that get a bar chart in the HTML report.
 CHART_METRICS = ("chair_i", "chair_s", "coverage", "halluc_per_100w")
 #: Metrics that need ground truth (or detector evidence) to mean anything.
@@ -118,6 +131,58 @@ def rows(summary: dict[str, Any], columns: tuple[tuple[str, str], ...] = COLUMNS
     return out
 
 
+def has_quality(summary: dict[str, Any]) -> bool:
+    """Whether the run has the quality metrics (schema 3 and later)."""
+    return any("degenerate_share" in (block.get("metrics") or {})
+               for block in (summary.get("sources") or {}).values() if isinstance(block, dict))
+
+
+def clean_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per source with degenerate captions: the key metrics with -> without them
+    (``sources[name]["metrics_clean"]``), e.g. ``opera: without 91 degenerate captions:
+    CHAIR-i 13.7% -> 14.8% · ...``."""
+    meta = summary.get("metrics") or {}
+    out = []
+    for name, block in (summary.get("sources") or {}).items():
+        clean = block.get("metrics_clean") if isinstance(block, dict) else None
+        if not isinstance(clean, dict):
+            continue
+        n_all = (block.get("counts") or {}).get("scored")
+        n_clean = (clean.get("counts") or {}).get("scored")
+        if not isinstance(n_all, int) or not isinstance(n_clean, int) or n_all == n_clean:
+            continue
+        ms, cs = block.get("metrics") or {}, clean.get("metrics") or {}
+        cells = [f"{label} {format_cell(ms.get(k), (meta.get(k) or {}).get('unit', ''), with_ci=False)} -> "
+                 f"{format_cell(cs.get(k), (meta.get(k) or {}).get('unit', ''), with_ci=False)}"
+                 for k, label in CLEAN_COLUMNS]
+        out.append(f"{name}: without {n_all - n_clean} degenerate caption(s): " + " · ".join(cells))
+    return out
+
+
+def _rates(entries: Any) -> str:
+    if not isinstance(entries, list):
+        return "—"
+    return " ".join(f"{100 * e['rate']:.0f}%" if isinstance(e, dict) and isinstance(e.get("rate"), (int, float))
+                    else "—" for e in entries)
+
+
+def position_lines(summary: dict[str, Any]) -> list[str]:
+    """Per source, the hallucination rate (COCO-80 mentions) and the claim contradiction rate
+    by caption decile (first tenth ... last tenth) and by sentence (1st ... 8th+), from
+    summary.json's ``position`` block; an empty bin reads ``—``."""
+    out = []
+    for name, block in ((summary.get("position") or {}).get("sources") or {}).items():
+        if not isinstance(block, dict):
+            continue
+        for kind, what in (("mentions", "hallucination rate"), ("claims", "claim contradiction rate")):
+            curves = block.get(kind)
+            if isinstance(curves, dict) and any(isinstance(e, dict) and e.get("n_judged")
+                                                for e in curves.get("decile") or []):
+                out.append(f"{name}: {what} by caption decile: {_rates(curves.get('decile'))}; "
+                           f"by sentence: {_rates(curves.get('sentence'))}")
+    return out
+
+
 def notes(summary: dict[str, Any]) -> list[str]:
     """Warning lines for under the table (small samples, no ground truth) of an annotated summary."""
     out = []
@@ -165,6 +230,16 @@ def to_markdown(summary: dict[str, Any], run_dir: Path) -> str:
         lines.append("|" + "|".join(["---"] + ["---:"] * (len(hs) - 1)) + "|")
         for r in rows(s, CLAIM_COLUMNS):
             lines.append("| " + " | ".join(_md(c) for c in r) + " |")
+        lines.append("")
+    if has_quality(s):
+        lines += ["## Caption quality: share of scored captions flagged (docs/quality.md)", ""]
+        hs = headers(s, QUALITY_COLUMNS)
+        lines.append("| " + " | ".join(hs) + " |")
+        lines.append("|" + "|".join(["---"] + ["---:"] * (len(hs) - 1)) + "|")
+        for r in rows(s, QUALITY_COLUMNS):
+            lines.append("| " + " | ".join(_md(c) for c in r) + " |")
+        lines.append("")
+        lines.extend(f"- {_md(x)}" for x in clean_lines(s) + position_lines(s))
         lines.append("")
     for n in notes(s):
         lines.append(f"> **Warning:** {_md(n)}")
@@ -287,6 +362,14 @@ def to_html(summary: dict[str, Any], run_dir: Path, *, worst: list[dict[str, Any
             body.append("<tr>" + f"<td>{e(r[0])}</td>" + "".join(f'<td class="n">{e(c)}</td>' for c in r[1:])
                         + "</tr>")
         body.append("</tbody></table>")
+    if has_quality(s):
+        body.append("<h2>Caption quality: share of scored captions flagged</h2><table><thead><tr>"
+                    + "".join(f"<th>{e(h)}</th>" for h in headers(s, QUALITY_COLUMNS)) + "</tr></thead><tbody>")
+        for r in rows(s, QUALITY_COLUMNS):
+            body.append("<tr>" + f"<td>{e(r[0])}</td>" + "".join(f'<td class="n">{e(c)}</td>' for c in r[1:])
+                        + "</tr>")
+        body.append("</tbody></table>")
+        body.extend(f"<p>{e(x)}</p>" for x in clean_lines(s) + position_lines(s))
     body.extend(f'<p class="warn">⚠ {e(n)}</p>' for n in notes(s))
     body.append("<p>CIs: 95% image-cluster bootstrap. CHAIR-i/-s, hall/100w: lower is better; coverage: higher.</p>")
     labels = dict(COLUMNS)
