@@ -10,7 +10,7 @@ import pytest
 
 from caption_audit.pipeline import AuditConfig, InputSpec, audit
 from caption_audit.store import RunFolder
-from caption_audit.store.writer import SCHEMAS
+from caption_audit.store.writer import SCHEMA_VERSION, SCHEMAS
 from tests.conftest import shared
 
 
@@ -59,7 +59,7 @@ def test_llava_bench_verdicts(llava_bench):
 
 def test_llava_bench_summary_metrics(llava_bench):
     s = llava_bench.summary
-    assert s["gt_mode"] == "instances" and s["schema_version"] == 2
+    assert s["gt_mode"] == "instances" and s["schema_version"] == SCHEMA_VERSION
     assert "core_web_sm" in s["text"]["spacy_model"] and s["text"]["spacy_model_version"].startswith("3.")
     assert s["text"]["vocab_hash"].startswith("sha256:")
     for source in ("coco", "llava"):
