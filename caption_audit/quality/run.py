@@ -210,7 +210,12 @@ def _clean_block(sums: Any, *, n_resamples: int, confidence: float, seed: int) -
             "metrics": {k: block["metrics"][k] for k in CLEAN_METRICS}}
 
 
-def _records(df: Any, cols: list[str]) -> list[dict[str, Any]]:
+def _records(df: Any, cols: list[str], order: list[str]) -> list[dict[str, Any]]:
+    """The first :data:`TOP_ROWS` rows by ``order`` (descending), ties by text: the corpus
+    tables break ties by a per-process salted hash, summary.json must not."""
+    if len(df):
+        df = df.assign(_t=df["text"].fillna("")).sort_values([*order, "_t"], ascending=[False] * len(order) + [True],
+                                                             kind="stable")
     out = []
     for r in df[cols].head(TOP_ROWS).to_dict("records"):
         out.append({k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()})
@@ -227,11 +232,12 @@ def _quality_block(corpus: Any, flags: dict[str, dict[str, int]]) -> dict[str, A
         r = reused[reused["source"] == name] if len(reused) else reused
         o = openers[openers["source"] == name] if len(openers) else openers
         block: dict[str, Any] = {"flag_counts": counts,
-                                 "reused": _records(r, ["text", "n_captions", "n_images", "share"])}
+                                 "reused": _records(r, ["text", "n_captions", "n_images", "share"],
+                                                    ["n_images", "n_captions"])}
         for key, position in (("openers", "first"), ("closers", "last")):
             sel = o[o["position"] == position] if len(o) else o
             block[key] = {kind: _records(sel[sel["kind"] == kind] if len(sel) else sel,
-                                         ["text", "count", "share", "boilerplate"])
+                                         ["text", "count", "share", "boilerplate"], ["count"])
                           for kind in ("prefix", "sentence")}
         sources[name] = block
     return {"checks": [*QUALITY_CHECKS.names(), *CORPUS_FLAG_COLUMNS],
