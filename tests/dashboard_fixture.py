@@ -200,7 +200,7 @@ def _summary(cap_rows: list[dict], extra: dict[str, Any]) -> dict[str, Any]:
             "chair_i": _bootstrap(scored, "n_hallucinated", "n_mentions"),
             "chair_s": _bootstrap([r for r in scored if r["hs"] is not None], "hs", None),
             "coverage": _bootstrap(scored, "cov_n", "cov_d"),
-            "halluc_per_100w": _bootstrap(scored, "h100", "n_words"),
+            "halluc_per_100w": _bootstrap([r for r in scored if r["hs"] is not None], "h100", "n_words"),
             "n_words_mean": _bootstrap(scored, "n_words", None),
             "n_chars_mean": _bootstrap(scored, "n_chars", None),
         }
