@@ -25,6 +25,7 @@ from caption_audit import __version__
 from caption_audit.engine import ENGINES
 from caption_audit.engine.local import run_local
 from caption_audit.engine.shards import ShardStore, file_identity, fingerprint
+from caption_audit.engine.sink import BatchDone, ShardSink
 from caption_audit.engine.stats import RunStats
 from caption_audit.errors import ConfigError, InputError
 from caption_audit.scoring.aggregate import class_table
@@ -372,10 +373,15 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
         advance = progress.task("parse + score", _estimate_captions(caption_specs) if cfg.progress else None)
         t0 = time.perf_counter()
 
-        def on_result(result: tuple[int, dict, dict], n: int) -> None:
-            batch_id, tables = result
-            shards.write(batch_id, *tables)
-            stats.add_shard(batch_id, shards.shard("captions", batch_id))
+        # the process that scores a batch writes its shards and returns its statistics only
+        sink = ShardSink(str(out), fp, _reason_key)
+
+        def on_result(result: tuple[int, BatchDone], n: int) -> None:
+            batch_id, batch = result
+            if not shards.shard("captions", batch_id).exists():  # e.g. a Ray node without the run folder
+                raise InputError(str(out), f"batch {batch_id} was scored but its shards are not in the run folder; "
+                                 "with --ray-address the run folder must be on storage every node can write")
+            stats.add_batch(batch_id, batch.stats)
             counts["scored_now"] += n
             elapsed = max(time.perf_counter() - t0, 1e-9)
             advance(n, f"{counts['scored_now'] / elapsed:,.0f} captions/s")
@@ -394,10 +400,10 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
         if cfg.engine == "ray":
             from caption_audit.engine.ray_engine import run_ray
 
-            run_ray(todo(), ctx, workers=cfg.workers, address=cfg.ray_address, on_result=on_result)
+            run_ray(todo(), ctx, workers=cfg.workers, address=cfg.ray_address, on_result=on_result, finish=sink)
         else:
             run_local(todo(), ctx, workers=cfg.workers,
-                      scorer=BatchScorer(ctx, parser), on_result=on_result)
+                      scorer=BatchScorer(ctx, parser), on_result=on_result, finish=sink)
 
     stats.check_complete(counts["batches"])
     shards.merge("captions")
