@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import sys
 import time
 from collections import Counter, defaultdict
@@ -463,36 +464,46 @@ def _reference_pass(cfg: AuditConfig, specs: list[InputSpec], parser: Any, gt: G
         ``(image_id -> [(caption_id, Claim)], image_id -> number of reference captions)``; the
         first is ``None`` when no caption of the reference source exists.
     """
+    from caption_audit.engine.local import map_ordered
+    from caption_audit.engine.references import parse_references
+
     chair = cfg.gt_mode == "chair"
-    keep_kinds = {"count", "colour", "identity", "open_object"}
     refs: dict[str, list[tuple[str, Any]]] = {}
     n_refs: Counter = Counter()
-    chunk: list[Caption] = []
+    chunks: dict[int, list[tuple[str, str, str]]] = {}  # sent, not yet folded
+    ids = itertools.count()
 
-    def flush() -> None:
-        for c, p in zip(chunk, parser.parse([c.text for c in chunk]), strict=True):
-            n_refs[c.image_id] += 1
-            refs.setdefault(c.image_id, []).extend((c.caption_id, cl) for cl in p.claims if cl.kind in keep_kinds)
-            if chair and gt.has_image(c.image_id):
-                gt.add_caption_objects(c.image_id, {m.canonical for m in p.mentions
-                                                    if m.vocab == "coco80" and not m.negated and not m.nonvisual})
-        chunk.clear()
+    def fold(chunk_id: int, parsed: list[tuple[str, list, set | None]]) -> None:
+        for (_, image_id, _), (caption_id, claims, objects) in zip(chunks.pop(chunk_id), parsed, strict=True):
+            n_refs[image_id] += 1
+            refs.setdefault(image_id, []).extend((caption_id, cl) for cl in claims)
+            if chair and gt.has_image(image_id):
+                gt.add_caption_objects(image_id, objects)
 
-    for c in _iter_captions(specs, [], []):
-        if c.source != cfg.reference_source or c.error or text_problem(c.text) is not None:
-            continue
-        chunk.append(c)
-        if len(chunk) >= cfg.batch_size:
-            flush()
-    if chunk:
-        flush()
+    def todo() -> Iterator[tuple[int, list[tuple[str, str, str]]]]:
+        chunk: list[tuple[str, str, str]] = []
+        for c in _iter_captions(specs, [], []):
+            if c.source != cfg.reference_source or c.error or text_problem(c.text) is not None:
+                continue
+            chunk.append((c.caption_id, c.image_id, c.text))
+            if len(chunk) >= cfg.batch_size:
+                chunks[k := next(ids)] = chunk
+                yield k, chunk
+                chunk = []
+        if chunk:
+            chunks[k := next(ids)] = chunk
+            yield k, chunk
+
+    workers = cfg.workers if cfg.engine == "local" else 1  # Ray: in this process (see the engine notes)
+    if workers > 1:
+        _ = parser.nlp  # load spaCy before forking: workers share it
+    map_ordered(parse_references, todo(), state=(parser, chair), workers=workers, on_result=fold)
     if chair and not n_refs:  # e.g. CHAIR's own object table, which already holds the caption objects
         warnings.append(
             f"--gt chair: no reference captions of source '{cfg.reference_source}' on the audited images; "
             "ground truth is the given objects only (CHAIR's imid_to_objects table already includes them)"
         )
     return (refs if n_refs else None), dict(n_refs)
-
 
 
 def _summary(cfg: AuditConfig, stats: RunStats, provenance: list[dict], warnings: list[str], gt: GroundTruth,

@@ -29,6 +29,7 @@ Finish = Callable[[int, tuple[dict[str, list], ...]], Any]
 _WORKER: BatchScorer | None = None
 _FINISH: Finish | None = None
 _FORKED: BatchScorer | None = None  # the parent's scorer, set just before forking; workers inherit it
+_MAP_STATE: tuple[Callable[[Any, Any], Any], Any] | None = None  # map_ordered's (fn, state), inherited by fork
 
 
 def _watch_parent(ppid: int) -> None:
@@ -113,3 +114,50 @@ def run_local(
             drain(0)
     finally:
         _FORKED = None
+
+
+def _init_map_worker() -> None:
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _map_work(item_id: int, payload: Any) -> tuple[int, Any]:
+    assert _MAP_STATE is not None
+    fn, state = _MAP_STATE
+    return item_id, fn(state, payload)
+
+
+def map_ordered(
+    fn: Callable[[Any, Any], Any],
+    items: Iterator[tuple[int, Any]],
+    *,
+    state: Any,
+    workers: int = 1,
+    on_result: Callable[[int, Any], None],
+) -> None:
+    """Call ``fn(state, payload)`` for each ``(id, payload)`` in ``workers`` forked processes and
+    ``on_result(id, result)`` in input order. ``state`` (e.g. a parser with spaCy loaded) is
+    inherited by fork, not pickled; ``fn`` must be a module-level function. At most
+    ``2 * workers`` items are in flight."""
+    if workers <= 1:
+        for item_id, payload in items:
+            on_result(item_id, fn(state, payload))
+        return
+    global _MAP_STATE
+    _MAP_STATE = (fn, state)
+    pending: dict[int, Future] = {}
+    order: list[int] = []
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"),
+                                 initializer=_init_map_worker) as pool:
+
+            def drain(limit: int) -> None:
+                while order and len(pending) > limit:
+                    on_result(*pending.pop(order.pop(0)).result())
+
+            for item_id, payload in items:
+                pending[item_id] = pool.submit(_map_work, item_id, payload)
+                order.append(item_id)
+                drain(2 * workers)
+            drain(0)
+    finally:
+        _MAP_STATE = None
