@@ -34,7 +34,6 @@ from caption_audit.scoring.groundtruth import GT_MODES, GroundTruth
 from caption_audit.scoring.metrics import metric_metadata
 from caption_audit.store.lifecycle import RunLock, check_out, os_reason, remove_temp_files
 from caption_audit.store.writer import write_json, write_table
-from caption_audit.text.checks import text_problem
 from caption_audit.types import Caption, GTObject, ImageInfo
 
 Role = Literal["captions", "ground_truth", "both"]
@@ -474,8 +473,11 @@ def _reference_pass(cfg: AuditConfig, specs: list[InputSpec], parser: Any, gt: G
     chunks: dict[int, list[tuple[str, str, str]]] = {}  # sent, not yet folded
     ids = itertools.count()
 
-    def fold(chunk_id: int, parsed: list[tuple[str, list, set | None]]) -> None:
-        for (_, image_id, _), (caption_id, claims, objects) in zip(chunks.pop(chunk_id), parsed, strict=True):
+    def fold(chunk_id: int, parsed: list[tuple[str, list, set | None] | None]) -> None:
+        for (_, image_id, _), res in zip(chunks.pop(chunk_id), parsed, strict=True):
+            if res is None:  # a text that cannot be scored
+                continue
+            caption_id, claims, objects = res
             n_refs[image_id] += 1
             refs.setdefault(image_id, []).extend((caption_id, cl) for cl in claims)
             if chair and gt.has_image(image_id):
@@ -484,7 +486,7 @@ def _reference_pass(cfg: AuditConfig, specs: list[InputSpec], parser: Any, gt: G
     def todo() -> Iterator[tuple[int, list[tuple[str, str, str]]]]:
         chunk: list[tuple[str, str, str]] = []
         for c in _iter_captions(specs, [], []):
-            if c.source != cfg.reference_source or c.error or text_problem(c.text) is not None:
+            if c.source != cfg.reference_source or c.error:  # empty texts are dropped by the workers
                 continue
             chunk.append((c.caption_id, c.image_id, c.text))
             if len(chunk) >= cfg.batch_size:

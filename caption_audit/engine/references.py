@@ -14,16 +14,27 @@ from typing import Any
 KEEP_KINDS = frozenset({"count", "colour", "identity", "open_object"})
 
 
-def parse_references(state: tuple[Any, bool], rows: list[tuple[str, str, str]]) -> list[tuple[str, list, set | None]]:
+def parse_references(state: tuple[Any, bool],
+                     rows: list[tuple[str, str, str]]) -> list[tuple[str, list, set | None] | None]:
     """Parse ``(caption_id, image_id, text)`` rows with ``state = (parser, chair)``.
 
     Returns:
-        Per row: ``(caption_id, claims of KEEP_KINDS, COCO classes it asserts)``; the classes
-        (not negated, not non-visual coco80 mentions) only in CHAIR mode, else None.
+        Per row: None for a text that cannot be scored (empty, no words: see
+        :func:`~caption_audit.text.checks.text_problem`), else ``(caption_id, claims of
+        KEEP_KINDS, COCO classes it asserts)``; the classes (not negated, not non-visual coco80
+        mentions) only in CHAIR mode, else None.
     """
+    from caption_audit.text.checks import text_problem
+
     parser, chair = state
-    out = []
-    for (caption_id, _, _), p in zip(rows, parser.parse([r[2] for r in rows]), strict=True):
+    bad = [text_problem(r[2]) is not None for r in rows]
+    parsed = iter(parser.parse([r[2] for r, b in zip(rows, bad, strict=True) if not b]))
+    out: list[tuple[str, list, set | None] | None] = []
+    for (caption_id, _, _), b in zip(rows, bad, strict=True):
+        if b:
+            out.append(None)
+            continue
+        p = next(parsed)
         objects = ({m.canonical for m in p.mentions if m.vocab == "coco80" and not m.negated and not m.nonvisual}
                    if chair else None)
         out.append((caption_id, [cl for cl in p.claims if cl.kind in KEEP_KINDS], objects))
