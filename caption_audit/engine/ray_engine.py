@@ -7,7 +7,8 @@ memory stays bounded on million-caption inputs. With a ``finish`` callable (a
 :class:`~caption_audit.engine.sink.ShardSink`) each actor writes its batch's shards itself and
 sends back only what ``finish`` returns (on a cluster the run folder must be on storage every node
 can write); results come back tagged with their batch id and are handed over in batch order, so
-the run folder is identical to ``--engine local``. On a cluster, pass ``--ray-address``; locally a Ray instance is started
+the run folder is identical to ``--engine local``. The reference pass (``--gt chair``, the
+``references`` resolver) runs in the driver process. On a cluster, pass ``--ray-address``; locally a Ray instance is started
 with ``num_cpus`` set and the dashboard off. Actors take fractional CPUs so the Ray Data
 read tasks always find a free CPU (a full actor pool on 2 cores deadlocks, see the notes).
 """
