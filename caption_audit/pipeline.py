@@ -12,9 +12,10 @@ Example:
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from caption_audit import __version__
 from caption_audit.engine import ENGINES
 from caption_audit.engine.local import run_local
 from caption_audit.engine.shards import ShardStore, file_identity, fingerprint
+from caption_audit.engine.sink import BatchDone, ShardSink
 from caption_audit.engine.stats import RunStats
 from caption_audit.errors import ConfigError, InputError
 from caption_audit.scoring.aggregate import class_table
@@ -33,7 +35,6 @@ from caption_audit.scoring.metrics import metric_metadata
 from caption_audit.store.layout import summary_file, table_file
 from caption_audit.store.lifecycle import RunLock, check_out, os_reason, remove_temp_files
 from caption_audit.store.writer import SCHEMA_VERSION, write_json, write_table
-from caption_audit.text.checks import text_problem
 from caption_audit.types import Caption, GTObject, ImageInfo
 
 Role = Literal["captions", "ground_truth", "both"]
@@ -374,10 +375,16 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
         advance = progress.task("parse + score", _estimate_captions(caption_specs) if cfg.progress else None)
         t0 = time.perf_counter()
 
-        def on_result(result: tuple[int, dict, dict], n: int) -> None:
-            batch_id, tables = result
-            shards.write(batch_id, *tables)
-            stats.add_shard(batch_id, shards.shard("captions", batch_id))
+        # the process that scores a batch writes its shards and returns its statistics only
+        sink = ShardSink(str(out), fp, _reason_key)
+        sink.warm()
+
+        def on_result(result: tuple[int, BatchDone], n: int) -> None:
+            batch_id, batch = result
+            if not shards.shard("captions", batch_id).exists():  # e.g. a Ray node without the run folder
+                raise InputError(str(out), f"batch {batch_id} was scored but its shards are not in the run folder; "
+                                 "with --ray-address the run folder must be on storage every node can write")
+            stats.add_batch(batch_id, batch.stats)
             counts["scored_now"] += n
             elapsed = max(time.perf_counter() - t0, 1e-9)
             advance(n, f"{counts['scored_now'] / elapsed:,.0f} captions/s")
@@ -396,10 +403,10 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
         if cfg.engine == "ray":
             from caption_audit.engine.ray_engine import run_ray
 
-            run_ray(todo(), ctx, workers=cfg.workers, address=cfg.ray_address, on_result=on_result)
+            run_ray(todo(), ctx, workers=cfg.workers, address=cfg.ray_address, on_result=on_result, finish=sink)
         else:
             run_local(todo(), ctx, workers=cfg.workers,
-                      scorer=BatchScorer(ctx, parser), on_result=on_result)
+                      scorer=BatchScorer(ctx, parser), on_result=on_result, finish=sink)
 
     stats.check_complete(counts["batches"])
     shards.merge("captions")
@@ -461,37 +468,49 @@ def _reference_pass(cfg: AuditConfig, specs: list[InputSpec], parser: Any, gt: G
         ``(image_id -> [(caption_id, Claim)], image_id -> number of reference captions)``; the
         first is ``None`` when no caption of the reference source exists.
     """
+    from caption_audit.engine.local import map_ordered
+    from caption_audit.engine.references import parse_references
+
     chair = cfg.gt_mode == "chair"
-    # object claims: which reference captions speak of one ("a dog") for the count rule of the instances resolver
-    keep_kinds = {"object", "count", "colour", "identity", "open_object"}
     refs: dict[str, list[tuple[str, Any]]] = {}
     n_refs: Counter = Counter()
-    chunk: list[Caption] = []
+    chunks: dict[int, list[tuple[str, str, str]]] = {}  # sent, not yet folded
+    ids = itertools.count()
 
-    def flush() -> None:
-        for c, p in zip(chunk, parser.parse([c.text for c in chunk]), strict=True):
-            n_refs[c.image_id] += 1
-            refs.setdefault(c.image_id, []).extend((c.caption_id, cl) for cl in p.claims if cl.kind in keep_kinds)
-            if chair and gt.has_image(c.image_id):
-                gt.add_caption_objects(c.image_id, {m.canonical for m in p.mentions
-                                                    if m.vocab == "coco80" and not m.negated and not m.nonvisual})
-        chunk.clear()
+    def fold(chunk_id: int, parsed: list[tuple[str, list, set | None] | None]) -> None:
+        for (_, image_id, _), res in zip(chunks.pop(chunk_id), parsed, strict=True):
+            if res is None:  # a text that cannot be scored
+                continue
+            caption_id, claims, objects = res
+            n_refs[image_id] += 1
+            refs.setdefault(image_id, []).extend((caption_id, cl) for cl in claims)
+            if chair and gt.has_image(image_id):
+                gt.add_caption_objects(image_id, objects)
 
-    for c in _iter_captions(specs, [], []):
-        if c.source != cfg.reference_source or c.error or text_problem(c.text) is not None:
-            continue
-        chunk.append(c)
-        if len(chunk) >= cfg.batch_size:
-            flush()
-    if chunk:
-        flush()
+    def todo() -> Iterator[tuple[int, list[tuple[str, str, str]]]]:
+        chunk: list[tuple[str, str, str]] = []
+        for c in _iter_captions(specs, [], []):
+            if c.source != cfg.reference_source or c.error:  # empty texts are dropped by the workers
+                continue
+            chunk.append((c.caption_id, c.image_id, c.text))
+            if len(chunk) >= cfg.batch_size:
+                chunks[k := next(ids)] = chunk
+                yield k, chunk
+                chunk = []
+        if chunk:
+            chunks[k := next(ids)] = chunk
+            yield k, chunk
+
+    workers = cfg.workers if cfg.engine == "local" else 1  # Ray: in this process (see the engine notes)
+    if workers > 1:
+        _ = parser.nlp  # load spaCy before forking: workers share it
+    map_ordered(parse_references, todo(), state=(parser, chair), workers=workers, on_result=fold)
     if chair and not n_refs:  # e.g. CHAIR's own object table, which already holds the caption objects
         warnings.append(
             f"--gt chair: no reference captions of source '{cfg.reference_source}' on the audited images; "
             "ground truth is the given objects only (CHAIR's imid_to_objects table already includes them)"
         )
     return (refs if n_refs else None), dict(n_refs)
-
 
 
 def _summary(cfg: AuditConfig, stats: RunStats, provenance: list[dict], warnings: list[str], gt: GroundTruth,
@@ -521,21 +540,18 @@ def _write_gt_tables(out: Path, objects: list[GTObject], images: list[ImageInfo]
                      detected: dict[str, list] | None = None) -> None:
     import duckdb
 
-    cache: dict[str, str] = {}
-    cols: dict[str, list] = defaultdict(list)
-    for o in objects:
-        canon = cache.get(o.category)
-        if canon is None:
-            canon = cache[o.category] = vocab.canonical_of(o.category) or o.category
-        cols["image_id"].append(o.image_id)
-        cols["category"].append(canon)
-        cols["label"].append(o.category)
-        cols["bbox"].append(list(o.bbox) if o.bbox else None)
-        cols["normalized"].append(o.normalized)
-        cols["origin"].append(o.origin)
-        cols["score"].append(None)
+    canon = {c: vocab.canonical_of(c) or c for c in {o.category for o in objects}}
+    cols: dict[str, list] = {  # column by column: this table has a row per GT object (400k for CHAIR's)
+        "image_id": [o.image_id for o in objects],
+        "category": [canon[o.category] for o in objects],
+        "label": [o.category for o in objects],
+        "bbox": [list(o.bbox) if o.bbox else None for o in objects],
+        "normalized": [o.normalized for o in objects],
+        "origin": [o.origin for o in objects],
+        "score": [None] * len(objects),
+    }
     for k, v in (detected or {}).items():
-        cols[k].extend(v)
+        cols.setdefault(k, []).extend(v)
     write_table(out, "objects", cols)
     seen: dict[str, ImageInfo] = {}
     for im in images:
@@ -548,14 +564,10 @@ def _write_gt_tables(out: Path, objects: list[GTObject], images: list[ImageInfo]
     con.close()
     for (image_id,) in rows:
         seen.setdefault(image_id, ImageInfo(image_id))
-    icols: dict[str, list] = defaultdict(list)
-    for im in seen.values():
-        icols["image_id"].append(im.image_id)
-        icols["file_name"].append(im.file_name)
-        icols["width"].append(im.width)
-        icols["height"].append(im.height)
-        icols["gt_available"].append(gt.has_image(im.image_id))
-    write_table(out, "images", icols)
+    ims = list(seen.values())
+    write_table(out, "images", {"image_id": [im.image_id for im in ims], "file_name": [im.file_name for im in ims],
+                                "width": [im.width for im in ims], "height": [im.height for im in ims],
+                                "gt_available": [gt.has_image(im.image_id) for im in ims]})
 
 
 def _write_classes(out: Path) -> None:

@@ -47,13 +47,14 @@ def read_run(run: Path) -> dict:
     for k in ("seconds", "resumed_captions", "engine", "workers"):
         run_block.pop(k, None)
     summary["run"] = run_block
-    tables = {t: pq.read_table(run / f"{t}.parquet") for t in ("captions", "mentions", "objects", "images", "classes")}
+    tables = {t: pq.read_table(run / f"{t}.parquet")
+              for t in ("captions", "mentions", "claims", "objects", "images", "classes")}
     return {"summary": summary, **tables}
 
 
 def assert_same_run(a: Path, b: Path) -> None:
     ra, rb = read_run(a), read_run(b)
-    for t in ("captions", "mentions", "objects", "images", "classes"):
+    for t in ("captions", "mentions", "claims", "objects", "images", "classes"):
         assert ra[t].num_rows == rb[t].num_rows, t
         assert ra[t].equals(rb[t]), f"{t}.parquet differs"
     assert ra["summary"] == rb["summary"]

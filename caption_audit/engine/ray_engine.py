@@ -2,9 +2,13 @@
 
 Each actor builds one :class:`~caption_audit.engine.batch.BatchScorer` (spaCy loaded once per
 actor) from the shared :class:`~caption_audit.engine.batch.ScoreContext` (``ray.put`` once).
-Batches are sent in windows of 256 (a new actor pool, and a spaCy load per actor, per window) so memory stays bounded on million-caption inputs; results come
-back tagged with their batch id and are written in order, so the run folder is identical to
-``--engine local``. On a cluster, pass ``--ray-address``; locally a Ray instance is started
+Batches are sent in windows of 256 (a new actor pool, and a spaCy load per actor, per window) so
+memory stays bounded on million-caption inputs. With a ``finish`` callable (a
+:class:`~caption_audit.engine.sink.ShardSink`) each actor writes its batch's shards itself and
+sends back only what ``finish`` returns (on a cluster the run folder must be on storage every node
+can write); results come back tagged with their batch id and are handed over in batch order, so
+the run folder is identical to ``--engine local``. The reference pass (``--gt chair``, the
+``references`` resolver) runs in the driver process. On a cluster, pass ``--ray-address``; locally a Ray instance is started
 with ``num_cpus`` set and the dashboard off. Actors take fractional CPUs so the Ray Data
 read tasks always find a free CPU (a full actor pool on 2 cores deadlocks, see the notes).
 """
@@ -19,27 +23,30 @@ from itertools import islice
 from typing import Any
 
 from caption_audit.engine.batch import BatchScorer, ScoreContext
+from caption_audit.engine.local import Finish, Result, pack, unpack
 from caption_audit.errors import ConfigError
 from caption_audit.types import Caption
-
-Result = tuple[int, dict[str, list], dict[str, list]]
 
 
 class _RayScorer:
     """Ray Data callable class: one BatchScorer per actor."""
 
-    def __init__(self, ctx: Any):
+    def __init__(self, ctx: Any, finish: Finish | None = None):
         import ray
 
         if isinstance(ctx, ray.ObjectRef):  # Ray Data passes constructor args as given, refs included
             ctx = ray.get(ctx)
         self.scorer = BatchScorer(ctx)
+        self.finish = finish
 
     def __call__(self, rows: dict[str, Any]) -> dict[str, Any]:
         ids, out = [], []
         for bid, payload in zip(rows["batch_id"], rows["payload"], strict=True):
-            ids.append(int(bid))
-            out.append(pickle.dumps(self.scorer.score(pickle.loads(payload)), protocol=pickle.HIGHEST_PROTOCOL))
+            bid = int(bid)
+            tables = self.scorer.score(unpack(pickle.loads(payload)))
+            result = tables if self.finish is None else self.finish(bid, tables)
+            ids.append(bid)
+            out.append(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
         return {"batch_id": ids, "result": out}
 
 
@@ -51,8 +58,10 @@ def run_ray(
     address: str | None = None,
     window: int = 256,
     on_result: Callable[[Result, int], None],
+    finish: Finish | None = None,
 ) -> None:
-    """Score batches on Ray; ``on_result`` is called in batch order."""
+    """Score batches on Ray; ``on_result`` is called in batch order with ``(id, tables)``, or
+    ``(id, finish(id, tables))`` when ``finish`` is given (run on the actor)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
@@ -78,10 +87,10 @@ def run_ray(
             if not chunk:
                 break
             sizes = {bid: len(b) for bid, b in chunk}
-            items = [{"batch_id": bid, "payload": pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL)} for bid, b in chunk]
+            items = [{"batch_id": bid, "payload": pickle.dumps(pack(b), protocol=pickle.HIGHEST_PROTOCOL)} for bid, b in chunk]
             ds = ray.data.from_items(items).map_batches(
                 _RayScorer,
-                fn_constructor_args=(ctx_ref,),
+                fn_constructor_args=(ctx_ref, finish),
                 batch_size=1,
                 batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(size=max(1, workers)),

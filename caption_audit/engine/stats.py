@@ -7,12 +7,19 @@ in batch order, so source order and reason order match a read of the merged tabl
 per-source metrics come from the same image-cluster bootstrap
 (:func:`caption_audit.scoring.aggregate.metrics_with_ci`) fed with per-image sums. Memory is
 O(images), not O(captions).
+
+A batch's contribution (:class:`BatchStats`) is computed where the batch was scored (a worker
+process or Ray actor, from its column dicts: :func:`batch_stats`) and sent back small; the parent
+only folds it (:meth:`RunStats.add_batch`). A resumed batch is read back from its captions shard
+(:meth:`RunStats.add_shard`), through the same :func:`batch_stats`, so both paths fold the same
+numbers in the same order.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +29,48 @@ from caption_audit.scoring.aggregate import CAPTION_COLUMNS, source_block, stat_
 from caption_audit.scoring.metrics import STAT_COLUMNS
 
 
+@dataclass
+class BatchStats:
+    """What one batch adds to :class:`RunStats` (small: O(images of the batch)).
+
+    Attributes:
+        sources: ``[(source, image_ids, sums)]`` in first-seen order, ``sums`` an
+            ``(images, len(STAT_COLUMNS))`` array of per-image sums of the statistic columns.
+        reasons: skip-reason counts (grouped by the run's ``reason_key``), in first-seen order.
+        n_input, n_scored: captions in the batch, and those scored.
+    """
+
+    sources: list[tuple[str, np.ndarray, np.ndarray]]
+    reasons: dict[str, int]
+    n_input: int
+    n_scored: int
+
+
+def batch_stats(captions: Any, reason_key: Callable[[str], str]) -> BatchStats:
+    """A batch's :class:`BatchStats` from its captions rows: a DataFrame with
+    :data:`~caption_audit.scoring.aggregate.CAPTION_COLUMNS`, or the column dict that
+    :meth:`~caption_audit.engine.batch.BatchScorer.score` returns."""
+    import pandas as pd
+
+    if isinstance(captions, dict):
+        captions = pd.DataFrame({c: captions[c] for c in CAPTION_COLUMNS if c in captions})
+    stats = stat_table(captions)
+    data = np.column_stack([stats[c] for c in STAT_COLUMNS]) if len(captions) else None
+    sources = captions["source"].to_numpy()
+    images = captions["image_id"].to_numpy().astype(str)
+    per_source = []
+    for name in dict.fromkeys(sources.tolist()):
+        mask = sources == name
+        uniq, inverse = np.unique(images[mask], return_inverse=True)
+        sums = np.zeros((len(uniq), data.shape[1]))
+        np.add.at(sums, inverse, data[mask])
+        per_source.append((name, uniq, sums))
+    status = captions["status"]
+    skipped = status[status != "scored"].str.removeprefix("skipped: ")
+    reasons = dict(Counter(reason_key(s) for s in skipped))
+    return BatchStats(per_source, reasons, len(captions), int((status == "scored").sum()))
+
+
 class _SourceSums:
     """image_id -> row of STAT_COLUMNS sums, for one source (a growable array)."""
 
@@ -29,10 +78,8 @@ class _SourceSums:
         self.index: dict[str, int] = {}
         self.rows = np.zeros((64, len(STAT_COLUMNS)))
 
-    def add(self, image_ids: np.ndarray, data: np.ndarray) -> None:
-        uniq, inverse = np.unique(image_ids, return_inverse=True)
-        sums = np.zeros((len(uniq), data.shape[1]))
-        np.add.at(sums, inverse, data)
+    def add(self, uniq: np.ndarray, sums: np.ndarray) -> None:
+        """Add per-image sums (``uniq`` image ids, one row of ``sums`` each)."""
         for image_id, row in zip(uniq.tolist(), sums, strict=True):
             k = self.index.get(image_id)
             if k is None:
@@ -52,6 +99,7 @@ class RunStats:
     Example:
         >>> stats = RunStats(reason_key=lambda s: s.split(":")[0])
         >>> stats.add_shard(0, Path(".parts/captions-00000.parquet"))   # doctest: +SKIP
+        >>> stats.add_batch(1, batch_stats(captions_columns, stats.reason_key))  # doctest: +SKIP
         >>> sources, used = stats.per_source(n_resamples=1000, confidence=0.95, seed=0)  # doctest: +SKIP
     """
 
@@ -61,31 +109,29 @@ class RunStats:
         self.reasons: Counter = Counter()
         self.n_input = 0
         self.n_scored = 0
-        self._pending: dict[int, Any] = {}
+        self._pending: dict[int, BatchStats] = {}
         self._next = 0
 
     def add_shard(self, batch_id: int, path: Path) -> None:
-        """Add the captions shard of ``batch_id`` (folded once every earlier batch is in)."""
+        """Add the captions shard of ``batch_id`` (a resumed batch), read back from disk."""
         import pandas as pd
 
-        self._pending[batch_id] = pd.read_parquet(path, columns=CAPTION_COLUMNS)
+        self.add_batch(batch_id, batch_stats(pd.read_parquet(path, columns=CAPTION_COLUMNS), self.reason_key))
+
+    def add_batch(self, batch_id: int, batch: BatchStats) -> None:
+        """Add the precomputed statistics of ``batch_id`` (see :func:`batch_stats`); batches may
+        arrive in any order and are folded once every earlier batch is in."""
+        self._pending[batch_id] = batch
         while self._next in self._pending:
             self._fold(self._pending.pop(self._next))
             self._next += 1
 
-    def _fold(self, captions: Any) -> None:
-        stats = stat_table(captions)
-        data = np.column_stack([stats[c] for c in STAT_COLUMNS]) if len(captions) else None
-        sources = captions["source"].to_numpy()
-        images = captions["image_id"].to_numpy().astype(str)
-        for name in dict.fromkeys(sources.tolist()):
-            mask = sources == name
-            self.sources.setdefault(name, _SourceSums()).add(images[mask], data[mask])
-        status = captions["status"]
-        skipped = status[status != "scored"].str.removeprefix("skipped: ")
-        self.reasons.update(Counter(self.reason_key(s) for s in skipped))
-        self.n_input += len(captions)
-        self.n_scored += int((status == "scored").sum())
+    def _fold(self, batch: BatchStats) -> None:
+        for name, uniq, sums in batch.sources:
+            self.sources.setdefault(name, _SourceSums()).add(uniq, sums)
+        self.reasons.update(batch.reasons)
+        self.n_input += batch.n_input
+        self.n_scored += batch.n_scored
 
     def check_complete(self, n_batches: int) -> None:
         if self._pending or self._next != n_batches:
