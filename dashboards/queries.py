@@ -44,6 +44,18 @@ CARD_METRICS: tuple[tuple[str, str], ...] = (
 )
 
 #: what a user looks for first comes first: CHAIR-i, the count and the hallucinated objects
+#: claim metrics shown as a second row of cards when the run has them (summary.json and the
+#: metric table, scoring/metrics.py METRIC_LIST)
+CLAIM_CARD_METRICS: tuple[tuple[str, str], ...] = (
+    ("claim_error_rate", "claim error rate"),
+    ("claims_s", "captions with a wrong claim"),
+    ("object_error_rate", "object errors"),
+    ("count_error_rate", "count errors"),
+    ("colour_error_rate", "colour errors"),
+    ("identity_error_rate", "identity errors"),
+    ("open_unsupported_share", "open objects unsupported"),
+)
+
 CAPTION_COLUMNS = ("chair_i", "n_hallucinated", "hallucinated", "n_contradicted", "claims_contradicted",
                    "source", "image_id", "caption", "n_mentions", "coverage", "n_words", "status",
                    "mentioned", "caption_id")
