@@ -307,6 +307,25 @@ def test_hostile_strings_never_render_as_markdown(monkeypatch, hostile, media):
         at.text_input(key="jump_id").set_value(wanted).run()
         assert_inert(at)
     assert any(HOSTILE_LINK in plain(m.value) for m in at.markdown)
+    # claim views (issue #10): hostile captions with claims underlined, contradicted lists and
+    # the flag form stay inert; the label lands in RUN/labels.jsonl only
+    from dashboards import queries as q
+
+    hostile_image = q.open_run(hostile["run"]).cursor().execute(
+        "SELECT image_id FROM claims WHERE source = ? ORDER BY image_id LIMIT 1", [HOSTILE_LINK]).fetchone()[0]
+    at.text_input(key="jump_id").set_value(hostile_image).run()
+    assert_inert(at)
+    body = html_bodies(at)
+    assert 'class="ca-claim ca-claim-' in body and "<img" not in body.replace("&lt;img", "")
+    at.button(key="flag_save").click().run()
+    assert_inert(at)
+    assert (hostile["run"] / "labels.jsonl").is_file() and at.success
+    (hostile["run"] / "labels.jsonl").unlink()
+    at.sidebar.radio(key="page").set_value("Explorer").run()
+    at.radio(key="ex_table").set_value("claims").run()
+    assert_inert(at)
+    at.text_input(key="f_text").set_value("[click]").run()
+    assert_inert(at)
     # the secret image outside --images (reached by '..', an absolute path and a symlink) is never opened
     assert media
     for blob in media:
