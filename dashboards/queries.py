@@ -230,7 +230,14 @@ def source_metrics(run: Run) -> pd.DataFrame:
                          "ci_low": m.get("ci_low"), "ci_high": m.get("ci_high"),
                          "n": m.get("n"), "status": m.get("status"), "from": "summary.json"})
             have.add((src, name))
-    computed = computed_metrics(run)
+    from caption_audit.scoring.metrics import METRIC_LIST
+
+    names = {m.name for m in METRIC_LIST}
+    srcs = sources(run)
+    # summary.json usually holds every metric of every source: then the full-table scan that
+    # recomputes them (seconds on a 1M-caption run) is skipped
+    complete = all((s, n) in have for s in srcs for n in names)
+    computed = computed_metrics(run) if not complete else pd.DataFrame(columns=["source", "metric", "value", "n"])
     for _, r in computed.iterrows():
         if (r["source"], r["metric"]) not in have:
             rows.append({"source": r["source"], "metric": r["metric"], "value": r["value"],
