@@ -75,8 +75,8 @@ def c_hist(path: str):
 
 
 @st.cache_data(show_spinner=False)
-def c_classes(path: str, top_k: int):
-    return q.class_rates(get_run(path), top_k=top_k)
+def c_classes(path: str, top_k: int, by: str):
+    return q.class_rates(get_run(path), top_k=top_k, by=by)
 
 
 @st.cache_data(show_spinner=False)
@@ -99,6 +99,16 @@ def c_page(path: str, table: str, fkey: tuple, sort_by, desc: bool, page_no: int
     return q.page(get_run(path), table, q.Filters(*fkey), sort_by=sort_by, descending=desc, page_number=page_no, page_size=size)
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def c_deltas(path: str, base_path: str):
+    return q.metric_deltas(get_run(path), get_run(base_path))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def c_matching(path: str, base_path: str) -> dict:
+    return q.caption_matching(get_run(path), get_run(base_path))
+
+
 # ------------------------------------------------------------------ pages
 
 
@@ -106,32 +116,40 @@ def metric_cards(path: str) -> None:
     metrics = c_metrics(path)
     info = c_info(path)
     counts = c_counts(path).set_index("source")
+    claim_cards = [c for c in q.CLAIM_CARD_METRICS if c[0] in set(metrics["metric"])]
     for src in c_sources(path):
         n = counts.loc[src] if src in counts.index else None
         st.subheader(rd.md(src))
         if n is not None:
             st.caption(f"{int(n['captions']):,} captions · {int(n['scored']):,} scored · "
                        f"{int(n['skipped']):,} skipped · {int(n['images']):,} images")
-        cols = st.columns(len(q.CARD_METRICS))
         m = metrics[metrics["source"] == src].set_index("metric")
-        for col, (name, label) in zip(cols, q.CARD_METRICS, strict=True):
-            unit = info.get(name, {}).get("unit")
-            with col:
-                if name not in m.index:
-                    st.metric(label, "n/a")
-                    continue
-                row = m.loc[name]
-                direction = info.get(name, {}).get("higher_is_better")
-                arrow = {True: " ↑ better", False: " ↓ better"}.get(direction, "")
-                st.metric(label, rd.format_metric(row["value"], unit),
-                          help=rd.md(f"{info.get(name, {}).get('description', '')}{arrow}"))
-                if row["ci_low"] == row["ci_low"] and row["ci_low"] is not None:  # not NaN
-                    st.caption(f"95% CI {rd.format_metric(row['ci_low'], unit)} – "
-                               f"{rd.format_metric(row['ci_high'], unit)}")
-                elif isinstance(row["status"], str) and row["status"]:
-                    st.caption(rd.md(row["status"]))
-                else:
-                    st.caption("no CI (computed here)")
+        _card_row(m, info, q.CARD_METRICS)
+        if claim_cards:
+            _card_row(m, info, claim_cards)
+
+
+def _card_row(m, info: dict, cards) -> None:
+    """One row of metric cards for one source (``m``: its metrics indexed by name)."""
+    cols = st.columns(len(cards))
+    for col, (name, label) in zip(cols, cards, strict=True):
+        unit = info.get(name, {}).get("unit")
+        with col:
+            if name not in m.index:
+                st.metric(label, "n/a")
+                continue
+            row = m.loc[name]
+            direction = info.get(name, {}).get("higher_is_better")
+            arrow = {True: " ↑ better", False: " ↓ better"}.get(direction, "")
+            st.metric(label, rd.format_metric(row["value"], unit),
+                      help=rd.md(f"{info.get(name, {}).get('description', '')}{arrow}"))
+            if row["ci_low"] == row["ci_low"] and row["ci_low"] is not None:  # not NaN
+                st.caption(f"95% CI {rd.format_metric(row['ci_low'], unit)} – "
+                           f"{rd.format_metric(row['ci_high'], unit)}")
+            elif isinstance(row["status"], str) and row["status"]:
+                st.caption(rd.md(row["status"]))
+            else:
+                st.caption("no CI (computed here)")
 
 
 def page_overview(path: str) -> None:
@@ -165,8 +183,11 @@ def page_overview(path: str) -> None:
                 tooltip=["source", "bin_start", "bin_end", "captions"]), width="stretch")
     with c2:
         st.subheader("Hallucination rate by class")
-        top_k = st.slider("classes (most mentioned)", 5, 80, 25, key="heat_k")
-        cr = c_classes(path, top_k)
+        hk1, hk2 = st.columns([3, 2])
+        top_k = hk1.slider("classes", 5, 80, 25, key="heat_k")
+        by = hk2.radio("top classes by", ["hallucinated", "mentions"], key="heat_by", horizontal=True,
+                       help="most hallucinated mentions (default) or most mentions over all sources")
+        cr = c_classes(path, top_k, by)
         if len(cr):
             st.altair_chart(alt.Chart(cr).mark_rect().encode(
                 x=alt.X("source:N", title=None), y=alt.Y("canonical:N", title=None, sort="-color"),
@@ -219,6 +240,8 @@ def page_images(path: str, images_dir: str | None) -> None:
     if total == 0:
         st.info("No images match.")
         return
+    if st.session_state.pop("_pending_jump", False):  # "open in image browser" from the Explorer
+        _jump(path, only_h)
     qimg = st.query_params.get("image")
     if qimg and not st.session_state.get("_qimg_done"):  # deep link: ?page=Image+browser&image=ID
         st.session_state["_qimg_done"] = True
@@ -248,8 +271,11 @@ def page_images(path: str, images_dir: str | None) -> None:
         img, stats = rd.compose_image(file, objs.to_dict("records"), width=info.get("width"),
                                       height=info.get("height"), image_id=image_id)
         st.image(img, width="stretch")
-        st.caption(f"GT boxes (green): {stats['gt']} · detector boxes (orange): {stats['detector']}"
+        st.caption(f"ground-truth boxes (blue): {stats['gt']} · detector boxes (amber): {stats['detector']}"
                    + (f" · objects without a box: {stats['no_box']}" if stats["no_box"] else ""))
+        if stats["legend"]:
+            with st.expander(f"numbered boxes ({len(stats['legend'])})", expanded=False):
+                st.dataframe(stats["legend"], hide_index=True, width="stretch")
         if stats["placeholder"]:
             looked = ", ".join(str(d) for d in dirs) or "no image folder given"
             why = stats["message"].split("\n")[0] if stats["message"] else "image file not found"
@@ -261,8 +287,14 @@ def page_images(path: str, images_dir: str | None) -> None:
                 st.dataframe(objs, hide_index=True, width="stretch")
     with right:
         caps = q.image_captions(run, image_id)
-        ments = q.caption_mentions(run, caps["caption_id"].tolist())
+        ids = caps["caption_id"].tolist()
+        ments = q.caption_mentions(run, ids)
+        claims = q.caption_claims(run, ids)
         by_cap = {cid: g.to_dict("records") for cid, g in ments.groupby("caption_id")} if len(ments) else {}
+        claims_by_cap = {cid: g.to_dict("records") for cid, g in claims.groupby("caption_id")} if len(claims) else {}
+        show_claims = st.toggle("underline claims", value=True, key="show_claims",
+                                help="claims (counts, colours, people, objects) underlined by verdict; "
+                                "hover for the evidence", disabled=not run.has("claims"))
         st.html(rd.CAPTION_CSS + rd.legend_html())
         present = set(caps["source"].tolist())
         srcs = [s for s in c_sources(path) if s in present]  # the overview's order
@@ -276,29 +308,108 @@ def page_images(path: str, images_dir: str | None) -> None:
                     halluc = ", ".join(_aslist(r.get("hallucinated")))
                     meta = (f"{r.get('status')}" + (f" · CHAIR-i {chair:.2f}" if chair == chair and chair is not None else "")
                             + (f" · hallucinated: {halluc}" if halluc else ""))
-                    blocks.append(rd.caption_html(r.get("caption"), by_cap.get(r["caption_id"], []))
+                    cl = claims_by_cap.get(r["caption_id"], [])
+                    blocks.append(rd.caption_html(r.get("caption"), by_cap.get(r["caption_id"], []),
+                                                  cl if show_claims else None)
+                                  + rd.claims_list_html(cl)
                                   + f'<div style="color:#607d8b;font-size:0.8rem;margin-bottom:0.8em">'
                                   f"{rd.html.escape(meta)}</div>")
                 st.html(rd.CAPTION_CSS + "".join(blocks))
+        flag_form(path, caps, ments, claims)
+
+
+def _flag_options(caps, ments, claims) -> list[dict]:
+    """Everything on this image a user can flag: each claim, and each mention that no object
+    claim covers (negated or depicted mentions make no claim, but their verdict can be wrong)."""
+    from dashboards.labels import mention_as_claim
+
+    order = {cid: n for n, cid in enumerate(caps["caption_id"])}
+    src = dict(zip(caps["caption_id"], caps["source"], strict=True))
+    text = dict(zip(caps["caption_id"], caps["caption"], strict=True))
+    opts = [dict(c) for c in claims.to_dict("records")] if len(claims) else []
+    spans = {(o["caption_id"], int(o["start"]), int(o["end"])) for o in opts}
+    for m in ments.to_dict("records") if len(ments) else []:
+        if (m["caption_id"], int(m["start"]), int(m["end"])) not in spans and int(m["end"]) > int(m["start"]):
+            opts.append(mention_as_claim(m))
+    for o in opts:
+        o["source"] = src.get(o["caption_id"], "")
+        t = str(text.get(o["caption_id"]) or "")
+        o["words"] = t[int(o["start"]):int(o["end"])]
+    opts.sort(key=lambda o: (order.get(o["caption_id"], 0), int(o["start"]), str(o["kind"])))
+    return opts
+
+
+def _save_flag(path: str, option: dict, flag: str) -> None:
+    from dashboards.labels import append_label, label_record
+
+    try:
+        written = append_label(get_run(path).path, label_record(option, flag))
+    except CaptionAuditError as exc:
+        st.session_state["flag_msg"] = ("error", str(exc))
+        return
+    st.session_state["flag_msg"] = ("ok", f"Saved to {written}: {option['kind']} “{option['words']}” "
+                                    f"({option['source']}) is {'true' if label_record(option, flag)['label'] else 'false'} "
+                                    "of the image.")
+
+
+FLAG_TEXT = {"verdict_wrong": "the verdict is wrong", "verdict_right": "the verdict is right",
+             "claim_true": "the claim is true of the image", "claim_false": "the claim is false"}
+
+
+def flag_form(path: str, caps, ments, claims) -> None:
+    """Mark a verdict as wrong or right; appended to ``<run>/labels.jsonl`` (dashboards/labels.py)."""
+    opts = _flag_options(caps, ments, claims)
+    with st.expander("Mark a verdict as wrong (adds to RUN/labels.jsonl)", expanded=False):
+        if not opts:
+            st.caption("No claim or mention on this image.")
+            return
+        i = st.selectbox("claim or mention", range(len(opts)), key="flag_pick", format_func=lambda k: (
+            f"{opts[k]['source']} · {opts[k]['kind']} “{opts[k]['words']}”"
+            + (f" = {opts[k]['value']}" if opts[k].get("value") else "") + f" · {opts[k]['verdict']}")[:200])
+        o = opts[int(i)]
+        sided = o["verdict"] in ("supported", "contradicted")
+        choices = ["verdict_wrong", "verdict_right"] if sided else ["claim_true", "claim_false"]
+        flag = st.radio("your judgement", choices, key="flag_kind", horizontal=True, format_func=FLAG_TEXT.get)
+        st.button("save label", key="flag_save", on_click=_save_flag, args=(path, o, flag))
+        msg = st.session_state.pop("flag_msg", None)
+        if msg:
+            (st.success if msg[0] == "ok" else st.error)(rd.md(msg[1]))
+        st.caption("Evaluate the run against your labels: caption\\-audit evaluate RUN \\-\\-labels RUN/labels.jsonl")
 
 
 def filters_ui(path: str, table: str) -> q.Filters:
     c1, c2, c3 = st.columns(3)
     srcs = c1.multiselect("source", c_sources(path), key="f_src")
-    classes = c2.multiselect("class", c_class_names(path), key="f_cls")
-    verdicts = c3.multiselect("verdict", list(q.VERDICTS), key="f_ver")
+    kinds: list[str] = []
+    if table == "claims":
+        kinds = c2.multiselect("kind", list(q.CLAIM_KINDS), key="f_kind")
+        verdicts = c3.multiselect("verdict", list(q.CLAIM_VERDICTS), key="f_cver")
+        classes: list[str] = []
+    else:
+        classes = c2.multiselect("class", c_class_names(path), key="f_cls")
+        verdicts = c3.multiselect("verdict", list(q.VERDICTS), key="f_ver")
     c4, c5, c6 = st.columns(3)
     min_ci = c4.slider("min CHAIR-i (0 = off)", 0.0, 1.0, 0.0, 0.05, key="f_minci")
-    text = c5.text_input("text contains", key="f_text")
+    text = c5.text_input("text contains" + (" (claim words, subject, value, evidence)" if table == "claims" else ""),
+                         key="f_text")
     only_h = c6.checkbox("only captions with hallucinations", key="f_onlyh")
     return q.Filters(sources=tuple(srcs), classes=tuple(classes), verdicts=tuple(verdicts),
-                     min_chair_i=min_ci if min_ci > 0 else None, text=text, only_hallucinated=only_h)
+                     min_chair_i=min_ci if min_ci > 0 else None, text=text, only_hallucinated=only_h,
+                     kinds=tuple(kinds))
+
+
+def _open_image(image_id: str) -> None:
+    """Switch to the image browser on ``image_id`` (a button callback: runs before the page)."""
+    st.session_state["page"] = "Image browser"
+    st.session_state["only_h"] = False
+    st.session_state["jump_id"] = str(image_id)
+    st.session_state["_pending_jump"] = True
 
 
 def page_explorer(path: str) -> None:
     run = get_run(path)
     st.header("Explorer")
-    tables = [t for t in ("captions", "mentions") if run.has(t)]
+    tables = [t for t in ("captions", "mentions", "claims") if run.has(t)]
     table = st.radio("table", tables, horizontal=True, key="ex_table")
     f = filters_ui(path, table)
     c1, c2, c3, c4 = st.columns(4)
@@ -313,8 +424,17 @@ def page_explorer(path: str) -> None:
     pages = max(1, -(-total // size))
     page_no = c4.number_input("page", min_value=1, max_value=pages, value=1, step=1, key=f"page_{table}")
     df = c_page(path, table, astuple(f), None if sort_by == "(default)" else sort_by, desc, int(page_no) - 1, size)
-    st.caption(f"{total:,} {table} match · page {int(page_no):,} of {pages:,}")
-    st.dataframe(df, hide_index=True, width="stretch")
+    st.caption(f"{total:,} {table} match · page {int(page_no):,} of {pages:,} · select a row to open its image")
+    event = st.dataframe(df, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                         key=f"grid_{table}")
+    rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
+    ids = list(dict.fromkeys(str(x) for x in df["image_id"])) if "image_id" in df.columns else []
+    if ids:
+        chosen = str(df["image_id"].iloc[rows[0]]) if rows and rows[0] < len(df) else ids[0]
+        o1, o2 = st.columns([2, 1])
+        pick = o1.selectbox("image", ids, index=ids.index(chosen), key=f"open_pick_{table}_{chosen}",
+                            label_visibility="collapsed")
+        o2.button("open in image browser", key=f"open_{table}", on_click=_open_image, args=(pick,))
     cap = q.EXPORT_CAP
     st.download_button(
         f"Download filtered {table} as CSV" + (f" (first {cap:,} rows)" if total > cap else ""),
@@ -368,19 +488,34 @@ def page_baseline(path: str, baseline: str | None) -> None:
         st.error(NOT_A_RUN)
         return
     st.caption(rd.md(f"current: {run.path} · baseline: {base.path}"))
-    d = q.metric_deltas(run, base)
+    match = c_matching(path, base_path)
+    if not match["sources"]:
+        st.warning(rd.md(f"The runs share no caption source (current: {', '.join(c_sources(path))}; "
+                         f"baseline: {', '.join(c_sources(base_path))}), so nothing can be compared."))
+        return
+    d = c_deltas(path, base_path)
     info = c_info(path)
+    st.subheader("Metrics, current − baseline (paired image bootstrap, 95% CI)")
+    st.caption("Each difference is computed on the images both runs describe, resampling images "
+               "(the same paired bootstrap as `caption-audit compare`). better/worse only when the "
+               "interval excludes 0.")
     if len(d):
         show = d.copy()
-        for c in ("value", "base_value", "delta"):
+        for c in ("value", "base_value", "delta", "ci_low", "ci_high"):
             show[c] = [rd.format_metric(v, info.get(m, {}).get("unit")) for v, m in zip(show[c], show["metric"], strict=True)]
-        st.dataframe(show[["source", "metric", "base_value", "value", "delta", "change"]], hide_index=True, width="stretch")
+        st.dataframe(show[["source", "metric", "base_value", "value", "delta", "ci_low", "ci_high", "n_images", "change"]],
+                     hide_index=True, width="stretch")
         worse = d[d["change"] == "worse"]
         if len(worse):
-            st.warning(rd.md(f"{len(worse)} metric(s) got worse: " + ", ".join(
+            st.warning(rd.md(f"{len(worse)} metric(s) got worse beyond the 95% interval: " + ", ".join(
                 f"{a}/{b}" for a, b in zip(worse["source"], worse["metric"], strict=True))))
+    st.caption(rd.md(
+        f"Captions matched on (source, image, order of the caption among that image's captions in the "
+        f"input), sources paired by {match['how']}: {match['pairs']:,} pairs"
+        + (f" ({match['same_id']:,} with the same caption id)" if match["same_id"] else " (caption ids differ)")
+        + f"; unmatched: {match['run_only']:,} current, {match['base_only']:,} baseline."))
     n = q.changed_captions_count(run, base)
-    st.subheader(f"Captions whose hallucinated objects changed: {n:,}")
+    st.subheader(f"Captions whose hallucinated objects changed: {n:,} of {match['pairs']:,}")
     if n:
         size = 50
         pages = max(1, -(-n // size))

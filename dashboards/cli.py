@@ -8,6 +8,7 @@ imported only by the subprocess.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import subprocess
 import sys
@@ -100,7 +101,46 @@ def run(args: argparse.Namespace) -> int:
         print(warning, file=sys.stderr)
     print(f"caption-audit dashboard: serving {cmd[cmd.index('--run') + 1]} on "
           f"http://{args.host}:{args.port}/ (Ctrl+C to stop)", file=sys.stderr)
+    return serve(cmd)
+
+
+#: seconds the server gets to stop after SIGTERM before it is killed
+STOP_GRACE_S = 5.0
+
+
+def serve(cmd: list[str]) -> int:
+    """Run the Streamlit server ``cmd`` as a child in its own process group and wait for it.
+
+    SIGTERM, SIGINT and SIGHUP sent to this process are forwarded to the child's process
+    group (so the server and anything it spawned stop too); if the group is still there
+    :data:`STOP_GRACE_S` seconds later it is killed. Returns the child's exit code, or 128 +
+    the signal number when a signal stopped us.
+    """
+    import os
+    import signal
+
+    child = subprocess.Popen(cmd, start_new_session=True)
+    got: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        got.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGTERM)
+
+    stops = [signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)]
+    previous = {sig: signal.signal(sig, forward) for sig in stops if sig is not None}
     try:
-        return subprocess.call(cmd)
-    except KeyboardInterrupt:
-        return 130
+        while True:
+            try:
+                rc = child.wait(timeout=STOP_GRACE_S if got else None)
+                break
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        # leave nothing of the group behind (a grandchild the server started)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
+    return 128 + got[0] if got else rc

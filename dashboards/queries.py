@@ -31,6 +31,8 @@ from caption_audit.store.reader import RunFolder, summary_file, table_file
 REQUIRED_TABLES = ("captions",)
 
 VERDICTS = ("supported", "hallucinated", "unverifiable")
+CLAIM_VERDICTS = ("contradicted", "unsupported_by_refs", "unverifiable", "supported")
+CLAIM_KINDS = ("object", "open_object", "count", "colour", "identity")
 
 #: metrics shown as cards on the overview, in order: (summary name, label)
 CARD_METRICS: tuple[tuple[str, str], ...] = (
@@ -41,15 +43,35 @@ CARD_METRICS: tuple[tuple[str, str], ...] = (
     ("n_words_mean", "words per caption"),
 )
 
-CAPTION_COLUMNS = ("caption_id", "image_id", "source", "status", "caption", "n_words", "n_mentions",
-                   "n_hallucinated", "chair_i", "coverage", "hallucinated", "mentioned")
-MENTION_COLUMNS = ("caption_id", "image_id", "source", "idx", "text", "canonical", "vocab", "verdict",
-                   "reason", "evidence", "score", "start", "end")
+#: what a user looks for first comes first: CHAIR-i, the count and the hallucinated objects
+#: claim metrics shown as a second row of cards when the run has them (summary.json and the
+#: metric table, scoring/metrics.py METRIC_LIST)
+CLAIM_CARD_METRICS: tuple[tuple[str, str], ...] = (
+    ("claim_error_rate", "claim error rate"),
+    ("claims_s", "captions with a wrong claim"),
+    ("object_error_rate", "object errors"),
+    ("count_error_rate", "count errors"),
+    ("colour_error_rate", "colour errors"),
+    ("identity_error_rate", "identity errors"),
+    ("open_unsupported_share", "open objects unsupported"),
+)
+
+CAPTION_COLUMNS = ("chair_i", "n_hallucinated", "hallucinated", "n_contradicted", "claims_contradicted",
+                   "source", "image_id", "caption", "n_mentions", "coverage", "n_words", "status",
+                   "mentioned", "caption_id")
+MENTION_COLUMNS = ("verdict", "canonical", "text", "reason", "source", "image_id", "evidence", "score",
+                   "vocab", "caption_id", "idx", "start", "end")
+CLAIM_COLUMNS = ("verdict", "kind", "text", "subject", "value", "evidence", "source", "image_id",
+                 "resolver", "confidence", "hedged", "caption_id", "idx", "start", "end")
+#: list columns, written as ``a|b|c`` in CSV exports
+LIST_COLUMNS = ("hallucinated", "mentioned", "claims_contradicted")
+COLUMNS = {"captions": CAPTION_COLUMNS, "mentions": MENTION_COLUMNS, "claims": CLAIM_COLUMNS}
 #: columns a page may be sorted by (whitelist: ORDER BY cannot take a bound parameter)
 SORTABLE = {
     "captions": ("caption_id", "image_id", "source", "n_words", "n_mentions", "n_hallucinated",
                  "chair_i", "coverage"),
     "mentions": ("caption_id", "image_id", "source", "idx", "canonical", "verdict", "score"),
+    "claims": ("caption_id", "image_id", "source", "idx", "kind", "subject", "verdict", "confidence"),
 }
 MAX_PAGE_SIZE = 500
 EXPORT_CAP = 100_000
@@ -208,7 +230,14 @@ def source_metrics(run: Run) -> pd.DataFrame:
                          "ci_low": m.get("ci_low"), "ci_high": m.get("ci_high"),
                          "n": m.get("n"), "status": m.get("status"), "from": "summary.json"})
             have.add((src, name))
-    computed = computed_metrics(run)
+    from caption_audit.scoring.metrics import METRIC_LIST
+
+    names = {m.name for m in METRIC_LIST}
+    srcs = sources(run)
+    # summary.json usually holds every metric of every source: then the full-table scan that
+    # recomputes them (seconds on a 1M-caption run) is skipped
+    complete = all((s, n) in have for s in srcs for n in names)
+    computed = computed_metrics(run) if not complete else pd.DataFrame(columns=["source", "metric", "value", "n"])
     for _, r in computed.iterrows():
         if (r["source"], r["metric"]) not in have:
             rows.append({"source": r["source"], "metric": r["metric"], "value": r["value"],
@@ -266,18 +295,23 @@ def length_histogram(run: Run, bins: int = 30, column: str = "n_words") -> pd.Da
     return df[["source", "bin_start", "bin_end", "captions"]]
 
 
-def class_rates(run: Run, top_k: int = 30, min_mentions: int = 1) -> pd.DataFrame:
+def class_rates(run: Run, top_k: int = 30, min_mentions: int = 1, by: str = "hallucinated") -> pd.DataFrame:
     """Source x class hallucination rates from classes.parquet.
 
-    Keeps the ``top_k`` classes with the most mentions over all sources. Returns
-    ``source, canonical, n_mentions, n_hallucinated, hallucination_rate, coverage``.
+    Keeps the ``top_k`` classes with the most hallucinated mentions over all sources (ties:
+    the most mentioned), or with ``by="mentions"`` the most mentioned. Returns ``source,
+    canonical, n_mentions, n_hallucinated, hallucination_rate, coverage``.
     """
     if not run.has("classes"):
         return pd.DataFrame(columns=["source", "canonical", "n_mentions", "n_hallucinated",
                                      "hallucination_rate", "coverage"])
+    if by not in ("hallucinated", "mentions"):
+        raise ConfigError(f"class_rates: by must be hallucinated or mentions, got {by!r}")
+    order = ("sum(n_hallucinated) DESC, sum(n_mentions) DESC" if by == "hallucinated"
+             else "sum(n_mentions) DESC")
     return run.cursor().execute(
-        """WITH top AS (SELECT canonical FROM classes GROUP BY canonical
-                        ORDER BY sum(n_mentions) DESC, canonical LIMIT ?)
+        f"""WITH top AS (SELECT canonical FROM classes GROUP BY canonical
+                        ORDER BY {order}, canonical LIMIT ?)
            SELECT c.source, c.canonical, c.n_mentions, c.n_hallucinated,
                   c.hallucination_rate, c.coverage
            FROM classes c JOIN top USING (canonical)
@@ -370,6 +404,16 @@ def caption_mentions(run: Run, caption_ids: Sequence[str]) -> pd.DataFrame:
         [list(map(str, caption_ids))]).df()
 
 
+def caption_claims(run: Run, caption_ids: Sequence[str]) -> pd.DataFrame:
+    """Claims of the given captions (claims.parquet), ordered by caption and position; an
+    empty frame for runs without claims."""
+    if not run.has("claims") or not caption_ids:
+        return pd.DataFrame(columns=list(CLAIM_COLUMNS))
+    return run.cursor().execute(
+        "SELECT * FROM claims WHERE list_contains(?, caption_id) ORDER BY caption_id, start, idx",
+        [list(map(str, caption_ids))]).df()
+
+
 def find_image(image_id: str, file_name: str | None, dirs: Sequence[str | Path]) -> Path | None:
     """Find an image file under one of ``dirs``.
 
@@ -435,6 +479,11 @@ class Filters:
             mentions drop out when it is set).
         text: case-insensitive substring of the caption (mentions: of the mention text).
         only_hallucinated: captions with at least one hallucinated mention.
+        kinds: claims: of these kinds (object, open_object, count, colour, identity).
+
+    For the claims table, ``classes`` filters the claim subject, ``verdicts`` the claim
+    verdict (:data:`CLAIM_VERDICTS`) and ``text`` searches the claim words, subject, value
+    and evidence.
     """
 
     sources: tuple[str, ...] = ()
@@ -443,6 +492,7 @@ class Filters:
     min_chair_i: float | None = None
     text: str = ""
     only_hallucinated: bool = False
+    kinds: tuple[str, ...] = ()
 
 
 def _like_pattern(text: str) -> str:
@@ -479,6 +529,26 @@ def _where(table: str, f: Filters) -> tuple[str, list[Any]]:
         if f.text:
             clauses.append("caption ILIKE ? ESCAPE '\\'")
             params.append(_like_pattern(f.text))
+    elif table == "claims":
+        if f.classes:
+            clauses.append("list_contains(?, subject)")
+            params.append(list(f.classes))
+        if f.kinds:
+            clauses.append("list_contains(?, kind)")
+            params.append(list(f.kinds))
+        if f.verdicts:
+            clauses.append("list_contains(?, verdict)")
+            params.append(list(f.verdicts))
+        if f.text:
+            clauses.append("concat_ws(' ', text, subject, value, evidence) ILIKE ? ESCAPE '\\'")
+            params.append(_like_pattern(f.text))
+        if f.min_chair_i is not None or f.only_hallucinated:
+            sub = ["chair_i >= ?"] if f.min_chair_i is not None else []
+            if f.min_chair_i is not None:
+                params.append(float(f.min_chair_i))
+            if f.only_hallucinated:
+                sub.append("n_hallucinated > 0")
+            clauses.append(f"caption_id IN (SELECT caption_id FROM captions WHERE {' AND '.join(sub)})")
     else:
         if f.classes:
             clauses.append("list_contains(?, canonical)")
@@ -501,19 +571,18 @@ def _where(table: str, f: Filters) -> tuple[str, list[Any]]:
 
 def _check_table(run: Run, table: str) -> None:
     if table not in SORTABLE:
-        raise ConfigError(f"unknown table {table!r}; use captions or mentions")
+        raise ConfigError(f"unknown table {table!r}; use captions, mentions or claims")
     if not run.has(table):
         raise InputError(str(run.folder.table_path(table)), "missing from this run")
 
 
 def _select_cols(run: Run, table: str) -> str:
-    wanted = CAPTION_COLUMNS if table == "captions" else MENTION_COLUMNS
     have = set(run.columns(table))
-    return ", ".join(_q(c) for c in wanted if c in have)
+    return ", ".join(_q(c) for c in COLUMNS[table] if c in have)
 
 
 def count_rows(run: Run, table: str, filters: Filters = Filters()) -> int:
-    """Number of rows of ``captions`` or ``mentions`` matching ``filters``."""
+    """Number of rows of ``captions``, ``mentions`` or ``claims`` matching ``filters``."""
     _check_table(run, table)
     where, params = _where(table, filters)
     return int(run.cursor().execute(f"SELECT count(*) FROM {table} {where}", params).fetchone()[0])
@@ -521,7 +590,7 @@ def count_rows(run: Run, table: str, filters: Filters = Filters()) -> int:
 
 def page(run: Run, table: str, filters: Filters = Filters(), *, sort_by: str | None = None,
          descending: bool = False, page_number: int = 0, page_size: int = 50) -> pd.DataFrame:
-    """One page of ``captions`` or ``mentions`` matching ``filters``.
+    """One page of ``captions``, ``mentions`` or ``claims`` matching ``filters``.
 
     Args:
         sort_by: a column from :data:`SORTABLE`; ties break on the table's key so pages
@@ -559,12 +628,11 @@ def iter_csv(run: Run, table: str, filters: Filters = Filters(), *, cap: int = E
     _check_table(run, table)
     where, params = _where(table, filters)
     have = set(run.columns(table))
-    wanted = CAPTION_COLUMNS if table == "captions" else MENTION_COLUMNS
     cols = []
-    for c in wanted:
+    for c in COLUMNS[table]:
         if c not in have:
             continue
-        if c in ("hallucinated", "mentioned"):
+        if c in LIST_COLUMNS:
             cols.append(f"array_to_string({_q(c)}, '|') AS {_q(c)}")
         else:
             cols.append(_q(c))
@@ -593,60 +661,134 @@ def export_csv(run: Run, table: str, filters: Filters = Filters(), *, cap: int =
 # --------------------------------------------------------------------------- baseline
 
 
-def metric_deltas(run: Run, base: Run) -> pd.DataFrame:
-    """Per-source metric changes from ``base`` to ``run``.
+def metric_deltas(run: Run, base: Run, *, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per-source metric changes from ``base`` to ``run`` with paired image-bootstrap CIs.
 
-    Returns ``source, metric, value, base_value, delta, higher_is_better, change`` where
-    ``change`` is ``better``, ``worse``, ``same`` or ``n/a`` (direction from
-    :func:`metric_info`; ``n/a`` for direction-less metrics or a missing side).
+    For each source pair of :func:`source_pairs`, every ratio metric both runs know is
+    compared on the images both sides describe, by the project's paired bootstrap
+    (:func:`caption_audit.scoring.paired.compare_captions`, the same as ``caption-audit
+    compare``): the difference ``run - base`` and its 95% interval.
+
+    Returns ``source, metric, base_value, value, delta, ci_low, ci_high, n_images,
+    higher_is_better, change`` where ``change`` is ``better``/``worse`` only when the
+    interval excludes 0 (direction from :func:`metric_info`), ``no clear difference`` when it
+    holds 0, and ``n/a`` for direction-less or undefined metrics.
     """
-    a = source_metrics(run)[["source", "metric", "value"]]
-    b = source_metrics(base)[["source", "metric", "value"]].rename(columns={"value": "base_value"})
-    df = a.merge(b, on=["source", "metric"], how="outer")
-    df["delta"] = df["value"] - df["base_value"]
+    from caption_audit.scoring.paired import RATIO_METRICS, compare_captions
+
     info = metric_info(run)
-    df["higher_is_better"] = df["metric"].map(lambda m: info.get(m, {}).get("higher_is_better"))
+    known = set(info) | set(metric_info(base))
+    metrics = [m for m in RATIO_METRICS if m in known]
+    caps_run, caps_base = run.folder.metric_captions(), base.folder.metric_captions()
+    rows = []
+    for src_run, src_base in source_pairs(run, base)[0]:
+        a = caps_base[caps_base["source"] == src_base]
+        b = caps_run[caps_run["source"] == src_run]
+        label = src_run if src_run == src_base else f"{src_run} (baseline: {src_base})"
+        diffs = compare_captions(a, b, metrics, n_resamples=n_resamples, seed=seed)
+        for m, d in diffs.items():
+            hib = info.get(m, {}).get("higher_is_better")
+            if d.ci_low is None or d.ci_high is None or hib is None:
+                change = "n/a"
+            elif d.ci_low > 0 or d.ci_high < 0:
+                change = "better" if (d.ci_low > 0) == bool(hib) else "worse"
+            else:
+                change = "no clear difference"
+            rows.append({"source": label, "metric": m, "base_value": d.value_a, "value": d.value_b,
+                         "delta": d.diff, "ci_low": d.ci_low, "ci_high": d.ci_high,
+                         "n_images": d.n_images, "higher_is_better": hib, "change": change})
+    cols = ["source", "metric", "base_value", "value", "delta", "ci_low", "ci_high", "n_images",
+            "higher_is_better", "change"]
+    df = pd.DataFrame(rows, columns=cols)
+    for c in ("base_value", "value", "delta", "ci_low", "ci_high"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    return df
 
-    def change(r: pd.Series) -> str:
-        if pd.isna(r["delta"]) or r["higher_is_better"] is None or pd.isna(r["higher_is_better"]):
-            return "n/a"
-        if abs(r["delta"]) < 1e-12:
-            return "same"
-        return "better" if (r["delta"] > 0) == bool(r["higher_is_better"]) else "worse"
 
-    df["change"] = df.apply(change, axis=1) if len(df) else pd.Series(dtype=str)
-    return df.sort_values(["source", "metric"]).reset_index(drop=True)
+def source_pairs(run: Run, base: Run) -> tuple[list[tuple[str, str]], str]:
+    """Which source of ``run`` is compared with which source of ``base``, and how.
+
+    Sources with the same name are paired. When the runs share no source name but each has
+    exactly one (two decodings of one model, named differently), those two are paired.
+    Returns ``([(run_source, base_source), ...], description)``.
+    """
+    a, b = sources(run), sources(base)
+    common = [s for s in a if s in b]
+    if common:
+        return [(s, s) for s in common], "same source name"
+    if len(a) == 1 and len(b) == 1:
+        return [(a[0], b[0])], f"the only source of each run ({a[0]} vs baseline {b[0]})"
+    return [], "no source in common"
+
+
+_ORDER_IN_IMAGE = ("TRY_CAST(regexp_extract(coalesce(origin, ''), '(\\d+)$', 1) AS BIGINT) NULLS LAST, "
+                   "caption_id")
 
 
 def _attach(run: Run, base: Run) -> Any:
+    """A cursor with ``pairs``: captions of both runs matched on (source, image, position of
+    the caption among that image's captions of that source, in input order), plus
+    ``a_only``/``b_only`` counts."""
+    pairs, _ = source_pairs(run, base)
     cur = run.cursor()
     cur.execute(f"CREATE OR REPLACE TEMP VIEW base_captions AS SELECT * FROM {base.folder.sql_table('captions')}")
+    cur.execute("CREATE OR REPLACE TEMP TABLE source_map (run_source VARCHAR, base_source VARCHAR)")
+    if pairs:
+        cur.executemany("INSERT INTO source_map VALUES (?, ?)", [list(p) for p in pairs])
+    order_a = _ORDER_IN_IMAGE if "origin" in run.columns("captions") else "caption_id"
+    order_b = _ORDER_IN_IMAGE if "origin" in base.columns("captions") else "caption_id"
+    cur.execute(f"""
+        CREATE OR REPLACE TEMP VIEW caption_pairs AS
+        WITH a AS (SELECT *, row_number() OVER (PARTITION BY source, image_id ORDER BY {order_a}) AS k
+                   FROM captions),
+             b AS (SELECT *, row_number() OVER (PARTITION BY source, image_id ORDER BY {order_b}) AS k
+                   FROM base_captions)
+        SELECT a.caption_id, a.image_id, a.source, a.caption, a.chair_i, a.hallucinated,
+               b.caption_id AS base_caption_id, b.caption AS base_caption, b.chair_i AS base_chair_i,
+               b.hallucinated AS base_hallucinated, a.k
+        FROM a JOIN source_map m ON a.source = m.run_source
+               JOIN b ON b.source = m.base_source AND b.image_id = a.image_id AND b.k = a.k""")
     return cur
 
 
+def caption_matching(run: Run, base: Run) -> dict[str, Any]:
+    """How the Baseline page matched captions: ``{"how", "sources", "pairs", "run_only",
+    "base_only", "same_id"}`` (``same_id``: matched pairs whose caption ids are equal)."""
+    pairs, how = source_pairs(run, base)
+    cur = _attach(run, base)
+    n, same = cur.execute("SELECT count(*), count(*) FILTER (WHERE caption_id = base_caption_id) "
+                          "FROM caption_pairs").fetchone()
+    n_a = cur.execute("SELECT count(*) FROM captions WHERE source IN (SELECT run_source FROM source_map)").fetchone()[0]
+    n_b = cur.execute("SELECT count(*) FROM base_captions WHERE source IN (SELECT base_source FROM source_map)"
+                      ).fetchone()[0]
+    return {"how": how, "sources": pairs, "pairs": int(n), "same_id": int(same),
+            "run_only": int(n_a) - int(n), "base_only": int(n_b) - int(n)}
+
+
 _CHANGED = """
-  FROM captions a JOIN base_captions b USING (caption_id)
-  WHERE list_sort(coalesce(a.hallucinated, [])) IS DISTINCT FROM list_sort(coalesce(b.hallucinated, []))
+  FROM caption_pairs
+  WHERE list_sort(coalesce(hallucinated, [])) IS DISTINCT FROM list_sort(coalesce(base_hallucinated, []))
 """
 
 
 def changed_captions_count(run: Run, base: Run) -> int:
-    """Captions (matched by caption_id) whose hallucinated list differs between the runs."""
+    """Matched caption pairs (:func:`caption_matching`) whose hallucinated list differs."""
     cur = _attach(run, base)
     return int(cur.execute(f"SELECT count(*) {_CHANGED}").fetchone()[0])
 
 
 def changed_captions(run: Run, base: Run, *, page_number: int = 0, page_size: int = 50) -> pd.DataFrame:
-    """One page of captions whose hallucinated list changed, with what was added/removed."""
+    """One page of matched caption pairs whose hallucinated list changed, with what was
+    added/removed and both captions."""
     if not 1 <= int(page_size) <= MAX_PAGE_SIZE:
         raise ConfigError(f"page size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
     cur = _attach(run, base)
     return cur.execute(
-        f"""SELECT a.caption_id, a.image_id, a.source, a.caption,
-                   array_to_string(list_filter(coalesce(a.hallucinated, []),
-                       lambda x: NOT list_contains(coalesce(b.hallucinated, []), x)), ', ') AS newly_hallucinated,
-                   array_to_string(list_filter(coalesce(b.hallucinated, []),
-                       lambda x: NOT list_contains(coalesce(a.hallucinated, []), x)), ', ') AS no_longer_hallucinated,
-                   b.chair_i AS base_chair_i, a.chair_i AS chair_i
-            {_CHANGED} ORDER BY a.caption_id LIMIT ? OFFSET ?""",
+        f"""SELECT source, image_id,
+                   array_to_string(list_filter(coalesce(hallucinated, []),
+                       lambda x: NOT list_contains(coalesce(base_hallucinated, []), x)), ', ') AS newly_hallucinated,
+                   array_to_string(list_filter(coalesce(base_hallucinated, []),
+                       lambda x: NOT list_contains(coalesce(hallucinated, []), x)), ', ') AS no_longer_hallucinated,
+                   base_chair_i, chair_i, caption, base_caption, caption_id, base_caption_id
+            {_CHANGED} ORDER BY source, {_IMAGE_ORDER}, k LIMIT ? OFFSET ?""",
         [int(page_size), int(page_number) * int(page_size)]).df()

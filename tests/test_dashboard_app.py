@@ -135,13 +135,23 @@ def test_tiny_every_page_renders(monkeypatch, tiny_runs):
     no_exception(at)
     df = at.dataframe[0].value
     assert set(df["verdict"]) == {"hallucinated"} and len(df) == 6
+    assert list(df.columns[:3]) == ["verdict", "canonical", "text"]
     assert at.get("download_button")
+    # a row opens its image in the browser
+    at.radio(key="ex_table").set_value("captions").run()
+    assert list(at.dataframe[0].value.columns[:3]) == ["chair_i", "n_hallucinated", "hallucinated"]
+    first = str(at.dataframe[0].value["image_id"].iloc[0])
+    at.button(key="open_captions").click().run()
+    no_exception(at)
+    assert at.sidebar.radio(key="page").value == "Image browser"
+    assert first in " ".join(m.value for m in at.markdown)
 
     at.sidebar.radio(key="page").set_value("Baseline").run()
     no_exception(at)
     deltas = at.dataframe[0].value
-    assert {"source", "metric", "base_value", "value", "delta", "change"} <= set(deltas.columns)
-    assert "Captions whose hallucinated objects changed: 1" in [s.value for s in at.subheader]
+    assert {"source", "metric", "base_value", "value", "delta", "ci_low", "ci_high", "change"} <= set(deltas.columns)
+    assert set(deltas["change"]) <= {"better", "worse", "no clear difference", "n/a"}
+    assert "Captions whose hallucinated objects changed: 1 of 9" in [s.value for s in at.subheader]
     assert at.dataframe[1].value["caption_id"].tolist() == ["llava:1"]
 
 
@@ -189,9 +199,9 @@ def test_coco_mini_image_browser_draws_boxes(monkeypatch, coco_run, media):
     at = app(monkeypatch, coco_run, page="Image browser", images=SHARED_DATA / "coco_mini" / "train2017")
     no_exception(at)
     assert not at.warning, [w.value for w in at.warning]  # the image file was found
-    info = [c for c in captions_text(at) if c.startswith("GT boxes")][0]
-    n_gt = int(info.split("GT boxes (green): ")[1].split(" ")[0])
-    assert n_gt > 0 and "detector boxes (orange): 0" in info  # no detector in this run
+    info = [c for c in captions_text(at) if c.startswith("ground-truth boxes")][0]
+    n_gt = int(info.split("ground-truth boxes (blue): ")[1].split(" ")[0])
+    assert n_gt > 0 and "detector boxes (amber): 0" in info  # no detector in this run
     drawn = Image.open(io.BytesIO(media[-1]))
     # compare with the raw photo: the drawn one has many more box-coloured pixels
     raw = Image.open(SHARED_DATA / "coco_mini" / "train2017" / "000000000790.jpg")
@@ -297,6 +307,25 @@ def test_hostile_strings_never_render_as_markdown(monkeypatch, hostile, media):
         at.text_input(key="jump_id").set_value(wanted).run()
         assert_inert(at)
     assert any(HOSTILE_LINK in plain(m.value) for m in at.markdown)
+    # claim views (issue #10): hostile captions with claims underlined, contradicted lists and
+    # the flag form stay inert; the label lands in RUN/labels.jsonl only
+    from dashboards import queries as q
+
+    hostile_image = q.open_run(hostile["run"]).cursor().execute(
+        "SELECT image_id FROM claims WHERE source = ? ORDER BY image_id LIMIT 1", [HOSTILE_LINK]).fetchone()[0]
+    at.text_input(key="jump_id").set_value(hostile_image).run()
+    assert_inert(at)
+    body = html_bodies(at)
+    assert 'class="ca-claim ca-claim-' in body and "<img" not in body.replace("&lt;img", "")
+    at.button(key="flag_save").click().run()
+    assert_inert(at)
+    assert (hostile["run"] / "labels.jsonl").is_file() and at.success
+    (hostile["run"] / "labels.jsonl").unlink()
+    at.sidebar.radio(key="page").set_value("Explorer").run()
+    at.radio(key="ex_table").set_value("claims").run()
+    assert_inert(at)
+    at.text_input(key="f_text").set_value("[click]").run()
+    assert_inert(at)
     # the secret image outside --images (reached by '..', an absolute path and a symlink) is never opened
     assert media
     for blob in media:

@@ -64,7 +64,49 @@ def test_exposure_warning_for_non_loopback_hosts(host, warns):
 
 def test_host_warning_printed_before_launch(tmp_path, monkeypatch, capsys):
     run = build_tiny_run(tmp_path / "run")
-    monkeypatch.setattr(cli.subprocess, "call", lambda cmd: 0)  # the Streamlit process boundary
+    monkeypatch.setattr(cli, "serve", lambda cmd: 0)  # the Streamlit process boundary
     assert main(["dashboard", str(run), "--host", "0.0.0.0"]) == 0
     err = capsys.readouterr().err
     assert err.startswith("caption-audit dashboard: WARNING: --host 0.0.0.0") and "no authentication" in err
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_stopping_the_command_stops_the_server(tmp_path, sig):
+    """A real `caption-audit dashboard` on 127.0.0.1: once it serves, the signal stops the
+    command and its Streamlit server (the port closes), within a bounded wait."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    run = build_tiny_run(tmp_path / "run")
+    with socket.socket() as s_:
+        s_.bind(("127.0.0.1", 0))
+        port = s_.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(cli.APP.parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "caption_audit.cli", "dashboard", str(run), "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def listening() -> bool:
+        with socket.socket() as c:
+            c.settimeout(0.5)
+            return c.connect_ex(("127.0.0.1", port)) == 0
+
+    try:
+        deadline = time.monotonic() + 60
+        while not listening():
+            assert proc.poll() is None, "the dashboard exited before serving"
+            assert time.monotonic() < deadline, "the server did not start within 60 s"
+            time.sleep(0.3)
+        proc.send_signal(getattr(signal, sig))
+        rc = proc.wait(timeout=20)
+        assert rc == 128 + getattr(signal, sig)
+        deadline = time.monotonic() + 10
+        while listening():
+            assert time.monotonic() < deadline, "the Streamlit server kept serving after the command stopped"
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

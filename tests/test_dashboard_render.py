@@ -58,8 +58,10 @@ def test_verdict_classes_and_tooltip_evidence():
     ])
     assert out.count('class="ca-mention ca-supported"') == 1
     assert out.count('class="ca-mention ca-hallucinated"') == 1
-    assert 'title="supported: dog (gt; evidence: detector:gdino, score 0.81)"' in out
-    assert 'title="hallucinated: cat (not_in_gt; evidence: gt)"' in out
+    # reason codes read as sentences; "evidence: gt" is said by the sentence already
+    assert ('title="supported: dog (the object is in the image&#x27;s ground-truth annotations; '
+            'evidence: detector:gdino, score 0.81)"') in out
+    assert 'title="hallucinated: cat (the image&#x27;s ground-truth annotations have no such object)"' in out
 
 
 def test_overlapping_spans_are_cut_and_text_is_preserved():
