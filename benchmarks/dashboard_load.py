@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from caption_audit.scoring.metrics import metric_metadata  # noqa: E402
 from dashboards import queries as q  # noqa: E402
 
 CLASSES = ["person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
@@ -171,8 +172,8 @@ def build(out: Path, n_captions: int, seed: int = 0) -> None:
     summary = {"schema_version": 1, "tool": {"name": "caption-audit", "version": "0.1.0"},
                "created": "synthetic", "gt_mode": "instances", "synthetic": {"version": VERSION, "seed": seed},
                "counts": {"input": n_images * per_image, "scored": n_images * per_image, "skipped": 0},
-               "sources": summary_sources}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+               "metrics": metric_metadata(), "sources": summary_sources}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))  # no per-source metrics: computed
     (out / ".complete").write_text(str(VERSION))
 
 

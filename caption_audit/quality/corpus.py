@@ -403,13 +403,18 @@ class CorpusAccumulator:
                 counts = frame[frame[col] != 0].groupby(["src", col]).size().rename("count").reset_index()
                 counts = counts.sort_values(["src", "count"], ascending=[True, False], kind="stable")
                 for s, g in counts.groupby("src", sort=True):
-                    for rank, (key, c) in enumerate(list(zip(g[col].tolist(), g["count"].tolist(), strict=True))[:top_k], 1):
-                        if c < 2:
-                            break
+                    def text_of(key: int, s: int = int(s), keeper: Any = keeper, kind: str = kind) -> str | None:
+                        return keeper.get(s, key) or (self._cap_texts.get(s, key) if kind == "sentence" else None)
+
+                    # ties in count are ordered by text: hashes are salted per process
+                    cands = [(int(key), int(c)) for key, c in zip(g[col].tolist(), g["count"].tolist(), strict=True)
+                             if c >= 2]
+                    cands.sort(key=lambda kc: (-kc[1], text_of(kc[0]) or ""))
+                    for rank, (key, c) in enumerate(cands[:top_k], 1):
                         total = int(n_src[s])
                         rows.append({
                             "source": names[int(s)], "position": pos, "kind": kind, "rank": rank,
-                            "text": keeper.get(int(s), int(key)) or (self._cap_texts.get(int(s), int(key)) if kind == "sentence" else None), "count": int(c), "share": c / total,
+                            "text": text_of(key), "count": int(c), "share": c / total,
                             "boilerplate": bool(kind == "sentence" and c >= cfg["boilerplate_min_count"]
                                                 and c / total >= cfg["boilerplate_min_share"]),
                         })
@@ -431,6 +436,8 @@ class CorpusAccumulator:
         n_src = df.groupby("src").size()
         rows = []
         for s, sub in g.groupby("src", sort=True):
+            sub = sub.assign(text=[self._cap_texts.get(int(s), int(h)) or "" for h in sub["h"]])
+            sub = sub.sort_values(["n_images", "n_captions", "text"], ascending=[False, False, True], kind="stable")
             for rank, r in enumerate(sub.head(int(self.cfg["top_k"])).itertuples(index=False), 1):
                 rows.append({"source": names[int(s)], "rank": rank, "text": self._cap_texts.get(int(s), int(r.h)),
                              "n_captions": int(r.n_captions), "n_images": int(r.n_images),

@@ -150,8 +150,9 @@ class ReferencesResolver:
     def _decide(self, speak: dict[str, set[str]], agrees: set[str], subject: str) -> Resolution:
         tally = Counter(v for vs in speak.values() for v in vs)
         n = len(speak)
-        text = f"refs on {subject} ({n} caption(s)): " + ", ".join(f"{v} x{k}" for v, k in tally.most_common(4))
-        top_share = tally.most_common(1)[0][1] / n
+        ranked = sorted(tally.items(), key=lambda vk: (-vk[1], vk[0]))  # ties by value: deterministic
+        text = f"refs on {subject} ({n} caption(s)): " + ", ".join(f"{v} x{k}" for v, k in ranked[:4])
+        top_share = ranked[0][1] / n
         if not agrees and n >= MIN_SPEAKERS and top_share >= AGREE_SHARE:
             return Resolution(ClaimVerdict.CONTRADICTED.value, self.name, text, CONFIDENCE)
         if len(agrees) >= 2 or (agrees and len(agrees) == n):
