@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from caption_audit.types import Mention, ParsedCaption, Verdict, Vocab
+from caption_audit.types import ClaimVerdict, Mention, ParsedCaption, Verdict, Vocab
 
 
 class Evidence(Protocol):
@@ -83,7 +84,7 @@ def score_caption(
     coco_classes: dict[str, int],
     evidence: Evidence | None = None,
 ) -> CaptionScore:
-    """Judge every mention of a parsed caption and collect its statistics.
+    """Judge every mention of a parsed caption and collect its statistics (no claims).
 
     Args:
         parsed: the text stage's output (mentions are updated in place).
@@ -91,12 +92,30 @@ def score_caption(
         coco_classes: COCO-80 name -> index, to list ``gt_objects`` in COCO order.
         evidence: detector evidence for the image, if any.
     """
+    for m in parsed.mentions:
+        judge_mention(m, gt, evidence)
+    return caption_stats(parsed, [], gt, coco_classes)
+
+
+def caption_stats(
+    parsed: ParsedCaption,
+    claims: Sequence[Any],
+    gt: set[str] | None,
+    coco_classes: dict[str, int],
+) -> CaptionScore:
+    """The per-caption statistics of judged mentions and claims.
+
+    Args:
+        parsed: the judged caption (every mention has its verdict).
+        claims: one result per ``parsed.claims`` (``verdict`` a claim verdict value).
+        gt: the image's canonical classes, or None without ground truth.
+        coco_classes: COCO-80 name -> index, to list ``gt_objects`` in COCO order.
+    """
     s = CaptionScore()
     seen: dict[str, None] = {}
     halluc: dict[str, None] = {}
     opened: dict[str, None] = {}
     for m in parsed.mentions:
-        judge_mention(m, gt, evidence)
         s.n_all_mentions += 1
         if m.verdict == Verdict.UNVERIFIABLE:
             s.n_unverifiable += 1
@@ -117,4 +136,28 @@ def score_caption(
     if gt is not None:
         s.gt_objects = sorted((c for c in gt if c in coco_classes), key=coco_classes.__getitem__)
         s.covered = [c for c in s.mentioned if c in gt]
+    _claim_stats(s, parsed, claims)
     return s
+
+
+def _claim_stats(s: CaptionScore, parsed: ParsedCaption, results: Sequence[Any]) -> None:
+    """Per claim kind ``k``: ``n_k``, ``n_k_checked`` (supported or contradicted), ``n_k_wrong``
+    (contradicted) and ``n_k_unsupported`` (unsupported_by_refs); the contradicted claims as
+    ``kind:subject``."""
+    st = s.claim_stats
+    contradicted: dict[str, None] = {}
+    for claim, r in zip(parsed.claims, results, strict=False):
+        k = claim.kind
+        st[f"n_{k}"] = st.get(f"n_{k}", 0) + 1
+        if r.verdict in (ClaimVerdict.SUPPORTED, ClaimVerdict.CONTRADICTED):
+            st[f"n_{k}_checked"] = st.get(f"n_{k}_checked", 0) + 1
+        if r.verdict == ClaimVerdict.CONTRADICTED:
+            st[f"n_{k}_wrong"] = st.get(f"n_{k}_wrong", 0) + 1
+            contradicted[f"{k}:{claim.subject}"] = None
+        elif r.verdict == ClaimVerdict.UNSUPPORTED_BY_REFS:
+            st[f"n_{k}_unsupported"] = st.get(f"n_{k}_unsupported", 0) + 1
+    s.n_claims = len(results)
+    s.n_contradicted = sum(r.verdict == ClaimVerdict.CONTRADICTED for r in results)
+    s.claims_contradicted = list(contradicted)
+    s.n_count_checked = st.get("n_count_checked", 0)
+    s.n_count_wrong = st.get("n_count_wrong", 0)
