@@ -11,6 +11,7 @@ from caption_audit.quality.run import CORPUS_COLUMNS, QUALITY_FLAG_COLUMNS
 from caption_audit.scoring.groundtruth import GroundTruth
 from caption_audit.scoring.metrics import METRICS
 from caption_audit.scoring.scorer import CaptionScorer
+from caption_audit.scoring.verdicts import MentionVerdict
 from caption_audit.text.checks import text_problem
 from caption_audit.types import Caption
 
@@ -101,7 +102,7 @@ class BatchScorer:
             r = self.caption_scorer.score(p, image_ev[c.image_id], caption_id=c.caption_id,
                                           semantic_scores=None if semantic_scores is None else semantic_scores[k])
             _caption_row(crow, c, "scored", r.stats, p.n_words, p.n_chars, gt_ok, q)
-            _mention_rows(mrow, c, p)
+            _mention_rows(mrow, c, p, r.mentions)
             _claim_rows(lrow, c, p, r.claims)
         return dict(crow), dict(mrow), dict(lrow)
 
@@ -192,8 +193,8 @@ def _claim_rows(rows: dict, c: Caption, p: Any, results: list[Any]) -> None:
         rows["confidence"].append(r.confidence)
 
 
-def _mention_rows(rows: dict, c: Caption, p: Any) -> None:
-    for i, m in enumerate(p.mentions):
+def _mention_rows(rows: dict, c: Caption, p: Any, verdicts: list[MentionVerdict]) -> None:
+    for i, (m, v) in enumerate(zip(p.mentions, verdicts, strict=True)):
         rows["caption_id"].append(c.caption_id)
         rows["image_id"].append(c.image_id)
         rows["source"].append(c.source)
@@ -208,11 +209,11 @@ def _mention_rows(rows: dict, c: Caption, p: Any) -> None:
         rows["negated"].append(m.negated)
         rows["hedged"].append(m.hedged)
         rows["nonvisual"].append(m.nonvisual)
-        rows["verdict"].append(m.verdict)
-        rows["reason"].append(m.reason)
-        rows["evidence"].append(m.evidence)
-        rows["score"].append(m.score)
-        rows["box"].append(list(m.box) if m.box else None)
-        rows["count_verdict"].append(m.count_verdict)
-        rows["count_stated"].append(m.count_stated)
-        rows["count_true"].append(m.count_true)
+        rows["verdict"].append(v.verdict.value)
+        rows["reason"].append(v.reason)
+        rows["evidence"].append(v.evidence)
+        rows["score"].append(v.score)
+        rows["box"].append(list(v.box) if v.box else None)
+        rows["count_verdict"].append(v.count_verdict)
+        rows["count_stated"].append(v.count_stated)
+        rows["count_true"].append(v.count_true)

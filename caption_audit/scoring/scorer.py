@@ -25,12 +25,17 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from caption_audit.scoring.claims import ClaimResult, build_resolvers, judge_claims
 from caption_audit.scoring.resolvers.base import ImageEvidence
-from caption_audit.scoring.verdicts import CaptionScore, caption_stats, judge_mention
+from caption_audit.scoring.verdicts import (
+    CaptionScore,
+    MentionVerdict,
+    caption_stats,
+    judge_mention,
+)
 from caption_audit.types import ClaimKind, ClaimVerdict, ParsedCaption, Verdict, Vocab
 
 
@@ -39,12 +44,15 @@ class CaptionResult:
     """Everything the scorer concludes about one caption.
 
     Attributes:
-        parsed: the text stage's output the verdicts refer to (mentions by index).
+        parsed: the text stage's output the verdicts refer to.
+        mentions: one :class:`~caption_audit.scoring.verdicts.MentionVerdict` per
+            ``parsed.mentions``, same index.
         stats: the per-caption statistics (one row of captions.parquet, minus identity).
         claims: one :class:`~caption_audit.scoring.claims.ClaimResult` per ``parsed.claims``.
     """
 
     parsed: ParsedCaption
+    mentions: list[MentionVerdict] = field(default_factory=list)
     stats: CaptionScore = field(default_factory=CaptionScore)
     claims: list[ClaimResult] = field(default_factory=list)
 
@@ -64,8 +72,7 @@ Rule = Callable[["CaptionScorer", _Work], None]
 
 
 def _objects(scorer: CaptionScorer, w: _Work) -> None:
-    for m in w.parsed.mentions:
-        judge_mention(m, w.ev.gt_classes, w.ev.detector)
+    w.result.mentions = [judge_mention(m, w.ev.gt_classes, w.ev.detector) for m in w.parsed.mentions]
 
 
 def _broader_terms(scorer: CaptionScorer, w: _Work) -> None:
@@ -75,15 +82,16 @@ def _broader_terms(scorer: CaptionScorer, w: _Work) -> None:
     from caption_audit.semantic.hypernyms import broader_verdict
 
     scores = w.semantic_scores or {}
+    verdicts = w.result.mentions
     for i, m in enumerate(w.parsed.mentions):
+        v = verdicts[i]
         if i in scores:
-            m.score = scores[i]
-            m.evidence = f"{m.evidence}+semantic" if m.evidence else "semantic"
-        if m.vocab != Vocab.OPEN or m.negated or m.nonvisual or m.verdict != Verdict.UNVERIFIABLE:
-            continue
-        v = broader_verdict(m.lemma or m.canonical, w.ev.gt_classes)
-        if v is not None:
-            m.verdict, m.reason, m.evidence = v, "broader_term", "gt"
+            v = replace(v, score=scores[i], evidence=f"{v.evidence}+semantic" if v.evidence else "semantic")
+        if not (m.vocab != Vocab.OPEN or m.negated or m.nonvisual or v.verdict != Verdict.UNVERIFIABLE):
+            broad = broader_verdict(m.lemma or m.canonical, w.ev.gt_classes)
+            if broad is not None:
+                v = replace(v, verdict=broad, reason="broader_term", evidence="gt")
+        verdicts[i] = v
 
 
 def _claims(scorer: CaptionScorer, w: _Work) -> None:
@@ -97,17 +105,18 @@ _COUNT_VERDICTS = {ClaimVerdict.SUPPORTED: "count_ok", ClaimVerdict.CONTRADICTED
 def _counts(scorer: CaptionScorer, w: _Work) -> None:
     """A count claim's verdict onto its subject mention, with the stated and the true count."""
     p = w.parsed
+    verdicts = w.result.mentions
+    counts = w.ev.gt_counts
     for claim, r in zip(p.claims, w.result.claims, strict=True):
         if claim.kind == ClaimKind.COUNT and 0 <= claim.mention < len(p.mentions):
-            m = p.mentions[claim.mention]
-            m.count_verdict = _COUNT_VERDICTS.get(r.verdict, "count_unverifiable")
-            m.count_stated = claim.value
-            counts = w.ev.gt_counts
-            m.count_true = counts.get(claim.subject, 0) if counts is not None else None
+            i = claim.mention
+            verdicts[i] = replace(verdicts[i], count_verdict=_COUNT_VERDICTS.get(r.verdict, "count_unverifiable"),
+                                  count_stated=claim.value,
+                                  count_true=counts.get(claim.subject, 0) if counts is not None else None)
 
 
 def _caption_stats(scorer: CaptionScorer, w: _Work) -> None:
-    w.result.stats = caption_stats(w.parsed, w.result.claims, w.ev.gt_classes, scorer.coco_index)
+    w.result.stats = caption_stats(w.parsed, w.result.mentions, w.result.claims, w.ev.gt_classes, scorer.coco_index)
 
 
 RULES: tuple[tuple[str, Rule], ...] = (

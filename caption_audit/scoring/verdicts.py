@@ -21,8 +21,32 @@ class Evidence(Protocol):
 # Reason codes written to mentions.parquet are listed in docs/run-folder.md.
 
 
-def judge_mention(m: Mention, gt: set[str] | None, evidence: Evidence | None = None) -> None:
-    """Set ``m.verdict``, ``m.reason`` and ``m.evidence`` from ground truth and detector evidence.
+@dataclass(frozen=True, slots=True)
+class MentionVerdict:
+    """What the audit concludes about one mention (``ParsedCaption.mentions[i]``, same index).
+
+    Attributes:
+        verdict: supported / hallucinated / unverifiable.
+        reason: the reason code (docs/run-folder.md), e.g. ``gt``, ``not_in_gt``, ``open_vocab``.
+        evidence: what decided: ``gt``, the detector's name, ``+semantic`` for a mapped word.
+        score, box: detector (or semantic-match) score and the best box, xyxy pixels.
+        count_verdict: ``count_ok``/``count_wrong``/``count_unverifiable`` when a quantity is
+            stated ("two dogs", "several cows"); ``count_stated`` the claim, ``count_true`` the
+            image's instance count.
+    """
+
+    verdict: Verdict = Verdict.UNVERIFIABLE
+    reason: str = ""
+    evidence: str = ""
+    score: float | None = None
+    box: tuple[float, float, float, float] | None = None
+    count_verdict: str | None = None
+    count_stated: str | None = None
+    count_true: int | None = None
+
+
+def judge_mention(m: Mention, gt: set[str] | None, evidence: Evidence | None = None) -> MentionVerdict:
+    """The verdict, reason and evidence of one mention from ground truth and detector evidence.
 
     ``gt`` is the image's set of canonical classes, or ``None`` when no ground truth covers
     the image. A mention is *supported* when GT or the detector finds it, *hallucinated* when
@@ -32,29 +56,24 @@ def judge_mention(m: Mention, gt: set[str] | None, evidence: Evidence | None = N
     stays on the row. The detector's best box and score are kept, also for a near miss.
     """
     if m.negated:
-        m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "negated"
-        return
+        return MentionVerdict(Verdict.UNVERIFIABLE, "negated")
     if m.nonvisual:
-        m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "depiction"
-        return
+        return MentionVerdict(Verdict.UNVERIFIABLE, "depiction")
     if gt is not None and m.canonical in gt:
-        m.verdict, m.reason, m.evidence = Verdict.SUPPORTED.value, "gt", "gt"
-        return
+        return MentionVerdict(Verdict.SUPPORTED, "gt", "gt")
     hit = evidence.lookup(m.canonical) if evidence is not None else None
+    score = box = None
     if hit is not None:
         found, score, box = hit
-        m.score, m.box = score, box
         if found:
-            m.verdict, m.reason, m.evidence = Verdict.SUPPORTED.value, "detector", evidence.name
-            return
+            return MentionVerdict(Verdict.SUPPORTED, "detector", evidence.name, score, box)
     if m.vocab == Vocab.COCO80 and gt is not None:
-        m.verdict, m.reason, m.evidence = Verdict.HALLUCINATED.value, "not_in_gt", "gt"
-    elif hit is not None:
-        m.verdict, m.reason, m.evidence = Verdict.HALLUCINATED.value, "not_detected", evidence.name
-    elif m.vocab != Vocab.COCO80:
-        m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "open_vocab"
-    else:
-        m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "no_ground_truth"
+        return MentionVerdict(Verdict.HALLUCINATED, "not_in_gt", "gt", score, box)
+    if hit is not None:
+        return MentionVerdict(Verdict.HALLUCINATED, "not_detected", evidence.name, score, box)
+    if m.vocab != Vocab.COCO80:
+        return MentionVerdict(Verdict.UNVERIFIABLE, "open_vocab")
+    return MentionVerdict(Verdict.UNVERIFIABLE, "no_ground_truth")
 
 
 @dataclass
@@ -83,22 +102,25 @@ def score_caption(
     gt: set[str] | None,
     coco_classes: dict[str, int],
     evidence: Evidence | None = None,
-) -> CaptionScore:
+) -> tuple[list[MentionVerdict], CaptionScore]:
     """Judge every mention of a parsed caption and collect its statistics (no claims).
 
     Args:
-        parsed: the text stage's output (mentions are updated in place).
+        parsed: the text stage's output.
         gt: the image's canonical classes, or None without ground truth.
         coco_classes: COCO-80 name -> index, to list ``gt_objects`` in COCO order.
         evidence: detector evidence for the image, if any.
+
+    Returns:
+        One verdict per ``parsed.mentions``, and the statistics.
     """
-    for m in parsed.mentions:
-        judge_mention(m, gt, evidence)
-    return caption_stats(parsed, [], gt, coco_classes)
+    verdicts = [judge_mention(m, gt, evidence) for m in parsed.mentions]
+    return verdicts, caption_stats(parsed, verdicts, [], gt, coco_classes)
 
 
 def caption_stats(
     parsed: ParsedCaption,
+    verdicts: Sequence[MentionVerdict],
     claims: Sequence[Any],
     gt: set[str] | None,
     coco_classes: dict[str, int],
@@ -106,7 +128,8 @@ def caption_stats(
     """The per-caption statistics of judged mentions and claims.
 
     Args:
-        parsed: the judged caption (every mention has its verdict).
+        parsed: the judged caption.
+        verdicts: one per ``parsed.mentions``.
         claims: one result per ``parsed.claims`` (``verdict`` a claim verdict value).
         gt: the image's canonical classes, or None without ground truth.
         coco_classes: COCO-80 name -> index, to list ``gt_objects`` in COCO order.
@@ -115,17 +138,17 @@ def caption_stats(
     seen: dict[str, None] = {}
     halluc: dict[str, None] = {}
     opened: dict[str, None] = {}
-    for m in parsed.mentions:
+    for m, v in zip(parsed.mentions, verdicts, strict=True):
         s.n_all_mentions += 1
-        if m.verdict == Verdict.UNVERIFIABLE:
+        if v.verdict == Verdict.UNVERIFIABLE:
             s.n_unverifiable += 1
         if m.negated or m.nonvisual:
             continue
         if m.vocab == Vocab.COCO80:
             seen[m.canonical] = None
-            if m.verdict != Verdict.UNVERIFIABLE:
+            if v.verdict != Verdict.UNVERIFIABLE:
                 s.n_mentions += 1
-            if m.verdict == Verdict.HALLUCINATED:
+            if v.verdict == Verdict.HALLUCINATED:
                 s.n_hallucinated += 1
                 halluc[m.canonical] = None
         else:
