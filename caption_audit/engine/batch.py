@@ -12,6 +12,7 @@ from caption_audit.scoring.groundtruth import GroundTruth
 from caption_audit.scoring.metrics import METRICS
 from caption_audit.scoring.scorer import CaptionScorer
 from caption_audit.scoring.verdicts import MentionVerdict
+from caption_audit.semantic.settings import SemanticSettings
 from caption_audit.text.checks import text_problem
 from caption_audit.types import Caption
 
@@ -25,15 +26,14 @@ class ScoreContext:
         use_parser: spaCy statistical pass on the sentences that need it.
         evidence: optional extra evidence per image (detector results), image_id -> object with
             ``lookup(canonical)``; see :mod:`caption_audit.detect_stage`.
-        semantic: ``None``, or settings for :mod:`caption_audit.semantic` (``embedder``: model
-            name or path, ``threshold``: cosine to map an open word onto a COCO class,
-            ``candidates``: also embed unknown nouns found by a lexical heuristic).
+        semantic: ``None``, or the ``--semantic`` settings
+            (:class:`~caption_audit.semantic.settings.SemanticSettings`).
     """
 
     gt: GroundTruth
     use_parser: bool = True
     evidence: dict[str, Any] | None = None
-    semantic: dict[str, Any] | None = None
+    semantic: SemanticSettings | None = None
     resolvers: tuple[str, ...] = ("instances",)
     references: dict[str, list[tuple[str, Any]]] | None = None
     reference_counts: dict[str, int] | None = None

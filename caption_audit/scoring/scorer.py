@@ -36,6 +36,7 @@ from caption_audit.scoring.verdicts import (
     caption_stats,
     judge_mention,
 )
+from caption_audit.semantic.settings import SemanticSettings
 from caption_audit.types import ClaimKind, ClaimVerdict, ParsedCaption, Verdict, Vocab
 
 
@@ -135,16 +136,16 @@ class CaptionScorer:
     Args:
         vocab: the parser's vocabulary (``classes``: the COCO-80 names in COCO order).
         resolvers: names of the claim resolvers (``caption_audit.scoring.resolvers``).
-        semantic: ``None``, or the ``--semantic`` settings (``embedder``, ``threshold``,
-            ``candidates``); see :mod:`caption_audit.semantic`.
+        semantic: ``None``, or the ``--semantic`` settings
+            (:class:`~caption_audit.semantic.settings.SemanticSettings`, or a mapping of them).
     """
 
     def __init__(self, vocab: Any, *, resolvers: Sequence[str] = ("instances",),
-                 semantic: Mapping[str, Any] | None = None):
+                 semantic: SemanticSettings | Mapping[str, Any] | None = None):
         self.vocab = vocab
         self.coco_index = {c: i for i, c in enumerate(vocab.classes)}
         self.resolver_names = tuple(resolvers)
-        self.semantic = semantic
+        self.semantic = SemanticSettings.coerce(semantic)
         self.rules = RULES
         self._mapper: Any = None
         self._resolvers: list[Any] | None = None
@@ -156,9 +157,8 @@ class CaptionScorer:
             from caption_audit.semantic.embedder import Embedder
             from caption_audit.semantic.mapping import DEFAULT_THRESHOLD, SemanticMapper
 
-            opts = self.semantic or {}
-            self._mapper = SemanticMapper(Embedder(opts.get("embedder")), self.vocab,
-                                          opts.get("threshold") or DEFAULT_THRESHOLD)
+            opts = self.semantic or SemanticSettings()
+            self._mapper = SemanticMapper(Embedder(opts.embedder), self.vocab, opts.threshold or DEFAULT_THRESHOLD)
         return self._mapper
 
     @property
@@ -187,7 +187,7 @@ class CaptionScorer:
         from caption_audit.semantic.hypernyms import find_broad_mentions
 
         candidates: set[int] = set()
-        use_candidates = bool(self.semantic.get("candidates"))
+        use_candidates = bool(self.semantic.candidates)
         for p, text in zip(parsed, texts, strict=True):
             extra = noun_candidates(text, p, self.vocab) if use_candidates else None
             if extra:
