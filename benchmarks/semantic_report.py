@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
         for (src, img, _text), p in zip(records, parsed, strict=True):
             if src == "coco" and img not in gpt4:
                 continue  # compare on the same 30 images
-            s = score_caption(p, gt_cls[img], coco_index)
+            _, s = score_caption(p, gt_cls[img], coco_index)
             n_m, n_h = s.n_mentions, s.n_hallucinated
             broad = Counter()
             if mode == "semantic":

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             sem_scorer.score(batches[0])  # loads MiniLM and the class prototypes (one-off, not timed)
 
         if cand_scorer is not None:
-            cand_scorer._mapper = sem_scorer.mapper  # share the loaded model
+            cand_scorer.caption_scorer._mapper = sem_scorer.caption_scorer.mapper  # share the loaded model
             cand_scorer.score(batches[0])
 
         def semantic_stage(batches=batches, ctx=sem_ctx, scorer=sem_scorer) -> None:

@@ -21,7 +21,7 @@ from caption_audit.errors import ConfigError
 from caption_audit.types import Caption, GTObject, ImageInfo
 
 
-@dataclass
+@dataclass(frozen=True)
 class DetectorSettings:
     """Detector options of a run (see ``detectors/cli_options.py`` for the CLI flags)."""
 

@@ -16,9 +16,9 @@ import itertools
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +32,7 @@ from caption_audit.errors import ConfigError, InputError
 from caption_audit.scoring.aggregate import class_table
 from caption_audit.scoring.groundtruth import GT_MODES, GroundTruth
 from caption_audit.scoring.metrics import metric_metadata
+from caption_audit.semantic.settings import SemanticSettings
 from caption_audit.store.layout import summary_file, table_file
 from caption_audit.store.lifecycle import RunLock, check_out, os_reason, remove_temp_files
 from caption_audit.store.writer import SCHEMA_VERSION, write_json, write_table
@@ -40,7 +41,7 @@ from caption_audit.types import Caption, GTObject, ImageInfo
 Role = Literal["captions", "ground_truth", "both"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class InputSpec:
     """One input file and what to take from it.
 
@@ -59,9 +60,11 @@ class InputSpec:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class AuditConfig:
-    """Everything a run depends on.
+    """Everything a run depends on: built once (``caption-audit run`` builds it from the command
+    line and ``--config``), passed down as one frozen value; derive a changed one with
+    :func:`dataclasses.replace`. :func:`audit` never changes it.
 
     Attributes:
         inputs: caption and ground-truth files.
@@ -79,14 +82,16 @@ class AuditConfig:
         detector: detector settings (``DetectorSettings``); None for ground truth only.
         images_dir: folder of the image files, recorded for the dashboard (defaults to the
             detector's ``--images``).
-        semantic: ``{"embedder": name_or_path, "threshold": float}`` to map open words onto COCO
-            classes by sentence embeddings and judge broad terms ("animal"); None to skip.
+        semantic: :class:`~caption_audit.semantic.settings.SemanticSettings` (a mapping such as
+            ``{"embedder": name_or_path, "threshold": float}`` is converted once) to map open
+            words onto COCO classes by sentence embeddings and judge broad terms ("animal");
+            None to skip.
         claims: judge claims (counts, colours, person words, open-vocabulary things) with every
             resolver the evidence allows: ``instances`` (ground truth), ``pixels`` (with
             ``images_dir``), ``references`` (captions of ``reference_source``), ``detector``.
     """
 
-    inputs: list[InputSpec]
+    inputs: Sequence[InputSpec]
     out: str | Path
     gt_mode: str = "instances"
     reference_source: str = "coco"
@@ -102,8 +107,17 @@ class AuditConfig:
     resume: bool = True
     detector: Any = None  # caption_audit.detect_stage.DetectorSettings
     images_dir: str | Path | None = None
-    semantic: dict[str, Any] | None = None
+    semantic: SemanticSettings | None = None
     claims: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "semantic", SemanticSettings.coerce(self.semantic))
+
+
+def _semantic_dict(cfg: AuditConfig) -> dict[str, Any] | None:
+    """The semantic settings as recorded in summary.json and the fingerprint."""
+    return None if cfg.semantic is None else cfg.semantic.as_dict()
 
 
 class _Progress:
@@ -345,8 +359,8 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     if cfg.detector is not None:
         from caption_audit.detect_stage import run_detection
 
-        cfg.detector.engine, cfg.detector.workers, cfg.detector.ray_address = cfg.engine, cfg.workers, cfg.ray_address
-        detected = run_detection(cfg.detector, _iter_captions(caption_specs, [], []), images, objects,
+        settings = replace(cfg.detector, engine=cfg.engine, workers=cfg.workers, ray_address=cfg.ray_address)
+        detected = run_detection(settings, _iter_captions(caption_specs, [], []), images, objects,
                                  parser.vocab, progress=cfg.progress)
     resolvers: tuple[str, ...] = ()
     if cfg.claims:
@@ -362,7 +376,7 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     fp = fingerprint({
         "inputs": [(file_identity(s.path), s.role, s.format, s.source, s.options) for s in cfg.inputs],
         "gt_mode": cfg.gt_mode, "batch_size": cfg.batch_size, "use_parser": cfg.use_parser,
-        "vocab": parser.vocab.hash, "version": __version__, "semantic": cfg.semantic,
+        "vocab": parser.vocab.hash, "version": __version__, "semantic": _semantic_dict(cfg),
         "claims": (resolvers, cfg.reference_source, str(images_dir) if pixels else None),
         "detector": None if cfg.detector is None else (cfg.detector.name, cfg.detector.kwargs, detected.info["model"],
                                                        detected.info["images_computed"] + detected.info["images_cached"]),
@@ -524,7 +538,7 @@ def _summary(cfg: AuditConfig, stats: RunStats, provenance: list[dict], warnings
         "gt_mode": cfg.gt_mode if gt.available else "none",
         "reference_source": cfg.reference_source if cfg.gt_mode == "chair" else None,
         "text": {**nlp_info, "vocab_hash": parser.vocab.hash,
-                 "parser": "lexical+spacy" if cfg.use_parser else "lexical", "semantic": cfg.semantic},
+                 "parser": "lexical+spacy" if cfg.use_parser else "lexical", "semantic": _semantic_dict(cfg)},
         "inputs": provenance,
         "counts": {"input": n_input, "scored": n_scored, "skipped": n_input - n_scored,
                    "skipped_by_reason": stats.skip_reasons(), "gt_images": len(gt.known)},

@@ -104,11 +104,9 @@ class Mention:
         negated: asserted absent (``"no people"``, ``"without a car"``).
         hedged: asserted with doubt (``"possibly a cat"``, ``"appears to be a dog"``).
         nonvisual: a word that names no visible object in this use.
-        verdict, reason, evidence: set by :func:`caption_audit.scoring.verdicts.judge_mention`.
-        score, box: detector (or semantic-match) score and the best box, xyxy pixels.
-        count_verdict: ``count_ok``/``count_wrong``/``count_unverifiable`` when a quantity is
-            stated ("two dogs", "several cows"); ``count_stated`` the claim, ``count_true`` the
-            image's instance count.
+
+    Text fields only: what the audit concludes about a mention is a
+    :class:`caption_audit.scoring.verdicts.MentionVerdict`, aligned by index.
     """
 
     start: int
@@ -121,14 +119,6 @@ class Mention:
     negated: bool = False
     hedged: bool = False
     nonvisual: bool = False
-    verdict: str = Verdict.UNVERIFIABLE.value
-    reason: str = ""
-    evidence: str = ""
-    score: float | None = None
-    box: tuple[float, float, float, float] | None = None
-    count_verdict: str | None = None
-    count_stated: str | None = None
-    count_true: int | None = None
 
 
 @dataclass(slots=True)

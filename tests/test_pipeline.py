@@ -128,3 +128,34 @@ def test_coco_mini_official_files(tmp_path):
     objects = run.objects()
     assert len(objects) == 739 and not objects["normalized"].any()
     assert objects["bbox"].map(lambda b: b[2] > b[0] and b[3] > b[1]).all()  # xyxy pixels
+
+
+def test_audit_leaves_its_config_unchanged_and_the_config_is_frozen(tmp_path):
+    """Run settings are one frozen value: audit() derives what it needs (the detector's engine and
+    workers) without writing to the caller's config, and a config cannot be changed in place."""
+    import copy
+    import dataclasses
+
+    from caption_audit.demo import data_dir
+    from caption_audit.detect_stage import DetectorSettings
+    from caption_audit.semantic.settings import SemanticSettings
+
+    d = data_dir()
+    cfg = AuditConfig(
+        inputs=[InputSpec(d / "coco_captions.json", "captions", "coco_captions", "coco"),
+                InputSpec(d / "instances.json", "ground_truth", "coco_instances")],
+        out=tmp_path / "run", progress=False, workers=2, images_dir=d / "images",
+        detector=DetectorSettings(name="annotations", images_dir=d / "images", cache_dir=tmp_path / "cache"))
+    before = copy.deepcopy(cfg)
+    audit(cfg)
+    assert cfg == before and cfg.detector.workers == 1 and cfg.detector.engine == "local"
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["detector"]["name"] == "annotations"
+    # a mapping from the CLI/config layer is converted once; derive changed settings with replace()
+    derived = dataclasses.replace(cfg, semantic={"threshold": 0.99})
+    assert derived.semantic == SemanticSettings(threshold=0.99) and isinstance(derived.inputs, tuple)
+    assert cfg.semantic is None
+    for obj, name in ((cfg, "workers"), (cfg.detector, "workers"), (cfg.inputs[0], "role"),
+                      (derived.semantic, "threshold")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, name, 3)

@@ -8,7 +8,7 @@ import pytest
 from caption_audit.scoring.bootstrap import bootstrap_ci
 from caption_audit.scoring.metrics import METRICS, metric_metadata
 from caption_audit.scoring.verdicts import judge_mention, score_caption
-from caption_audit.types import Mention, ParsedCaption
+from caption_audit.types import Mention, ParsedCaption, Verdict
 
 
 def M(canonical, vocab="coco80", **kw):
@@ -42,15 +42,18 @@ class _Ev:
 
 @pytest.mark.parametrize(("mention", "gt", "hit", "verdict", "reason"), VERDICTS)
 def test_judge_mention(mention, gt, hit, verdict, reason):
-    judge_mention(mention, gt, _Ev(hit) if hit else None)
-    assert (mention.verdict, mention.reason) == (verdict, reason)
+    v = judge_mention(mention, gt, _Ev(hit) if hit else None)
+    assert (v.verdict, v.reason) == (verdict, reason)
+    assert isinstance(v.verdict, Verdict)
     if hit:
-        assert mention.score == hit[1] and mention.box == hit[2]
+        assert v.score == hit[1] and v.box == hit[2]
 
 
 def test_score_caption_counts_repeats_and_lists_distinct():
     parsed = ParsedCaption([M("dog"), M("cat"), M("dog"), M("cat"), M("person", negated=True), M("lamp", "open")], 10, 50)
-    s = score_caption(parsed, {"dog", "bench"}, {"person": 0, "dog": 16, "cat": 15, "bench": 13})
+    verdicts, s = score_caption(parsed, {"dog", "bench"}, {"person": 0, "dog": 16, "cat": 15, "bench": 13})
+    assert [v.verdict for v in verdicts] == ["supported", "hallucinated", "supported", "hallucinated",
+                                             "unverifiable", "unverifiable"]
     assert (s.n_mentions, s.n_hallucinated) == (4, 2)
     assert s.mentioned == ["dog", "cat"] and s.hallucinated == ["cat"] and s.covered == ["dog"]
     assert s.gt_objects == ["bench", "dog"]  # COCO order

@@ -95,5 +95,5 @@ def test_mapped_mention_is_judged_against_gt(parser):
 
     p = ParsedCaption([Mention(2, 20, "labrador retriever", "labrador retriever", "labrador retriever", "open")])
     SemanticMapper(embedder()).map_mentions([p])
-    s = score_caption(p, {"person"}, {"person": 0, "dog": 16})
-    assert s.hallucinated == ["dog"] and p.mentions[0].verdict == "hallucinated"
+    verdicts, s = score_caption(p, {"person"}, {"person": 0, "dog": 16})
+    assert s.hallucinated == ["dog"] and verdicts[0].verdict == "hallucinated"

@@ -110,27 +110,27 @@ def parse_source_flags(items: list[str], input_paths: set[str]) -> tuple[dict[st
 
 
 def config_from_args(args: argparse.Namespace):
+    from dataclasses import replace
+
     from caption_audit.errors import ConfigError
     from caption_audit.pipeline import AuditConfig, InputSpec
 
     input_paths = {str(Path(f)) for name in INPUT_FLAGS for f in getattr(args, name)}
     overrides, extra = parse_source_flags(args.source, input_paths)
     inputs: list[InputSpec] = []
-    roles: dict[str, InputSpec] = {}
+    roles: dict[str, int] = {}  # file -> index in inputs
     for name, (role, _default_source, _h) in INPUT_FLAGS.items():
         for f in [*getattr(args, name), *(extra if name == "captions" else [])]:
             key = str(Path(f))
             source = overrides.get(key)  # None: the format's default, made distinct per file
             if key in roles:  # the same file under a captions flag and a GT flag: read it once
-                spec = roles[key]
-                if spec.role != role:
-                    spec.role = "both"
-                if role == "captions":
-                    spec.source = source
+                i = roles[key]
+                spec = inputs[i]
+                inputs[i] = replace(spec, role=spec.role if spec.role == role else "both",
+                                    source=source if role == "captions" else spec.source)
                 continue
-            spec = InputSpec(f, role, None, source if role == "captions" else None)
-            roles[key] = spec
-            inputs.append(spec)
+            roles[key] = len(inputs)
+            inputs.append(InputSpec(f, role, None, source if role == "captions" else None))
     inputs.extend(getattr(args, "config_inputs", None) or [])
     if args.out is None:
         raise ConfigError("--out is required (the run folder to write), on the command line or as 'out:' in --config.")
@@ -145,8 +145,9 @@ def config_from_args(args: argparse.Namespace):
                                     include_coco80=args.detect_prompts == "mentions+coco80")
     semantic = None
     if args.semantic or args.embedder or args.semantic_candidates:
-        semantic = {"embedder": args.embedder, "threshold": args.semantic_threshold,
-                    "candidates": args.semantic_candidates}
+        from caption_audit.semantic.settings import SemanticSettings
+
+        semantic = SemanticSettings(args.embedder, args.semantic_threshold, args.semantic_candidates)
     return AuditConfig(inputs=inputs, detector=detector, semantic=semantic, images_dir=args.images, out=args.out, gt_mode=args.gt,
                        reference_source=args.reference_source or "coco", batch_size=args.batch_size,
                        n_resamples=args.bootstrap, seed=args.seed, use_parser=not args.no_parser,

@@ -10,7 +10,9 @@ from caption_audit.quality.checks import check_caption
 from caption_audit.quality.run import CORPUS_COLUMNS, QUALITY_FLAG_COLUMNS
 from caption_audit.scoring.groundtruth import GroundTruth
 from caption_audit.scoring.metrics import METRICS
-from caption_audit.scoring.verdicts import score_caption
+from caption_audit.scoring.scorer import CaptionScorer
+from caption_audit.scoring.verdicts import MentionVerdict
+from caption_audit.semantic.settings import SemanticSettings
 from caption_audit.text.checks import text_problem
 from caption_audit.types import Caption
 
@@ -24,15 +26,14 @@ class ScoreContext:
         use_parser: spaCy statistical pass on the sentences that need it.
         evidence: optional extra evidence per image (detector results), image_id -> object with
             ``lookup(canonical)``; see :mod:`caption_audit.detect_stage`.
-        semantic: ``None``, or settings for :mod:`caption_audit.semantic` (``embedder``: model
-            name or path, ``threshold``: cosine to map an open word onto a COCO class,
-            ``candidates``: also embed unknown nouns found by a lexical heuristic).
+        semantic: ``None``, or the ``--semantic`` settings
+            (:class:`~caption_audit.semantic.settings.SemanticSettings`).
     """
 
     gt: GroundTruth
     use_parser: bool = True
     evidence: dict[str, Any] | None = None
-    semantic: dict[str, Any] | None = None
+    semantic: SemanticSettings | None = None
     resolvers: tuple[str, ...] = ("instances",)
     references: dict[str, list[tuple[str, Any]]] | None = None
     reference_counts: dict[str, int] | None = None
@@ -48,21 +49,7 @@ class BatchScorer:
 
         self.ctx = ctx
         self.parser = parser or CaptionParser(use_parser=ctx.use_parser)
-        self.coco_index = {c: i for i, c in enumerate(self.parser.vocab.classes)}
-        self._mapper: Any = None
-        self._resolvers: list[Any] | None = None
-
-    @property
-    def resolvers(self) -> list[Any]:
-        """The claim resolvers, built on first use (the pixels resolver keeps an image cache)."""
-        if self._resolvers is None:
-            from caption_audit.scoring.claims import build_resolvers
-
-            options: dict[str, dict[str, Any]] = {}
-            if self.ctx.semantic is not None and "references" in self.ctx.resolvers:
-                options["references"] = {"embedder": self.mapper.embedder}
-            self._resolvers = build_resolvers(self.ctx.resolvers, options)
-        return self._resolvers
+        self.caption_scorer = CaptionScorer(self.parser.vocab, resolvers=ctx.resolvers, semantic=ctx.semantic)
 
     def _image_evidence(self, image_id: str, gt_ok: bool, detector: Any) -> Any:
         from caption_audit.scoring.evidence import build_image_evidence
@@ -74,18 +61,6 @@ class BatchScorer:
             file_name=(ctx.image_files or {}).get(image_id), detector=detector,
             references=None if refs is None else refs.get(image_id, []),
             reference_captions=(ctx.reference_counts or {}).get(image_id, 0))
-
-    @property
-    def mapper(self) -> Any:
-        """The semantic mapper, loaded on first use (sentence-transformers is heavy)."""
-        if self._mapper is None:
-            from caption_audit.semantic.embedder import Embedder
-            from caption_audit.semantic.mapping import DEFAULT_THRESHOLD, SemanticMapper
-
-            opts = self.ctx.semantic or {}
-            self._mapper = SemanticMapper(Embedder(opts.get("embedder")), self.parser.vocab,
-                                          opts.get("threshold") or DEFAULT_THRESHOLD)
-        return self._mapper
 
     def problem(self, c: Caption) -> str | None:
         """Why a caption is skipped, or None."""
@@ -105,31 +80,7 @@ class BatchScorer:
         problems = [self.problem(c) for c in batch]
         texts = [c.text for c, p in zip(batch, problems, strict=True) if p is None]
         parsed_list = self.parser.parse(texts)
-        semantic_scores: dict[tuple[int, int], float] = {}
-        if self.ctx.semantic is not None and parsed_list:
-            from caption_audit.semantic.candidates import noun_candidates
-            from caption_audit.semantic.hypernyms import find_broad_mentions
-
-            # unknown nouns ("a telly") are candidates; those the mapper rejects are dropped again
-            candidates: set[int] = set()
-            use_candidates = bool(self.ctx.semantic.get("candidates"))
-            for p, text in zip(parsed_list, texts, strict=True):
-                extra = noun_candidates(text, p, self.parser.vocab) if use_candidates else None
-                if extra:
-                    candidates.update(id(m) for m in extra)
-                    p.mentions = sorted(p.mentions + extra, key=lambda m: m.start)
-            by_mention: dict[int, float] = {}
-            for match in self.mapper.map_mentions(parsed_list):
-                by_mention[id(parsed_list[match.caption].mentions[match.mention])] = match.score
-            for k, (p, text) in enumerate(zip(parsed_list, texts, strict=True)):
-                if candidates:
-                    p.mentions = [m for m in p.mentions if id(m) not in candidates or id(m) in by_mention]
-                extra = find_broad_mentions(text, p)
-                if extra:
-                    p.mentions = sorted(p.mentions + extra, key=lambda m: m.start)
-                for i, m in enumerate(p.mentions):
-                    if id(m) in by_mention:
-                        semantic_scores[(k, i)] = by_mention[id(m)]
+        semantic_scores = self.caption_scorer.expand(texts, parsed_list)
         parsed = iter(enumerate(parsed_list))
         crow: dict[str, list] = defaultdict(list)
         mrow: dict[str, list] = defaultdict(list)
@@ -145,66 +96,15 @@ class BatchScorer:
                 _caption_row(crow, c, f"skipped: {problem}", None, 0, 0, gt_ok, q)
                 continue
             k, p = next(parsed)
-            ev = evidence.get(c.image_id) if evidence else None
-            image_gt = gt.of(c.image_id) if gt_ok else None
-            s = score_caption(p, image_gt, self.coco_index, ev)
-            if self.ctx.semantic is not None:
-                self._semantic_verdicts(k, p, image_gt, s, semantic_scores)
             if c.image_id not in image_ev:
-                image_ev[c.image_id] = self._image_evidence(c.image_id, gt_ok, ev)
-            results = self._claims(c, p, image_ev[c.image_id], s)
-            _caption_row(crow, c, "scored", s, p.n_words, p.n_chars, gt_ok, q)
-            _mention_rows(mrow, c, p)
-            _claim_rows(lrow, c, p, results)
+                image_ev[c.image_id] = self._image_evidence(
+                    c.image_id, gt_ok, evidence.get(c.image_id) if evidence else None)
+            r = self.caption_scorer.score(p, image_ev[c.image_id], caption_id=c.caption_id,
+                                          semantic_scores=None if semantic_scores is None else semantic_scores[k])
+            _caption_row(crow, c, "scored", r.stats, p.n_words, p.n_chars, gt_ok, q)
+            _mention_rows(mrow, c, p, r.mentions)
+            _claim_rows(lrow, c, p, r.claims)
         return dict(crow), dict(mrow), dict(lrow)
-
-    def _claims(self, c: Caption, p: Any, ev: Any, s: Any) -> list[Any]:
-        """Judge the caption's claims; set the caption's claim statistics and the mentions'
-        count verdicts (from the count claims)."""
-        from caption_audit.scoring.claims import judge_claims
-
-        results = judge_claims(p.claims, c.caption_id, ev, self.resolvers) if p.claims else []
-        contradicted: dict[str, None] = {}
-        for claim, r in zip(p.claims, results, strict=True):
-            k = claim.kind
-            s.claim_stats[f"n_{k}"] = s.claim_stats.get(f"n_{k}", 0) + 1
-            if r.verdict in ("supported", "contradicted"):
-                s.claim_stats[f"n_{k}_checked"] = s.claim_stats.get(f"n_{k}_checked", 0) + 1
-            if r.verdict == "contradicted":
-                s.claim_stats[f"n_{k}_wrong"] = s.claim_stats.get(f"n_{k}_wrong", 0) + 1
-                contradicted[f"{k}:{claim.subject}"] = None
-            elif r.verdict == "unsupported_by_refs":
-                s.claim_stats[f"n_{k}_unsupported"] = s.claim_stats.get(f"n_{k}_unsupported", 0) + 1
-            if k == "count" and 0 <= claim.mention < len(p.mentions):
-                m = p.mentions[claim.mention]
-                m.count_verdict = {"supported": "count_ok", "contradicted": "count_wrong"}.get(
-                    r.verdict, "count_unverifiable")
-                m.count_stated = claim.value
-                counts = ev.gt_counts
-                m.count_true = counts.get(claim.subject, 0) if counts is not None else None
-        s.n_claims = len(results)
-        s.n_contradicted = sum(r.verdict == "contradicted" for r in results)
-        s.claims_contradicted = list(contradicted)
-        s.n_count_checked = s.claim_stats.get("n_count_checked", 0)
-        s.n_count_wrong = s.claim_stats.get("n_count_wrong", 0)
-        return results
-
-
-    @staticmethod
-    def _semantic_verdicts(k: int, p: Any, image_gt: set[str] | None, s: Any, scores: dict) -> None:
-        """Broad terms ("animal", "vehicle") get a verdict; mapped words keep their similarity."""
-        from caption_audit.semantic.hypernyms import broader_verdict
-
-        for i, m in enumerate(p.mentions):
-            if (k, i) in scores:
-                m.score = scores[(k, i)]
-                m.evidence = f"{m.evidence}+semantic" if m.evidence else "semantic"
-            if m.vocab != "open" or m.negated or m.nonvisual or m.verdict != "unverifiable":
-                continue
-            v = broader_verdict(m.lemma or m.canonical, image_gt)
-            if v is not None:
-                m.verdict, m.reason, m.evidence = v, "broader_term", "gt"
-                s.n_unverifiable -= 1
 
 
 def _caption_row(rows: dict, c: Caption, status: str, s: Any, n_words: int, n_chars: int, gt_ok: bool,
@@ -293,8 +193,8 @@ def _claim_rows(rows: dict, c: Caption, p: Any, results: list[Any]) -> None:
         rows["confidence"].append(r.confidence)
 
 
-def _mention_rows(rows: dict, c: Caption, p: Any) -> None:
-    for i, m in enumerate(p.mentions):
+def _mention_rows(rows: dict, c: Caption, p: Any, verdicts: list[MentionVerdict]) -> None:
+    for i, (m, v) in enumerate(zip(p.mentions, verdicts, strict=True)):
         rows["caption_id"].append(c.caption_id)
         rows["image_id"].append(c.image_id)
         rows["source"].append(c.source)
@@ -309,11 +209,11 @@ def _mention_rows(rows: dict, c: Caption, p: Any) -> None:
         rows["negated"].append(m.negated)
         rows["hedged"].append(m.hedged)
         rows["nonvisual"].append(m.nonvisual)
-        rows["verdict"].append(m.verdict)
-        rows["reason"].append(m.reason)
-        rows["evidence"].append(m.evidence)
-        rows["score"].append(m.score)
-        rows["box"].append(list(m.box) if m.box else None)
-        rows["count_verdict"].append(m.count_verdict)
-        rows["count_stated"].append(m.count_stated)
-        rows["count_true"].append(m.count_true)
+        rows["verdict"].append(v.verdict.value)
+        rows["reason"].append(v.reason)
+        rows["evidence"].append(v.evidence)
+        rows["score"].append(v.score)
+        rows["box"].append(list(v.box) if v.box else None)
+        rows["count_verdict"].append(v.count_verdict)
+        rows["count_stated"].append(v.count_stated)
+        rows["count_true"].append(v.count_true)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from caption_audit.types import Mention, ParsedCaption, Verdict, Vocab
+from caption_audit.types import ClaimVerdict, Mention, ParsedCaption, Verdict, Vocab
 
 
 class Evidence(Protocol):
@@ -20,8 +21,32 @@ class Evidence(Protocol):
 # Reason codes written to mentions.parquet are listed in docs/run-folder.md.
 
 
-def judge_mention(m: Mention, gt: set[str] | None, evidence: Evidence | None = None) -> None:
-    """Set ``m.verdict``, ``m.reason`` and ``m.evidence`` from ground truth and detector evidence.
+@dataclass(frozen=True, slots=True)
+class MentionVerdict:
+    """What the audit concludes about one mention (``ParsedCaption.mentions[i]``, same index).
+
+    Attributes:
+        verdict: supported / hallucinated / unverifiable.
+        reason: the reason code (docs/run-folder.md), e.g. ``gt``, ``not_in_gt``, ``open_vocab``.
+        evidence: what decided: ``gt``, the detector's name, ``+semantic`` for a mapped word.
+        score, box: detector (or semantic-match) score and the best box, xyxy pixels.
+        count_verdict: ``count_ok``/``count_wrong``/``count_unverifiable`` when a quantity is
+            stated ("two dogs", "several cows"); ``count_stated`` the claim, ``count_true`` the
+            image's instance count.
+    """
+
+    verdict: Verdict = Verdict.UNVERIFIABLE
+    reason: str = ""
+    evidence: str = ""
+    score: float | None = None
+    box: tuple[float, float, float, float] | None = None
+    count_verdict: str | None = None
+    count_stated: str | None = None
+    count_true: int | None = None
+
+
+def judge_mention(m: Mention, gt: set[str] | None, evidence: Evidence | None = None) -> MentionVerdict:
+    """The verdict, reason and evidence of one mention from ground truth and detector evidence.
 
     ``gt`` is the image's set of canonical classes, or ``None`` when no ground truth covers
     the image. A mention is *supported* when GT or the detector finds it, *hallucinated* when
@@ -31,29 +56,24 @@ def judge_mention(m: Mention, gt: set[str] | None, evidence: Evidence | None = N
     stays on the row. The detector's best box and score are kept, also for a near miss.
     """
     if m.negated:
-        m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "negated"
-        return
+        return MentionVerdict(Verdict.UNVERIFIABLE, "negated")
     if m.nonvisual:
-        m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "depiction"
-        return
+        return MentionVerdict(Verdict.UNVERIFIABLE, "depiction")
     if gt is not None and m.canonical in gt:
-        m.verdict, m.reason, m.evidence = Verdict.SUPPORTED.value, "gt", "gt"
-        return
+        return MentionVerdict(Verdict.SUPPORTED, "gt", "gt")
     hit = evidence.lookup(m.canonical) if evidence is not None else None
+    score = box = None
     if hit is not None:
         found, score, box = hit
-        m.score, m.box = score, box
         if found:
-            m.verdict, m.reason, m.evidence = Verdict.SUPPORTED.value, "detector", evidence.name
-            return
+            return MentionVerdict(Verdict.SUPPORTED, "detector", evidence.name, score, box)
     if m.vocab == Vocab.COCO80 and gt is not None:
-        m.verdict, m.reason, m.evidence = Verdict.HALLUCINATED.value, "not_in_gt", "gt"
-    elif hit is not None:
-        m.verdict, m.reason, m.evidence = Verdict.HALLUCINATED.value, "not_detected", evidence.name
-    elif m.vocab != Vocab.COCO80:
-        m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "open_vocab"
-    else:
-        m.verdict, m.reason = Verdict.UNVERIFIABLE.value, "no_ground_truth"
+        return MentionVerdict(Verdict.HALLUCINATED, "not_in_gt", "gt", score, box)
+    if hit is not None:
+        return MentionVerdict(Verdict.HALLUCINATED, "not_detected", evidence.name, score, box)
+    if m.vocab != Vocab.COCO80:
+        return MentionVerdict(Verdict.UNVERIFIABLE, "open_vocab")
+    return MentionVerdict(Verdict.UNVERIFIABLE, "no_ground_truth")
 
 
 @dataclass
@@ -82,31 +102,53 @@ def score_caption(
     gt: set[str] | None,
     coco_classes: dict[str, int],
     evidence: Evidence | None = None,
-) -> CaptionScore:
-    """Judge every mention of a parsed caption and collect its statistics.
+) -> tuple[list[MentionVerdict], CaptionScore]:
+    """Judge every mention of a parsed caption and collect its statistics (no claims).
 
     Args:
-        parsed: the text stage's output (mentions are updated in place).
+        parsed: the text stage's output.
         gt: the image's canonical classes, or None without ground truth.
         coco_classes: COCO-80 name -> index, to list ``gt_objects`` in COCO order.
         evidence: detector evidence for the image, if any.
+
+    Returns:
+        One verdict per ``parsed.mentions``, and the statistics.
+    """
+    verdicts = [judge_mention(m, gt, evidence) for m in parsed.mentions]
+    return verdicts, caption_stats(parsed, verdicts, [], gt, coco_classes)
+
+
+def caption_stats(
+    parsed: ParsedCaption,
+    verdicts: Sequence[MentionVerdict],
+    claims: Sequence[Any],
+    gt: set[str] | None,
+    coco_classes: dict[str, int],
+) -> CaptionScore:
+    """The per-caption statistics of judged mentions and claims.
+
+    Args:
+        parsed: the judged caption.
+        verdicts: one per ``parsed.mentions``.
+        claims: one result per ``parsed.claims`` (``verdict`` a claim verdict value).
+        gt: the image's canonical classes, or None without ground truth.
+        coco_classes: COCO-80 name -> index, to list ``gt_objects`` in COCO order.
     """
     s = CaptionScore()
     seen: dict[str, None] = {}
     halluc: dict[str, None] = {}
     opened: dict[str, None] = {}
-    for m in parsed.mentions:
-        judge_mention(m, gt, evidence)
+    for m, v in zip(parsed.mentions, verdicts, strict=True):
         s.n_all_mentions += 1
-        if m.verdict == Verdict.UNVERIFIABLE:
+        if v.verdict == Verdict.UNVERIFIABLE:
             s.n_unverifiable += 1
         if m.negated or m.nonvisual:
             continue
         if m.vocab == Vocab.COCO80:
             seen[m.canonical] = None
-            if m.verdict != Verdict.UNVERIFIABLE:
+            if v.verdict != Verdict.UNVERIFIABLE:
                 s.n_mentions += 1
-            if m.verdict == Verdict.HALLUCINATED:
+            if v.verdict == Verdict.HALLUCINATED:
                 s.n_hallucinated += 1
                 halluc[m.canonical] = None
         else:
@@ -117,4 +159,28 @@ def score_caption(
     if gt is not None:
         s.gt_objects = sorted((c for c in gt if c in coco_classes), key=coco_classes.__getitem__)
         s.covered = [c for c in s.mentioned if c in gt]
+    _claim_stats(s, parsed, claims)
     return s
+
+
+def _claim_stats(s: CaptionScore, parsed: ParsedCaption, results: Sequence[Any]) -> None:
+    """Per claim kind ``k``: ``n_k``, ``n_k_checked`` (supported or contradicted), ``n_k_wrong``
+    (contradicted) and ``n_k_unsupported`` (unsupported_by_refs); the contradicted claims as
+    ``kind:subject``."""
+    st = s.claim_stats
+    contradicted: dict[str, None] = {}
+    for claim, r in zip(parsed.claims, results, strict=False):
+        k = claim.kind
+        st[f"n_{k}"] = st.get(f"n_{k}", 0) + 1
+        if r.verdict in (ClaimVerdict.SUPPORTED, ClaimVerdict.CONTRADICTED):
+            st[f"n_{k}_checked"] = st.get(f"n_{k}_checked", 0) + 1
+        if r.verdict == ClaimVerdict.CONTRADICTED:
+            st[f"n_{k}_wrong"] = st.get(f"n_{k}_wrong", 0) + 1
+            contradicted[f"{k}:{claim.subject}"] = None
+        elif r.verdict == ClaimVerdict.UNSUPPORTED_BY_REFS:
+            st[f"n_{k}_unsupported"] = st.get(f"n_{k}_unsupported", 0) + 1
+    s.n_claims = len(results)
+    s.n_contradicted = sum(r.verdict == ClaimVerdict.CONTRADICTED for r in results)
+    s.claims_contradicted = list(contradicted)
+    s.n_count_checked = st.get("n_count_checked", 0)
+    s.n_count_wrong = st.get("n_count_wrong", 0)

@@ -20,7 +20,7 @@ from importlib import resources
 import yaml
 
 from caption_audit.text.inflect import phrase_forms
-from caption_audit.types import Mention, ParsedCaption
+from caption_audit.types import Mention, ParsedCaption, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,8 @@ def group_of(word: str) -> Group | None:
     return _term_index().get(" ".join(word.lower().replace("-", " ").split()))
 
 
-def broader_verdict(word: str, gt_classes: set[str] | frozenset[str] | None, *, strict: bool = False) -> str | None:
+def broader_verdict(word: str, gt_classes: set[str] | frozenset[str] | None, *,
+                    strict: bool = False) -> Verdict | None:
     """Judge a broad term against the image's ground-truth classes.
 
     Args:
@@ -73,18 +74,18 @@ def broader_verdict(word: str, gt_classes: set[str] | frozenset[str] | None, *, 
             classes is then a hallucination even for "food" or "animal".
 
     Returns:
-        ``"supported"`` when any class of the group is in ``gt_classes``; ``"hallucinated"``
-        when ``gt_classes`` is given, holds none of them, and the group is closed (or
-        ``strict``); ``None`` when ``word`` is not a broad term, there is no ground truth, or the
+        :attr:`Verdict.SUPPORTED` when any class of the group is in ``gt_classes``;
+        :attr:`Verdict.HALLUCINATED` when ``gt_classes`` is given, holds none of them, and the
+        group is closed (or ``strict``); ``None`` when ``word`` is not a broad term, there is no ground truth, or the
         open group's absence proves nothing.
     """
     g = group_of(word)
     if g is None or gt_classes is None:
         return None
     if g.classes & set(gt_classes):
-        return "supported"
+        return Verdict.SUPPORTED
     if g.closed or strict:
-        return "hallucinated"
+        return Verdict.HALLUCINATED
     return None
 
 
@@ -124,7 +125,8 @@ def find_broad_mentions(text: str, parsed: ParsedCaption) -> list[Mention]:
     return out
 
 
-def judge_broad(parsed: Iterable[ParsedCaption], gts: Iterable[set[str] | None], *, strict: bool = False) -> list[tuple[int, int, str]]:
+def judge_broad(parsed: Iterable[ParsedCaption], gts: Iterable[set[str] | None], *,
+                strict: bool = False) -> list[tuple[int, int, Verdict]]:
     """(caption index, mention index, verdict) for every broad mention that gets a verdict.
 
     Negated, depicted (nonvisual) mentions are skipped, as in :func:`judge_mention`.

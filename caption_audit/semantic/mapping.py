@@ -150,8 +150,8 @@ class SemanticMapper:
         against ground truth like a lexical one. Broad terms are left alone.
 
         Returns:
-            One :class:`SemanticMatch` per rewritten mention (to record the score, e.g. in
-            ``Mention.score`` and ``Mention.evidence``, after judging).
+            One :class:`SemanticMatch` per rewritten mention (the scorer records the score in
+            the mention's ``MentionVerdict.score`` and ``evidence``, after judging).
         """
         where: list[tuple[int, int, str]] = []
         for ci, p in enumerate(parsed):

@@ -49,12 +49,12 @@ class DetectorResolver:
         vocab = Vocab.COCO80 if claim.kind == ClaimKind.OBJECT else Vocab.OPEN
         m = Mention(claim.start, claim.end, claim.text, claim.subject, claim.subject, vocab.value,
                     hedged=claim.hedged)
-        judge_mention(m, None, det)
+        v = judge_mention(m, None, det)
         name = getattr(det, "name", self.name)
-        score = f" {m.score:.2f}" if m.score is not None else ""
-        if m.verdict == Verdict.SUPPORTED:
+        score = f" {v.score:.2f}" if v.score is not None else ""
+        if v.verdict == Verdict.SUPPORTED:
             return Resolution(ClaimVerdict.SUPPORTED.value, self.name, f"{name}: {claim.subject}{score}", 0.8)
-        if m.verdict == Verdict.HALLUCINATED:
+        if v.verdict == Verdict.HALLUCINATED:
             best = f" (best{score})" if score else ""
             return Resolution(ClaimVerdict.CONTRADICTED.value, self.name,
                               f"{name}: no {claim.subject} above threshold{best}; detectors miss things", 0.6)

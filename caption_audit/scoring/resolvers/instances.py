@@ -144,12 +144,12 @@ class InstancesResolver:
             return None
         m = Mention(claim.start, claim.end, claim.text, claim.subject, claim.subject, Vocab.COCO80.value,
                     hedged=claim.hedged)
-        judge_mention(m, ev.gt_classes)
-        if m.verdict == Verdict.SUPPORTED:
+        v = judge_mention(m, ev.gt_classes)
+        if v.verdict == Verdict.SUPPORTED:
             n = (ev.gt_counts or {}).get(claim.subject)
             return Resolution(ClaimVerdict.SUPPORTED.value, self.name,
                               f"instances: {n} {claim.subject}" if n else f"gt: {claim.subject}", 0.95)
-        if m.verdict == Verdict.HALLUCINATED:
+        if v.verdict == Verdict.HALLUCINATED:
             return Resolution(ClaimVerdict.CONTRADICTED.value, self.name,
                               f"instances: no {claim.subject}", 0.9)
         return None
