@@ -189,7 +189,8 @@ def _load_inputs(cfg: AuditConfig) -> tuple[list[InputSpec], list[GTObject], lis
                                  "image(s), 0 objects); is it the right file?")
         if spec.role in ("captions", "both"):
             caption_specs.append(InputSpec(path, "captions", fmt, spec.source, spec.options))
-    warnings.extend(_name_sources(caption_specs))
+    caption_specs, notes = _name_sources(caption_specs)
+    warnings.extend(notes)
     return caption_specs, objects, images, provenance, warnings
 
 
@@ -213,15 +214,15 @@ def _with_path(path: str | Path, warning: str) -> str:
     return warning if warning.startswith(f"{path}:") else f"{path}: {warning}"
 
 
-def _name_sources(specs: list[InputSpec]) -> list[str]:
+def _name_sources(specs: list[InputSpec]) -> tuple[list[InputSpec], list[str]]:
     """Distinct source names for the captions files (see :mod:`caption_audit.ingest.naming`);
     the warnings are also printed to stderr, since pooled or renamed sources change the table."""
     from caption_audit.ingest.naming import assign_source_names
 
-    notes = assign_source_names(specs)
+    specs, notes = assign_source_names(specs)
     for note in notes:
         print(f"caption-audit: warning: {note}", file=sys.stderr)
-    return notes
+    return specs, notes
 
 
 def _iter_captions(specs: list[InputSpec], provenance: list[dict], warnings: list[str]) -> Iterator[Caption]:

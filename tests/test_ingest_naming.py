@@ -41,17 +41,15 @@ def _greedy(tmp_path, model: str, rows=DEMO_CAPTIONS):
      ["greedy", "b/greedy"]),  # a default never takes a name the user gave
 ])
 def test_default_names_are_distinct(files, expected):
-    specs = [InputSpec(p, "captions", f, s) for p, f, s in files]
-    notes = assign_source_names(specs)
+    specs, notes = assign_source_names([InputSpec(p, "captions", f, s) for p, f, s in files])
     got = [s.source or s.options.get("name") or p.split("/")[-1].split(".")[0] for s, (p, _f, _s) in zip(specs, files, strict=True)]
     assert got == expected
     assert bool(notes) == (expected != ["greedy", "beam5"])
 
 
 def test_same_name_given_twice_is_pooled_with_a_warning():
-    specs = [InputSpec("p1.jsonl", "captions", "generic_captions", "blip2"),
-             InputSpec("p2.jsonl", "captions", "generic_captions", "blip2")]
-    notes = assign_source_names(specs)
+    specs, notes = assign_source_names([InputSpec("p1.jsonl", "captions", "generic_captions", "blip2"),
+                                        InputSpec("p2.jsonl", "captions", "generic_captions", "blip2")])
     assert [s.source for s in specs] == ["blip2", "blip2"]
     assert len(notes) == 1 and "pooled" in notes[0] and "p1.jsonl" in notes[0] and "p2.jsonl" in notes[0]
 
@@ -92,6 +90,5 @@ def test_source_flag_errors(tmp_path):
 def test_real_opera_greedy_files_stay_apart(tmp_path):
     root = shared("opera", "chair_eval_results")
     files = sorted(root.glob("*/greedy.jsonl"))[:3]
-    specs = [InputSpec(f, "captions", "generic_captions") for f in files]
-    assign_source_names(specs)
+    specs, _ = assign_source_names([InputSpec(f, "captions", "generic_captions") for f in files])
     assert [s.options["name"] for s in specs] == [f"{f.parent.name}/greedy" for f in files]

@@ -66,8 +66,9 @@ def default_source(fmt: str | None, path: str | Path) -> str:
     return base if base else _parts(path)[-1]
 
 
-def assign_source_names(specs: list[Any]) -> list[str]:
-    """Give every captions spec (``.path``, ``.format``, ``.source``, ``.options``) a distinct name.
+def assign_source_names(specs: list[Any]) -> tuple[list[Any], list[str]]:
+    """Give every captions spec (a frozen dataclass with ``.path``, ``.format``, ``.source``,
+    ``.options``) a distinct name; returns new specs (``dataclasses.replace``), in order.
 
     Specs with an explicit ``source`` keep it. Specs whose default name collides with another
     spec's name get a distinguishing name (see the module docstring): ``source`` for fixed
@@ -75,8 +76,11 @@ def assign_source_names(specs: list[Any]) -> list[str]:
     wins). ``options`` dicts are replaced, never mutated.
 
     Returns:
-        Warnings: one per name given to several files (pooled on purpose), one per renaming.
+        ``(specs, warnings)``: warnings are one per name given to several files (pooled on
+        purpose), one per renaming.
     """
+    import dataclasses
+
     warnings: list[str] = []
     explicit: dict[str, list[str]] = defaultdict(list)
     for s in specs:
@@ -89,6 +93,7 @@ def assign_source_names(specs: list[Any]) -> list[str]:
     defaults = {id(s): default_source(s.format, s.path) for s in specs if not s.source}
     count = Counter(defaults.values())
     groups: dict[str, list[Any]] = defaultdict(list)
+    renamed: dict[int, Any] = {}
     for s in specs:
         d = defaults.get(id(s))
         if d is not None and (count[d] > 1 or d in explicit):
@@ -102,10 +107,10 @@ def assign_source_names(specs: list[Any]) -> list[str]:
             if new == base or new in explicit:
                 new = f"{new}~{len(names) + 2}"
             if stem_default and (s.format in _NAME_OPTION):
-                s.options = {**s.options, "name": new}
+                renamed[id(s)] = dataclasses.replace(s, options={**s.options, "name": new})
             else:
-                s.source = new
+                renamed[id(s)] = dataclasses.replace(s, source=new)
             names.append(new)
         warnings.append(f"{len(group)} captions files would all be source '{base}'; named them "
                         f"{', '.join(repr(n) for n in names)} (choose names with --source NAME=PATH)")
-    return warnings
+    return [renamed.get(id(s), s) for s in specs], warnings
