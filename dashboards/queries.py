@@ -254,8 +254,11 @@ def metric_records(run: Run) -> list[dict[str, Any]]:
     # summary.json usually holds every metric of every source: then the full-table scan that
     # recomputes them (seconds on a 1M-caption run) is skipped
     if not all((s, n) in have for s in srcs for n in names):
+        # the metric SQL reads a missing column as zeros: a run written before the quality
+        # columns would show 0% degenerate, so those metrics stay undefined there
+        skip = set() if "quality_issues" in run.columns("captions") else {m for m, _ in QUALITY_METRICS}
         for r in _computed_records(run):
-            if (r["source"], r["metric"]) not in have:
+            if (r["source"], r["metric"]) not in have and r["metric"] not in skip:
                 rows.append({**r, "value": _num(r["value"]), "ci_low": None, "ci_high": None,
                              "status": None, "from": "computed"})
     return rows
