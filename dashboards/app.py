@@ -239,7 +239,7 @@ def quality_section(path: str) -> None:
 def position_chart(rows: list[dict]) -> None:
     """Hallucination (mentions) / error (claims) rate by caption decile and by sentence index,
     one line per source; an undefined rate (nothing judged in that bin) is a gap, never 0."""
-    import altair as alt
+    from dashboards import charts
 
     st.markdown("**Where in the caption errors happen**")
     kinds = sorted({r["kind"] for r in rows}, key=["mentions", "claims"].index)
@@ -252,19 +252,14 @@ def position_chart(rows: list[dict]) -> None:
         sel = [r for r in rows if r["kind"] == kind and r["axis"] == axis]
         if not sel:
             continue
-        t = q.records_table(sel, q.POSITION_COLUMNS)
-        base = alt.Chart(t).transform_filter("isValid(datum.rate)").encode(
-            x=alt.X("bin:O", title=title), y=alt.Y("rate:Q", title="error rate", axis=alt.Axis(format="%")),
-            color=alt.Color("source:N"),
-            tooltip=["source:N", "bin:O", "n_judged:Q", "n_bad:Q", alt.Tooltip("rate:Q", format=".1%")])
-        chart = alt.layer(base.mark_line().encode(detail="segment:N"), base.mark_point(filled=True))
         with col:
-            st.altair_chart(chart.properties(height=220), width="stretch")
+            st.vega_lite_chart(q.records_table(sel, q.POSITION_COLUMNS), charts.position_curve(title),
+                               width="stretch")
     st.caption("A missing point means nothing was judged in that bin (undefined, not 0).")
 
 
 def page_overview(path: str) -> None:
-    import altair as alt
+    from dashboards import charts
 
     run = get_run(path)
     st.header("Overview")
@@ -277,23 +272,14 @@ def page_overview(path: str) -> None:
     if shown:
         data = q.records_table(shown, {"source": "VARCHAR", "label": "VARCHAR", "value": "DOUBLE",
                                        "ci_low": "DOUBLE", "ci_high": "DOUBLE"})
-        base = alt.Chart(data).encode(x=alt.X("source:N", title=None), color=alt.Color("source:N", legend=None))
-        bars = base.mark_bar().encode(y=alt.Y("value:Q", title=None),
-                                      tooltip=["source:N", "label:N", "value:Q", "ci_low:Q", "ci_high:Q"])
-        err = base.mark_errorbar(color="black").encode(y="ci_low:Q", y2="ci_high:Q")
-        chart = alt.layer(bars, err).properties(width=150, height=180).facet(
-            column=alt.Column("label:N", title=None)).resolve_scale(y="independent")
-        st.altair_chart(chart)
+        st.vega_lite_chart(data, charts.metrics_bars())
 
     c1, c2 = st.columns(2)
     with c1:
         st.subheader("Caption length (words)")
         h = c_hist(path)
         if h.num_rows:
-            st.altair_chart(alt.Chart(h).mark_bar(opacity=0.6).encode(
-                x=alt.X("bin_start:Q", title="words", bin="binned"), x2="bin_end:Q",
-                y=alt.Y("captions:Q", stack=None), color="source:N",
-                tooltip=["source:N", "bin_start:Q", "bin_end:Q", "captions:Q"]), width="stretch")
+            st.vega_lite_chart(h, charts.length_histogram(), width="stretch")
     with c2:
         st.subheader("Hallucination rate by class")
         hk1, hk2 = st.columns([3, 2])
@@ -302,13 +288,7 @@ def page_overview(path: str) -> None:
                        help="most hallucinated mentions (default) or most mentions over all sources")
         cr = c_classes(path, top_k, by)
         if cr is not None and cr.num_rows:
-            st.altair_chart(alt.Chart(cr).mark_rect().encode(
-                x=alt.X("source:N", title=None), y=alt.Y("canonical:N", title=None, sort="-color"),
-                color=alt.Color("hallucination_rate:Q", scale=alt.Scale(scheme="reds", domain=[0, 1]),
-                                title="halluc. rate"),
-                tooltip=["source:N", "canonical:N", "n_mentions:Q", "n_hallucinated:Q",
-                         "hallucination_rate:Q", "coverage:Q"]),
-                width="stretch")
+            st.vega_lite_chart(cr, charts.class_heatmap(), width="stretch")
         else:
             st.info("classes.parquet is missing or empty.")
     quality_section(path)

@@ -249,13 +249,13 @@ def test_explorer_quality_filter(monkeypatch, quality_run):
 
 
 def test_overview_does_not_import_pandas(quality_run):
-    """The Overview's first load renders without pandas (~2 s of import, issue #13)."""
+    """The Overview's first load renders without pandas (~2 s of import) or Altair (~1 s), issue #13."""
     code = ("import os, sys\nfrom streamlit.testing.v1 import AppTest\n"
             f"os.environ['CAPTION_AUDIT_RUN'] = {str(quality_run)!r}\n"
             f"at = AppTest.from_file({APP!r}, default_timeout=90).run()\n"
             "assert not at.exception, [e.value for e in at.exception]\n"
-            "print('pandas' in sys.modules, 'Caption quality' in [s.value for s in at.subheader])\n")
+            "print('altair' in sys.modules, 'pandas' in sys.modules, 'Caption quality' in [s.value for s in at.subheader])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
                          cwd=REPO, env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split()[-2:] == ["False", "True"]
+    assert out.stdout.split()[-3:] == ["False", "False", "True"]
