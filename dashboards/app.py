@@ -80,6 +80,22 @@ def c_classes(path: str, top_k: int, by: str):
 
 
 @st.cache_data(show_spinner=False)
+def c_metric_bars(path: str):
+    """The card metrics of every source as an Arrow table (for the bar chart)."""
+    labels = dict(q.CARD_METRICS)
+    shown = [{**r, "label": labels[r["metric"]]} for r in c_metrics(path) if r["metric"] in labels]
+    return q.records_table(shown, {"source": "VARCHAR", "label": "VARCHAR", "value": "DOUBLE",
+                                   "ci_low": "DOUBLE", "ci_high": "DOUBLE"}) if shown else None
+
+
+@st.cache_data(show_spinner=False)
+def c_position(path: str, kind: str, axis: str):
+    """One position curve (all sources) as an Arrow table, None when the run has none."""
+    sel = [r for r in c_quality(path)["position"] if r["kind"] == kind and r["axis"] == axis]
+    return q.records_table(sel, q.POSITION_COLUMNS) if sel else None
+
+
+@st.cache_data(show_spinner=False)
 def c_quality(path: str) -> dict:
     run = get_run(path)
     return {"shares": q.quality_records(run), "clean": q.clean_records(run),
@@ -233,10 +249,10 @@ def quality_section(path: str) -> None:
                     html_parts.append("<div><b>Top openers (first 3 words)</b></div>" + rd.top_texts_html(openers))
                 st.html("".join(html_parts) or "<div><em>no reused caption or opener</em></div>")
     if data["position"]:
-        position_chart(data["position"])
+        position_chart(path, data["position"])
 
 
-def position_chart(rows: list[dict]) -> None:
+def position_chart(path: str, rows: list[dict]) -> None:
     """Hallucination (mentions) / error (claims) rate by caption decile and by sentence index,
     one line per source; an undefined rate (nothing judged in that bin) is a gap, never 0."""
     from dashboards import charts
@@ -249,12 +265,11 @@ def position_chart(rows: list[dict]) -> None:
     cols = st.columns(2)
     for col, axis, title in ((cols[0], "decile", "caption decile (0 = start)"),
                              (cols[1], "sentence", "sentence index (0 = first)")):
-        sel = [r for r in rows if r["kind"] == kind and r["axis"] == axis]
-        if not sel:
+        t = c_position(path, kind, axis)
+        if t is None:
             continue
         with col:
-            st.vega_lite_chart(q.records_table(sel, q.POSITION_COLUMNS), charts.position_curve(title),
-                               width="stretch")
+            st.vega_lite_chart(t, charts.position_curve(title), width="stretch")
     st.caption("A missing point means nothing was judged in that bin (undefined, not 0).")
 
 
@@ -267,11 +282,8 @@ def page_overview(path: str) -> None:
 
     st.subheader("Metrics by source")
     info = c_info(path)
-    labels = dict(q.CARD_METRICS)
-    shown = [{**r, "label": labels[r["metric"]]} for r in c_metrics(path) if r["metric"] in labels]
-    if shown:
-        data = q.records_table(shown, {"source": "VARCHAR", "label": "VARCHAR", "value": "DOUBLE",
-                                       "ci_low": "DOUBLE", "ci_high": "DOUBLE"})
+    data = c_metric_bars(path)
+    if data is not None:
         st.vega_lite_chart(data, charts.metrics_bars())
 
     c1, c2 = st.columns(2)
