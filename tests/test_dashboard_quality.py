@@ -10,6 +10,7 @@ on two images, so it lands in the "top reused captions" list as raw text.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from dashboards import charts  # noqa: E402
 from dashboards import queries as q  # noqa: E402
 from dashboards import render as rd  # noqa: E402
 
@@ -259,3 +261,25 @@ def test_overview_does_not_import_pandas(quality_run):
                          cwd=REPO, env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-3:] == ["False", "False", "True"]
+
+
+@pytest.mark.parametrize("spec, fields", [
+    (charts.metrics_bars(), {"source", "label", "value", "ci_low", "ci_high"}),
+    (charts.length_histogram(), {"source", "bin_start", "bin_end", "captions"}),
+    (charts.class_heatmap(), {"source", "canonical", "n_mentions", "n_hallucinated", "hallucination_rate",
+                              "coverage"}),
+    (charts.position_curve("decile"), {"source", "bin", "rate", "n_judged", "n_bad", "segment"}),
+])
+def test_chart_specs_name_only_known_fields(spec, fields):
+    """The specs are plain JSON (no data inside) and read only the columns their tables have."""
+    text = json.dumps(spec)
+    used = set(re.findall(r'"field": "([a-z_0-9]+)"', text))
+    assert used == fields
+    assert "values" not in spec and "data" not in spec
+
+
+def test_position_curve_breaks_lines_at_gaps():
+    spec = charts.position_curve("x")
+    assert spec["transform"] == [{"filter": "isValid(datum.rate)"}]
+    line = spec["layer"][0]
+    assert line["mark"] == "line" and line["encoding"]["detail"]["field"] == "segment"
