@@ -55,8 +55,8 @@ def c_sources(path: str) -> list[str]:
 
 
 @st.cache_data(show_spinner=False)
-def c_metrics(path: str):
-    return q.source_metrics(get_run(path))
+def c_metrics(path: str) -> list[dict]:
+    return q.metric_records(get_run(path))
 
 
 @st.cache_data(show_spinner=False)
@@ -65,18 +65,46 @@ def c_info(path: str) -> dict:
 
 
 @st.cache_data(show_spinner=False)
-def c_counts(path: str):
-    return q.source_counts(get_run(path))
+def c_counts(path: str) -> dict:
+    return q.count_records(get_run(path))
 
 
 @st.cache_data(show_spinner=False)
 def c_hist(path: str):
-    return q.length_histogram(get_run(path))
+    return q.length_histogram(get_run(path), arrow=True)
 
 
 @st.cache_data(show_spinner=False)
 def c_classes(path: str, top_k: int, by: str):
-    return q.class_rates(get_run(path), top_k=top_k, by=by)
+    return q.class_rates(get_run(path), top_k=top_k, by=by, arrow=True)
+
+
+@st.cache_data(show_spinner=False)
+def c_metric_bars(path: str):
+    """The card metrics of every source as an Arrow table (for the bar chart)."""
+    labels = dict(q.CARD_METRICS)
+    shown = [{**r, "label": labels[r["metric"]]} for r in c_metrics(path) if r["metric"] in labels]
+    return q.records_table(shown, {"source": "VARCHAR", "label": "VARCHAR", "value": "DOUBLE",
+                                   "ci_low": "DOUBLE", "ci_high": "DOUBLE"}) if shown else None
+
+
+@st.cache_data(show_spinner=False)
+def c_position(path: str, kind: str, axis: str):
+    """One position curve (all sources) as an Arrow table, None when the run has none."""
+    sel = [r for r in c_quality(path)["position"] if r["kind"] == kind and r["axis"] == axis]
+    return q.records_table(sel, q.POSITION_COLUMNS) if sel else None
+
+
+@st.cache_data(show_spinner=False)
+def c_quality(path: str) -> dict:
+    run = get_run(path)
+    return {"shares": q.quality_records(run), "clean": q.clean_records(run),
+            "lists": q.quality_lists(run), "position": q.position_records(run)}
+
+
+@st.cache_data(show_spinner=False)
+def c_has_quality(path: str) -> bool:
+    return q.has_quality(get_run(path))
 
 
 @st.cache_data(show_spinner=False)
@@ -115,35 +143,36 @@ def c_matching(path: str, base_path: str) -> dict:
 def metric_cards(path: str) -> None:
     metrics = c_metrics(path)
     info = c_info(path)
-    counts = c_counts(path).set_index("source")
-    claim_cards = [c for c in q.CLAIM_CARD_METRICS if c[0] in set(metrics["metric"])]
+    counts = c_counts(path)
+    names = {r["metric"] for r in metrics}
+    claim_cards = [c for c in q.CLAIM_CARD_METRICS if c[0] in names]
     for src in c_sources(path):
-        n = counts.loc[src] if src in counts.index else None
+        n = counts.get(src)
         st.subheader(rd.md(src))
         if n is not None:
-            st.caption(f"{int(n['captions']):,} captions · {int(n['scored']):,} scored · "
-                       f"{int(n['skipped']):,} skipped · {int(n['images']):,} images")
-        m = metrics[metrics["source"] == src].set_index("metric")
+            st.caption(f"{n['captions']:,} captions · {n['scored']:,} scored · "
+                       f"{n['skipped']:,} skipped · {n['images']:,} images")
+        m = {r["metric"]: r for r in metrics if r["source"] == src}
         _card_row(m, info, q.CARD_METRICS)
         if claim_cards:
             _card_row(m, info, claim_cards)
 
 
-def _card_row(m, info: dict, cards) -> None:
-    """One row of metric cards for one source (``m``: its metrics indexed by name)."""
+def _card_row(m: dict, info: dict, cards) -> None:
+    """One row of metric cards for one source (``m``: its metric records by name)."""
     cols = st.columns(len(cards))
     for col, (name, label) in zip(cols, cards, strict=True):
         unit = info.get(name, {}).get("unit")
         with col:
-            if name not in m.index:
+            if name not in m:
                 st.metric(label, "n/a")
                 continue
-            row = m.loc[name]
+            row = m[name]
             direction = info.get(name, {}).get("higher_is_better")
             arrow = {True: " ↑ better", False: " ↓ better"}.get(direction, "")
             st.metric(label, rd.format_metric(row["value"], unit),
                       help=rd.md(f"{info.get(name, {}).get('description', '')}{arrow}"))
-            if row["ci_low"] == row["ci_low"] and row["ci_low"] is not None:  # not NaN
+            if row["ci_low"] is not None and row["ci_high"] is not None:
                 st.caption(f"95% CI {rd.format_metric(row['ci_low'], unit)} – "
                            f"{rd.format_metric(row['ci_high'], unit)}")
             elif isinstance(row["status"], str) and row["status"]:
@@ -152,35 +181,117 @@ def _card_row(m, info: dict, cards) -> None:
                 st.caption("no CI (computed here)")
 
 
+def _ci(lo, hi) -> str:
+    return "" if lo is None or hi is None else f" ({rd.format_metric(lo, 'fraction')} – {rd.format_metric(hi, 'fraction')})"
+
+
+def quality_section(path: str) -> None:
+    """Caption quality (issue #12, docs/quality.md): per-source shares with CIs, the key
+    metrics with and without degenerate captions, the top reused captions and openers
+    (untrusted texts, escaped) and the position curve. Hidden for runs without the data."""
+    data = c_quality(path)
+    if not (data["shares"] or data["clean"] or data["lists"] or data["position"]):
+        return
+    st.subheader("Caption quality")
+    st.caption("Flags describe captions, they never drop them (docs/quality.md). Degenerate = "
+               "repetition, truncated, garbage, non-English or empty.")
+    srcs = c_sources(path)
+    if data["shares"]:
+        labels = [lab for _, lab in q.QUALITY_METRICS if any(r["label"] == lab for r in data["shares"])]
+        table = []
+        for src in srcs:
+            row = {"source": src}
+            for r in data["shares"]:
+                if r["source"] == src:
+                    row[r["label"]] = rd.format_metric(r["value"], "fraction") + _ci(r["ci_low"], r["ci_high"])
+            if len(row) > 1:
+                table.append(row)
+        cols = {"source": "VARCHAR", **{lab: "VARCHAR" for lab in labels}}
+        st.dataframe(q.records_table(table, cols), hide_index=True, width="stretch", key="quality_shares")
+    if data["clean"]:
+        info = c_info(path)
+        rows = []
+        for r in data["clean"]:
+            unit = info.get(r["metric"], {}).get("unit")
+            n_all, n_clean = r["n_scored"], r["n_clean"]
+            excluded = (n_all - n_clean) if isinstance(n_all, int) and isinstance(n_clean, int) else None
+            rows.append({"source": r["source"], "metric": r["metric"],
+                         "all captions": rd.format_metric(r["value"], unit),
+                         "without degenerate": rd.format_metric(r["clean_value"], unit)
+                         + ("" if r["clean_ci_low"] is None or r["clean_ci_high"] is None else
+                            f" ({rd.format_metric(r['clean_ci_low'], unit)} – {rd.format_metric(r['clean_ci_high'], unit)})"),
+                         "degenerate excluded": excluded})
+        st.markdown("**With / without degenerate captions**")
+        st.dataframe(q.records_table(rows, {"source": "VARCHAR", "metric": "VARCHAR", "all captions": "VARCHAR",
+                                            "without degenerate": "VARCHAR", "degenerate excluded": "BIGINT"}),
+                     hide_index=True, width="stretch", key="quality_clean")
+    lists = data["lists"]
+    if lists:
+        cols = st.columns(max(1, len([s for s in srcs if s in lists])))
+        for col, src in zip(cols, [s for s in srcs if s in lists], strict=False):
+            block = lists[src]
+            with col:
+                st.markdown(f"**{rd.md(src)}**")
+                fc = block.get("flag_counts") or {}
+                flagged = [f"{k} {int(v):,}" for k, v in fc.items()
+                           if k != "scored" and isinstance(v, int | float) and v]
+                st.caption(rd.md(("flagged: " + ", ".join(flagged)) if flagged else "no caption flagged")
+                           + (f" (of {int(fc['scored']):,} scored)" if isinstance(fc.get("scored"), int) else ""))
+                reused = rd.top_texts_html(block.get("reused") or [], count_key="n_captions", images_key="n_images")
+                openers = (block.get("openers") or {}).get("prefix") or []
+                sent = (block.get("openers") or {}).get("sentence") or []
+                html_parts = []
+                if reused:
+                    html_parts.append("<div><b>Top reused captions</b></div>" + reused)
+                if sent:
+                    html_parts.append("<div><b>Top opening sentences</b></div>" + rd.top_texts_html(sent))
+                if openers:
+                    html_parts.append("<div><b>Top openers (first 3 words)</b></div>" + rd.top_texts_html(openers))
+                st.html("".join(html_parts) or "<div><em>no reused caption or opener</em></div>")
+    if data["position"]:
+        position_chart(path, data["position"])
+
+
+def position_chart(path: str, rows: list[dict]) -> None:
+    """Hallucination (mentions) / error (claims) rate by caption decile and by sentence index,
+    one line per source; an undefined rate (nothing judged in that bin) is a gap, never 0."""
+    from dashboards import charts
+
+    st.markdown("**Where in the caption errors happen**")
+    kinds = sorted({r["kind"] for r in rows}, key=["mentions", "claims"].index)
+    kind = st.radio("errors of", kinds, horizontal=True, key="pos_kind",
+                    format_func={"mentions": "object mentions (hallucinated)",
+                                 "claims": "claims (contradicted)"}.get)
+    cols = st.columns(2)
+    for col, axis, title in ((cols[0], "decile", "caption decile (0 = start)"),
+                             (cols[1], "sentence", "sentence index (0 = first)")):
+        t = c_position(path, kind, axis)
+        if t is None:
+            continue
+        with col:
+            st.vega_lite_chart(t, charts.position_curve(title), width="stretch")
+    st.caption("A missing point means nothing was judged in that bin (undefined, not 0).")
+
+
 def page_overview(path: str) -> None:
-    import altair as alt
+    from dashboards import charts
 
     run = get_run(path)
     st.header("Overview")
     metric_cards(path)
 
     st.subheader("Metrics by source")
-    m = c_metrics(path)
     info = c_info(path)
-    shown = m[m["metric"].isin([k for k, _ in q.CARD_METRICS])].copy()
-    if len(shown):
-        shown["label"] = shown["metric"].map(dict(q.CARD_METRICS))
-        base = alt.Chart(shown).encode(x=alt.X("source:N", title=None), color=alt.Color("source:N", legend=None))
-        bars = base.mark_bar().encode(y=alt.Y("value:Q", title=None), tooltip=["source", "label", "value", "ci_low", "ci_high"])
-        err = base.mark_errorbar(color="black").encode(y="ci_low:Q", y2="ci_high:Q")
-        chart = alt.layer(bars, err).properties(width=150, height=180).facet(
-            column=alt.Column("label:N", title=None)).resolve_scale(y="independent")
-        st.altair_chart(chart)
+    data = c_metric_bars(path)
+    if data is not None:
+        st.vega_lite_chart(data, charts.metrics_bars())
 
     c1, c2 = st.columns(2)
     with c1:
         st.subheader("Caption length (words)")
         h = c_hist(path)
-        if len(h):
-            st.altair_chart(alt.Chart(h).mark_bar(opacity=0.6).encode(
-                x=alt.X("bin_start:Q", title="words", bin="binned"), x2="bin_end:Q",
-                y=alt.Y("captions:Q", stack=None), color="source:N",
-                tooltip=["source", "bin_start", "bin_end", "captions"]), width="stretch")
+        if h.num_rows:
+            st.vega_lite_chart(h, charts.length_histogram(), width="stretch")
     with c2:
         st.subheader("Hallucination rate by class")
         hk1, hk2 = st.columns([3, 2])
@@ -188,15 +299,11 @@ def page_overview(path: str) -> None:
         by = hk2.radio("top classes by", ["hallucinated", "mentions"], key="heat_by", horizontal=True,
                        help="most hallucinated mentions (default) or most mentions over all sources")
         cr = c_classes(path, top_k, by)
-        if len(cr):
-            st.altair_chart(alt.Chart(cr).mark_rect().encode(
-                x=alt.X("source:N", title=None), y=alt.Y("canonical:N", title=None, sort="-color"),
-                color=alt.Color("hallucination_rate:Q", scale=alt.Scale(scheme="reds", domain=[0, 1]),
-                                title="halluc. rate"),
-                tooltip=["source", "canonical", "n_mentions", "n_hallucinated", "hallucination_rate", "coverage"]),
-                width="stretch")
+        if cr is not None and cr.num_rows:
+            st.vega_lite_chart(cr, charts.class_heatmap(), width="stretch")
         else:
             st.info("classes.parquet is missing or empty.")
+    quality_section(path)
     with st.expander("Provenance", expanded=False):
         st.json(q.provenance(run))
     with st.expander("Metric definitions"):
@@ -393,9 +500,17 @@ def filters_ui(path: str, table: str) -> q.Filters:
     text = c5.text_input("text contains" + (" (claim words, subject, value, evidence)" if table == "claims" else ""),
                          key="f_text")
     only_h = c6.checkbox("only captions with hallucinations", key="f_onlyh")
+    issues: list[str] = []
+    only_deg = False
+    if c_has_quality(path):
+        q1, q2 = st.columns([2, 1])
+        issues = q1.multiselect("caption quality issue (any of)", list(q.QUALITY_FLAGS), key="f_issues",
+                                help="captions flagged with any of these (docs/quality.md)")
+        only_deg = q2.checkbox("only degenerate captions", key="f_degen",
+                               help="repetition, truncated, garbage, non-English or empty")
     return q.Filters(sources=tuple(srcs), classes=tuple(classes), verdicts=tuple(verdicts),
                      min_chair_i=min_ci if min_ci > 0 else None, text=text, only_hallucinated=only_h,
-                     kinds=tuple(kinds))
+                     kinds=tuple(kinds), issues=tuple(issues), only_degenerate=only_deg)
 
 
 def _open_image(image_id: str) -> None:
@@ -413,7 +528,9 @@ def page_explorer(path: str) -> None:
     table = st.radio("table", tables, horizontal=True, key="ex_table")
     f = filters_ui(path, table)
     c1, c2, c3, c4 = st.columns(4)
-    sort_by = c1.selectbox("sort by", ["(default)", *q.SORTABLE[table]], key=f"sort_{table}")
+    have = set(run.columns(table))
+    sort_by = c1.selectbox("sort by", ["(default)", *(c for c in q.SORTABLE[table] if c in have)],
+                           key=f"sort_{table}")
     desc = c2.checkbox("descending", key="desc")
     size = c3.selectbox("rows per page", [25, 50, 100, 200], index=1, key="size")
     try:

@@ -21,12 +21,13 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from caption_audit.errors import ConfigError, InputError
 from caption_audit.store.reader import RunFolder, summary_file, table_file
+
+if TYPE_CHECKING:  # pandas costs ~2 s to import: only the pages that show a DataFrame load it
+    import pandas as pd
 
 REQUIRED_TABLES = ("captions",)
 
@@ -58,18 +59,21 @@ CLAIM_CARD_METRICS: tuple[tuple[str, str], ...] = (
 
 CAPTION_COLUMNS = ("chair_i", "n_hallucinated", "hallucinated", "n_contradicted", "claims_contradicted",
                    "source", "image_id", "caption", "n_mentions", "coverage", "n_words", "status",
-                   "mentioned", "caption_id")
+                   "mentioned", "caption_id", "quality_issues", "degenerate", "repeated_share",
+                   "longest_repeat", "dup_group_size", "dup_images", "near_dup_of", "near_dup_images",
+                   "boilerplate_share")
 MENTION_COLUMNS = ("verdict", "canonical", "text", "reason", "source", "image_id", "evidence", "score",
                    "vocab", "caption_id", "idx", "start", "end")
 CLAIM_COLUMNS = ("verdict", "kind", "text", "subject", "value", "evidence", "source", "image_id",
                  "resolver", "confidence", "hedged", "caption_id", "idx", "start", "end")
 #: list columns, written as ``a|b|c`` in CSV exports
-LIST_COLUMNS = ("hallucinated", "mentioned", "claims_contradicted")
+LIST_COLUMNS = ("hallucinated", "mentioned", "claims_contradicted", "quality_issues")
 COLUMNS = {"captions": CAPTION_COLUMNS, "mentions": MENTION_COLUMNS, "claims": CLAIM_COLUMNS}
 #: columns a page may be sorted by (whitelist: ORDER BY cannot take a bound parameter)
 SORTABLE = {
     "captions": ("caption_id", "image_id", "source", "n_words", "n_mentions", "n_hallucinated",
-                 "chair_i", "coverage"),
+                 "chair_i", "coverage", "repeated_share", "longest_repeat", "dup_group_size",
+                 "boilerplate_share"),
     "mentions": ("caption_id", "image_id", "source", "idx", "canonical", "verdict", "score"),
     "claims": ("caption_id", "image_id", "source", "idx", "kind", "subject", "verdict", "confidence"),
 }
@@ -213,12 +217,25 @@ def sources(run: Run) -> list[str]:
     return [s for s in listed if s in found] + [s for s in found if s not in listed]
 
 
-def source_metrics(run: Run) -> pd.DataFrame:
-    """Per-source metrics, long form: ``source, metric, value, ci_low, ci_high, n, status``.
+METRIC_RECORD_COLUMNS = ("source", "metric", "value", "ci_low", "ci_high", "n", "status", "from")
+
+
+def _num(v: Any) -> float | None:
+    """``v`` as a float, or None when it is missing, not a number or NaN (undefined)."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if f != f else f
+
+
+def metric_records(run: Run) -> list[dict[str, Any]]:
+    """Per-source metrics as plain dicts (``source, metric, value, ci_low, ci_high, n,
+    status, from``), without pandas (the Overview's cold start).
 
     Values and confidence intervals come from ``summary.json`` (image-cluster bootstrap by
     the core). A metric missing there is computed with DuckDB from captions.parquet as a
-    ratio of sums, without an interval (``ci_low``/``ci_high`` null).
+    ratio of sums, without an interval (``ci_low``/``ci_high`` None).
     """
     rows: list[dict[str, Any]] = []
     have: set[tuple[str, str]] = set()
@@ -226,8 +243,8 @@ def source_metrics(run: Run) -> pd.DataFrame:
         for name, m in ((block or {}).get("metrics") or {}).items():
             if not isinstance(m, dict):
                 continue
-            rows.append({"source": src, "metric": name, "value": m.get("value"),
-                         "ci_low": m.get("ci_low"), "ci_high": m.get("ci_high"),
+            rows.append({"source": src, "metric": name, "value": _num(m.get("value")),
+                         "ci_low": _num(m.get("ci_low")), "ci_high": _num(m.get("ci_high")),
                          "n": m.get("n"), "status": m.get("status"), "from": "summary.json"})
             have.add((src, name))
     from caption_audit.scoring.metrics import METRIC_LIST
@@ -236,17 +253,37 @@ def source_metrics(run: Run) -> pd.DataFrame:
     srcs = sources(run)
     # summary.json usually holds every metric of every source: then the full-table scan that
     # recomputes them (seconds on a 1M-caption run) is skipped
-    complete = all((s, n) in have for s in srcs for n in names)
-    computed = computed_metrics(run) if not complete else pd.DataFrame(columns=["source", "metric", "value", "n"])
-    for _, r in computed.iterrows():
-        if (r["source"], r["metric"]) not in have:
-            rows.append({"source": r["source"], "metric": r["metric"], "value": r["value"],
-                         "ci_low": None, "ci_high": None, "n": r["n"], "status": None,
-                         "from": "computed"})
-    df = pd.DataFrame(rows, columns=["source", "metric", "value", "ci_low", "ci_high", "n", "status", "from"])
+    if not all((s, n) in have for s in srcs for n in names):
+        # the metric SQL reads a missing column as zeros: a run written before the quality
+        # columns would show 0% degenerate, so those metrics stay undefined there
+        skip = set() if "quality_issues" in run.columns("captions") else {m for m, _ in QUALITY_METRICS}
+        for r in _computed_records(run):
+            if (r["source"], r["metric"]) not in have and r["metric"] not in skip:
+                rows.append({**r, "value": _num(r["value"]), "ci_low": None, "ci_high": None,
+                             "status": None, "from": "computed"})
+    return rows
+
+
+def source_metrics(run: Run) -> pd.DataFrame:
+    """:func:`metric_records` as a DataFrame (``value``/``ci_low``/``ci_high`` numeric, NaN
+    where undefined)."""
+    import pandas as pd
+
+    df = pd.DataFrame(metric_records(run), columns=list(METRIC_RECORD_COLUMNS))
     for c in ("value", "ci_low", "ci_high"):
         df[c] = pd.to_numeric(df[c], errors="coerce")
     return df
+
+
+def _computed_records(run: Run) -> list[dict[str, Any]]:
+    from caption_audit.scoring.aggregate import metric_sql
+
+    exprs = metric_sql(run.columns("captions"))
+    select = ", ".join(f"{v} AS {_q(k)}" for k, v in exprs.items())
+    rows = run.cursor().execute(
+        f"SELECT source, count(*) AS n, {select} FROM captions GROUP BY source ORDER BY source").fetchall()
+    return [{"source": r[0], "metric": k, "value": v, "n": r[1]}
+            for r in rows for k, v in zip(exprs, r[2:], strict=True)]
 
 
 def computed_metrics(run: Run) -> pd.DataFrame:
@@ -254,69 +291,198 @@ def computed_metrics(run: Run) -> pd.DataFrame:
     intervals): SQL generated from each metric's numerator/denominator statistics
     (:func:`caption_audit.scoring.aggregate.metric_sql`), ``NULL`` for a zero denominator,
     so a value undefined in summary.json is undefined here too."""
-    from caption_audit.scoring.aggregate import metric_sql
+    import pandas as pd
 
-    exprs = metric_sql(run.columns("captions"))
-    select = ", ".join(f"{v} AS {_q(k)}" for k, v in exprs.items())
-    wide = run.cursor().execute(
-        f"SELECT source, count(*) AS n, {select} FROM captions GROUP BY source ORDER BY source").df()
-    long = wide.melt(id_vars=["source", "n"], var_name="metric", value_name="value")
-    long["value"] = long["value"].astype(object).where(long["value"].notna(), None)
-    return long[["source", "metric", "value", "n"]]
+    return pd.DataFrame(_computed_records(run), columns=["source", "metric", "value", "n"])
+
+
+_COUNTS_SQL = """SELECT source, count(*) AS captions, count(*) FILTER (WHERE scored) AS scored,
+                  count(*) FILTER (WHERE NOT scored) AS skipped, count(DISTINCT image_id) AS images
+           FROM captions GROUP BY source ORDER BY source"""
+
+
+def count_records(run: Run) -> dict[str, dict[str, int]]:
+    """``{source: {captions, scored, skipped, images}}`` from captions.parquet (no pandas)."""
+    cur = run.cursor().execute(_COUNTS_SQL)
+    cols = [d[0] for d in cur.description]
+    return {r[0]: dict(zip(cols[1:], (int(x) for x in r[1:]), strict=True)) for r in cur.fetchall()}
 
 
 def source_counts(run: Run) -> pd.DataFrame:
     """``source, captions, scored, skipped, images`` from captions.parquet."""
-    return run.cursor().execute(
-        """SELECT source, count(*) AS captions, count(*) FILTER (WHERE scored) AS scored,
-                  count(*) FILTER (WHERE NOT scored) AS skipped, count(DISTINCT image_id) AS images
-           FROM captions GROUP BY source ORDER BY source""").df()
+    return run.cursor().execute(_COUNTS_SQL).df()
 
 
-def length_histogram(run: Run, bins: int = 30, column: str = "n_words") -> pd.DataFrame:
+def _result(run: Run, sql: str, params: list[Any], arrow: bool) -> Any:
+    """A query result as a pandas DataFrame, or as a pyarrow Table when ``arrow`` (charts:
+    Streamlit takes Arrow tables without importing pandas)."""
+    rel = run.cursor().sql(sql, params=params)
+    return rel.to_arrow_table() if arrow else rel.df()
+
+
+def length_histogram(run: Run, bins: int = 30, column: str = "n_words", *, arrow: bool = False) -> Any:
     """Caption-length histogram per source computed in DuckDB.
 
     Returns ``source, bin_start, bin_end, captions`` with ``bins`` equal-width bins over
-    [0, 99th percentile] (longer captions fall in the last bin).
+    [0, 99th percentile] (longer captions fall in the last bin); a DataFrame, or a pyarrow
+    Table with ``arrow=True``.
     """
     if column not in ("n_words", "n_chars"):
         raise ConfigError(f"unknown length column {column!r}; use n_words or n_chars")
     cur = run.cursor()
     hi = cur.execute(f"SELECT quantile_cont({column}, 0.99) FROM captions WHERE scored").fetchone()[0]
-    if hi is None:
-        return pd.DataFrame(columns=["source", "bin_start", "bin_end", "captions"])
-    width = max(1.0, float(hi) / bins)
-    df = cur.execute(
-        f"""SELECT source, least(floor({column} / ?), ?) AS b, count(*) AS captions
-            FROM captions WHERE scored GROUP BY ALL ORDER BY source, b""",
-        [width, bins - 1]).df()
-    df["bin_start"] = df["b"] * width
-    df["bin_end"] = df["bin_start"] + width
-    return df[["source", "bin_start", "bin_end", "captions"]]
+    width = max(1.0, float(hi) / bins) if hi is not None else 1.0
+    where = "scored" if hi is not None else "false"
+    return _result(run,
+        f"""SELECT source, b * ? AS bin_start, (b + 1) * ? AS bin_end, captions FROM (
+              SELECT source, least(floor({column} / ?), ?) AS b, count(*) AS captions
+              FROM captions WHERE {where} GROUP BY ALL) ORDER BY source, bin_start""",
+        [width, width, width, bins - 1], arrow)
 
 
-def class_rates(run: Run, top_k: int = 30, min_mentions: int = 1, by: str = "hallucinated") -> pd.DataFrame:
+def class_rates(run: Run, top_k: int = 30, min_mentions: int = 1, by: str = "hallucinated", *,
+                arrow: bool = False) -> Any:
     """Source x class hallucination rates from classes.parquet.
 
     Keeps the ``top_k`` classes with the most hallucinated mentions over all sources (ties:
     the most mentioned), or with ``by="mentions"`` the most mentioned. Returns ``source,
-    canonical, n_mentions, n_hallucinated, hallucination_rate, coverage``.
+    canonical, n_mentions, n_hallucinated, hallucination_rate, coverage`` (a DataFrame, or a
+    pyarrow Table with ``arrow=True``; None with ``arrow=True`` when the run has no classes).
     """
     if not run.has("classes"):
+        if arrow:
+            return None
+        import pandas as pd
+
         return pd.DataFrame(columns=["source", "canonical", "n_mentions", "n_hallucinated",
                                      "hallucination_rate", "coverage"])
     if by not in ("hallucinated", "mentions"):
         raise ConfigError(f"class_rates: by must be hallucinated or mentions, got {by!r}")
     order = ("sum(n_hallucinated) DESC, sum(n_mentions) DESC" if by == "hallucinated"
              else "sum(n_mentions) DESC")
-    return run.cursor().execute(
+    return _result(run,
         f"""WITH top AS (SELECT canonical FROM classes GROUP BY canonical
                         ORDER BY {order}, canonical LIMIT ?)
            SELECT c.source, c.canonical, c.n_mentions, c.n_hallucinated,
                   c.hallucination_rate, c.coverage
            FROM classes c JOIN top USING (canonical)
            WHERE c.n_mentions >= ? ORDER BY c.canonical, c.source""",
-        [int(top_k), int(min_mentions)]).df()
+        [int(top_k), int(min_mentions)], arrow)
+
+
+def records_table(rows: Sequence[dict[str, Any]], columns: dict[str, str]) -> Any:
+    """Plain dicts as a pyarrow Table (``columns``: name -> DuckDB type), built by DuckDB:
+    pyarrow's own constructors from Python lists import pandas, which the Overview avoids."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("CREATE TABLE t (" + ", ".join(f"{_q(c)} {t}" for c, t in columns.items()) + ")")
+        if rows:
+            marks = ", ".join("?" for _ in columns)
+            con.executemany(f"INSERT INTO t VALUES ({marks})", [[r.get(c) for c in columns] for r in rows])
+        return con.sql("SELECT * FROM t").to_arrow_table()
+    finally:
+        con.close()
+
+
+# --------------------------------------------------------------------------- caption quality
+
+#: quality flags of captions.parquet ``quality_issues`` (docs/quality.md), in display order
+QUALITY_FLAGS = ("repetition", "truncated", "garbage", "non_english", "empty", "duplicate",
+                 "near_duplicate", "boilerplate")
+#: per-source quality shares of summary.json (metric table), in display order: (name, label)
+QUALITY_METRICS: tuple[tuple[str, str], ...] = (
+    ("degenerate_share", "degenerate"),
+    ("repetition_share", "repetition"),
+    ("truncated_share", "truncated"),
+    ("garbage_share", "garbage"),
+    ("duplicate_share", "duplicate"),
+    ("near_duplicate_share", "near-duplicate"),
+    ("boilerplate_share", "boilerplate (mean share)"),
+)
+#: metrics compared with and without degenerate captions (summary ``metrics_clean``)
+CLEAN_METRICS = ("chair_i", "chair_s", "coverage", "halluc_per_100w", "claim_error_rate")
+
+
+def has_quality(run: Run) -> bool:
+    """Whether the run has caption quality data (captions.parquet ``quality_issues``)."""
+    return "quality_issues" in run.columns("captions")
+
+
+def quality_records(run: Run) -> list[dict[str, Any]]:
+    """Per-source quality shares: ``source, metric, label, value, ci_low, ci_high`` for each
+    of :data:`QUALITY_METRICS` that summary.json holds (empty for runs without them)."""
+    labels = dict(QUALITY_METRICS)
+    by = {(r["source"], r["metric"]): r for r in metric_records(run) if r["metric"] in labels}
+    return [{**by[(s, m)], "label": lab} for s in sources(run) for m, lab in QUALITY_METRICS if (s, m) in by]
+
+
+def clean_records(run: Run) -> list[dict[str, Any]]:
+    """Key metrics with and without degenerate captions, per source with ``metrics_clean``:
+    ``source, metric, value, clean_value, clean_ci_low, clean_ci_high, n_scored, n_clean``
+    (values None where undefined)."""
+    out: list[dict[str, Any]] = []
+    for src, block in (run.summary.get("sources") or {}).items():
+        clean = (block or {}).get("metrics_clean")
+        if not isinstance(clean, dict):
+            continue
+        allm = (block or {}).get("metrics") or {}
+        cm = clean.get("metrics") or {}
+        n_clean = (clean.get("counts") or {}).get("scored")
+        n_all = ((block or {}).get("counts") or {}).get("scored")
+        for name in CLEAN_METRICS:
+            if name not in cm and name not in allm:
+                continue
+            a, c = allm.get(name) or {}, cm.get(name) or {}
+            out.append({"source": src, "metric": name, "value": _num(a.get("value")),
+                        "clean_value": _num(c.get("value")), "clean_ci_low": _num(c.get("ci_low")),
+                        "clean_ci_high": _num(c.get("ci_high")), "n_scored": n_all, "n_clean": n_clean})
+    return out
+
+
+def quality_lists(run: Run) -> dict[str, dict[str, Any]]:
+    """summary.json ``quality.sources``: per source ``flag_counts``, ``reused``, ``openers``,
+    ``closers`` (texts are raw, untrusted: render them escaped). Empty for old runs."""
+    q = run.summary.get("quality")
+    srcs = q.get("sources") if isinstance(q, dict) else None
+    return {str(k): v for k, v in srcs.items() if isinstance(v, dict)} if isinstance(srcs, dict) else {}
+
+
+POSITION_COLUMNS = {"source": "VARCHAR", "kind": "VARCHAR", "axis": "VARCHAR", "bin": "INTEGER",
+                    "n_judged": "BIGINT", "n_bad": "BIGINT", "rate": "DOUBLE", "segment": "INTEGER"}
+
+
+def position_records(run: Run) -> list[dict[str, Any]]:
+    """summary.json ``position`` as rows ``source, kind (mentions|claims), axis
+    (decile|sentence), bin, n_judged, n_bad, rate, segment``.
+
+    ``rate`` is None where nothing was judged (never 0). ``segment`` numbers the runs of
+    consecutive defined rates within one (source, kind, axis) curve, so a line drawn per
+    segment has a gap at every undefined bin instead of bridging it.
+    """
+    pos = run.summary.get("position")
+    srcs = pos.get("sources") if isinstance(pos, dict) else None
+    if not isinstance(srcs, dict):
+        return []
+    out: list[dict[str, Any]] = []
+    for src, block in srcs.items():
+        for kind in ("mentions", "claims"):
+            for axis in ("decile", "sentence"):
+                bins = ((block or {}).get(kind) or {}).get(axis) if isinstance(block, dict) else None
+                if not isinstance(bins, list):
+                    continue
+                seg, prev_defined = 0, False
+                for b in sorted((b for b in bins if isinstance(b, dict)), key=lambda b: int(b.get("bin", 0))):
+                    n_judged = int(b.get("n_judged") or 0)
+                    rate = _num(b.get("rate")) if n_judged > 0 else None
+                    if rate is not None and not prev_defined:
+                        seg += 1
+                    prev_defined = rate is not None
+                    out.append({"source": str(src), "kind": kind, "axis": axis, "bin": int(b.get("bin", 0)),
+                                "n_judged": n_judged, "n_bad": int(b.get("n_bad") or 0), "rate": rate,
+                                "segment": seg if rate is not None else None})
+    return out
 
 
 def provenance(run: Run) -> dict[str, Any]:
@@ -382,6 +548,8 @@ def image_info(run: Run, image_id: str) -> dict[str, Any]:
 
 def image_objects(run: Run, image_id: str) -> pd.DataFrame:
     """Ground-truth and detected objects of one image (objects.parquet rows)."""
+    import pandas as pd
+
     if not run.has("objects"):
         return pd.DataFrame(columns=["image_id", "category", "label", "bbox", "normalized", "origin", "score"])
     return run.cursor().execute(
@@ -397,6 +565,8 @@ def image_captions(run: Run, image_id: str) -> pd.DataFrame:
 
 def caption_mentions(run: Run, caption_ids: Sequence[str]) -> pd.DataFrame:
     """Mentions of the given captions, ordered by caption and position."""
+    import pandas as pd
+
     if not run.has("mentions") or not caption_ids:
         return pd.DataFrame(columns=list(MENTION_COLUMNS))
     return run.cursor().execute(
@@ -407,6 +577,8 @@ def caption_mentions(run: Run, caption_ids: Sequence[str]) -> pd.DataFrame:
 def caption_claims(run: Run, caption_ids: Sequence[str]) -> pd.DataFrame:
     """Claims of the given captions (claims.parquet), ordered by caption and position; an
     empty frame for runs without claims."""
+    import pandas as pd
+
     if not run.has("claims") or not caption_ids:
         return pd.DataFrame(columns=list(CLAIM_COLUMNS))
     return run.cursor().execute(
@@ -478,6 +650,9 @@ class Filters:
         min_chair_i: keep captions whose CHAIR-i is at least this (captions with no
             mentions drop out when it is set).
         text: case-insensitive substring of the caption (mentions: of the mention text).
+        issues: keep captions (and their mentions/claims) with any of these quality flags
+            (captions.parquet ``quality_issues``, :data:`QUALITY_FLAGS`).
+        only_degenerate: keep captions flagged ``degenerate`` (and their mentions/claims).
         only_hallucinated: captions with at least one hallucinated mention.
         kinds: claims: of these kinds (object, open_object, count, colour, identity).
 
@@ -493,6 +668,8 @@ class Filters:
     text: str = ""
     only_hallucinated: bool = False
     kinds: tuple[str, ...] = ()
+    issues: tuple[str, ...] = ()
+    only_degenerate: bool = False
 
 
 def _like_pattern(text: str) -> str:
@@ -529,6 +706,9 @@ def _where(table: str, f: Filters) -> tuple[str, list[Any]]:
         if f.text:
             clauses.append("caption ILIKE ? ESCAPE '\\'")
             params.append(_like_pattern(f.text))
+        q_where, q_params = _quality_clauses(f)
+        clauses += q_where
+        params += q_params
     elif table == "claims":
         if f.classes:
             clauses.append("list_contains(?, subject)")
@@ -542,13 +722,7 @@ def _where(table: str, f: Filters) -> tuple[str, list[Any]]:
         if f.text:
             clauses.append("concat_ws(' ', text, subject, value, evidence) ILIKE ? ESCAPE '\\'")
             params.append(_like_pattern(f.text))
-        if f.min_chair_i is not None or f.only_hallucinated:
-            sub = ["chair_i >= ?"] if f.min_chair_i is not None else []
-            if f.min_chair_i is not None:
-                params.append(float(f.min_chair_i))
-            if f.only_hallucinated:
-                sub.append("n_hallucinated > 0")
-            clauses.append(f"caption_id IN (SELECT caption_id FROM captions WHERE {' AND '.join(sub)})")
+        _caption_subquery(f, clauses, params)
     else:
         if f.classes:
             clauses.append("list_contains(?, canonical)")
@@ -559,14 +733,35 @@ def _where(table: str, f: Filters) -> tuple[str, list[Any]]:
         if f.text:
             clauses.append("text ILIKE ? ESCAPE '\\'")
             params.append(_like_pattern(f.text))
-        if f.min_chair_i is not None or f.only_hallucinated:
-            sub = ["chair_i >= ?"] if f.min_chair_i is not None else []
-            if f.min_chair_i is not None:
-                params.append(float(f.min_chair_i))
-            if f.only_hallucinated:
-                sub.append("n_hallucinated > 0")
-            clauses.append(f"caption_id IN (SELECT caption_id FROM captions WHERE {' AND '.join(sub)})")
+        _caption_subquery(f, clauses, params)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _quality_clauses(f: Filters) -> tuple[list[str], list[Any]]:
+    """Caption-level quality filters (captions.parquet ``quality_issues``/``degenerate``)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if f.issues:
+        clauses.append("list_has_any(coalesce(quality_issues, []), ?)")
+        params.append(list(f.issues))
+    if f.only_degenerate:
+        clauses.append("coalesce(degenerate, false)")
+    return clauses, params
+
+
+def _caption_subquery(f: Filters, clauses: list[str], params: list[Any]) -> None:
+    """Mentions/claims: keep rows whose caption passes the caption-level filters."""
+    sub: list[str] = []
+    if f.min_chair_i is not None:
+        sub.append("chair_i >= ?")
+        params.append(float(f.min_chair_i))
+    if f.only_hallucinated:
+        sub.append("n_hallucinated > 0")
+    q_where, q_params = _quality_clauses(f)
+    sub += q_where
+    params += q_params
+    if sub:
+        clauses.append(f"caption_id IN (SELECT caption_id FROM captions WHERE {' AND '.join(sub)})")
 
 
 def _check_table(run: Run, table: str) -> None:
@@ -674,6 +869,8 @@ def metric_deltas(run: Run, base: Run, *, n_resamples: int = 1000, seed: int = 0
     interval excludes 0 (direction from :func:`metric_info`), ``no clear difference`` when it
     holds 0, and ``n/a`` for direction-less or undefined metrics.
     """
+    import pandas as pd
+
     from caption_audit.scoring.paired import RATIO_METRICS, compare_captions
 
     info = metric_info(run)

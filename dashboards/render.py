@@ -551,3 +551,41 @@ def format_metric(value: Any, unit: str | None) -> str:
     if unit == "fraction":
         return f"{100 * v:.1f}%"
     return f"{v:.2f}" if abs(v) < 100 else f"{v:.0f}"
+
+
+# --------------------------------------------------------------------------- caption quality
+
+
+def _share_text(v: Any) -> str:
+    f = _get({"v": v}, "v")
+    try:
+        return f"{100 * float(f):.1f}%" if f is not None else "—"
+    except (TypeError, ValueError):
+        return "—"
+
+
+def top_texts_html(rows: Iterable[Any], *, count_key: str = "count", images_key: str | None = None,
+                   limit: int = 10, max_chars: int = 300) -> str:
+    """An ordered list of reused texts (summary.json ``quality`` top lists: reused captions,
+    openers, closers) as escaped HTML: each text (untrusted, cut to ``max_chars``) with its
+    count, share and, when given, its number of images. A text that is None (its top-list
+    slot was capped, docs/quality.md) shows as "(text not kept)". Empty string for no rows.
+    """
+    items = []
+    for r in list(rows)[:limit]:
+        if not isinstance(r, Mapping):
+            continue
+        t = r.get("text")
+        text = ("<em>(text not kept)</em>" if t is None
+                else html.escape(str(t)[:max_chars] + ("…" if len(str(t)) > max_chars else ""), quote=True))
+        n = r.get(count_key)
+        bits = [f"{int(n):,}×" if isinstance(n, int | float) and n == n else ""]
+        if images_key and isinstance(r.get(images_key), int | float):
+            bits.append(f"{int(r[images_key]):,} images")
+        bits.append(_share_text(r.get("share")))
+        if r.get("boilerplate") is True:
+            bits.append("boilerplate")
+        meta = html.escape(" · ".join(b for b in bits if b), quote=True)
+        items.append(f'<li><span class="ca-reused">“{text}”</span> '
+                     f'<span style="color:#607d8b;font-size:0.8rem">{meta}</span></li>')
+    return f'<ol class="ca-top">{"".join(items)}</ol>' if items else ""

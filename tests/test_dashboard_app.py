@@ -189,7 +189,8 @@ def test_coco_mini_overview(monkeypatch, coco_run):
     labels = [m.label for m in at.metric]
     assert labels[:5] == ["CHAIR-i", "CHAIR-s", "coverage", "halluc. per 100 words", "words per caption"]
     assert any(c.startswith("95% CI ") for c in captions_text(at))
-    assert len(at.get("vega_lite_chart")) == 3
+    # metrics, length, classes + the two position curves of the caption quality section
+    assert len(at.get("vega_lite_chart")) == 5 and "Caption quality" in subs
     assert at.json  # provenance
     assert "Hallucination rate by class" in subs
 
