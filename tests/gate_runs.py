@@ -97,6 +97,10 @@ def real_run(name: str) -> Path:
     """
     if name in _BUILT:
         return _BUILT[name]
+    if not have_shared():
+        import pytest
+
+        pytest.skip(f"real data not available: {SHARED} (set CAPTION_AUDIT_SHARED_DATA to the shared/data folder)")
     from caption_audit.pipeline import InputSpec
 
     out = _tmp() / name
