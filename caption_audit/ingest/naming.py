@@ -15,6 +15,7 @@ files into one source on purpose; that is allowed, and always reported as a warn
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,8 @@ def assign_source_names(specs: list[Any]) -> list[str]:
     Specs with an explicit ``source`` keep it. Specs whose default name collides with another
     spec's name get a distinguishing name (see the module docstring): ``source`` for fixed
     defaults, the ``name`` option for stem defaults (so a record's own ``source`` field still
-    wins). ``options`` dicts are replaced, never mutated.
+    wins). Renamed specs (frozen dataclasses) are replaced in ``specs`` with
+    :func:`dataclasses.replace`; ``options`` dicts are replaced, never mutated.
 
     Returns:
         Warnings: one per name given to several files (pooled on purpose), one per renaming.
@@ -93,6 +95,7 @@ def assign_source_names(specs: list[Any]) -> list[str]:
         d = defaults.get(id(s))
         if d is not None and (count[d] > 1 or d in explicit):
             groups[d].append(s)
+    changes: dict[int, dict[str, Any]] = {}
     for base, group in groups.items():
         stem = [DEFAULT_SOURCES.get(s.format or "") is None for s in group]
         tails = _tails([s.path for s in group], start=2 if any(stem) else 1)
@@ -102,10 +105,11 @@ def assign_source_names(specs: list[Any]) -> list[str]:
             if new == base or new in explicit:
                 new = f"{new}~{len(names) + 2}"
             if stem_default and (s.format in _NAME_OPTION):
-                s.options = {**s.options, "name": new}
+                changes[id(s)] = {"options": {**s.options, "name": new}}
             else:
-                s.source = new
+                changes[id(s)] = {"source": new}
             names.append(new)
         warnings.append(f"{len(group)} captions files would all be source '{base}'; named them "
                         f"{', '.join(repr(n) for n in names)} (choose names with --source NAME=PATH)")
+    specs[:] = [replace(s, **changes[id(s)]) if id(s) in changes else s for s in specs]  # specs are frozen
     return warnings
