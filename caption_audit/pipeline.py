@@ -36,7 +36,7 @@ from caption_audit.semantic.settings import SemanticSettings
 from caption_audit.store.layout import summary_file, table_file
 from caption_audit.store.lifecycle import RunLock, check_out, os_reason, remove_temp_files
 from caption_audit.store.writer import SCHEMA_VERSION, write_json, write_table
-from caption_audit.types import Caption, GTObject, ImageInfo
+from caption_audit.types import Caption, GTObject, ImageInfo, NamedObjects
 
 Role = Literal["captions", "ground_truth", "both"]
 
@@ -164,7 +164,7 @@ def _load_inputs(cfg: AuditConfig) -> tuple[list[InputSpec], list[GTObject], lis
     from caption_audit.ingest import detect_format, load
 
     caption_specs: list[InputSpec] = []
-    objects: list[GTObject] = []
+    objects: list[GTObject] | NamedObjects = []
     images: list[ImageInfo] = []
     provenance: list[dict] = []
     warnings: list[str] = []
@@ -179,7 +179,11 @@ def _load_inputs(cfg: AuditConfig) -> tuple[list[InputSpec], list[GTObject], lis
             if fmt == "coco_instances":  # polygons cost memory: only for the pixels resolver
                 options.setdefault("keep_segmentation", bool(_images_dir(cfg)) and cfg.claims)
             res = load(path, fmt, source=spec.source, **options)
-            objects.extend(res.objects)
+            if isinstance(res.objects, NamedObjects) and not objects:
+                objects = res.objects  # kept as columns (CHAIR's 400k objects), a list once another file adds
+            else:
+                objects = objects if isinstance(objects, list) else list(objects)
+                objects.extend(res.objects)
             images.extend(res.images)
             warnings.extend(_with_path(path, w) for w in res.warnings)
             provenance.append({"path": str(path), "format": fmt, "role": "ground_truth",
@@ -553,10 +557,29 @@ def _summary(cfg: AuditConfig, stats: RunStats, provenance: list[dict], warnings
 
 def _write_gt_tables(out: Path, objects: list[GTObject], images: list[ImageInfo], gt: GroundTruth, vocab: Any,
                      detected: dict[str, list] | None = None) -> None:
-    import duckdb
+    if isinstance(objects, NamedObjects):
+        n, labels = len(objects), objects.labels
+        canon = {c: vocab.canonical_of(c) or c for c in set(labels)}
+        cols: dict[str, list] = {
+            "image_id": list(objects.image_ids),
+            "category": [canon[c] for c in labels],
+            "label": list(labels),
+            "bbox": [None] * n,
+            "normalized": [False] * n,
+            "origin": [objects.origin] * n,
+            "score": [None] * n,
+        }
+    else:
+        cols = _object_columns(objects, vocab)
+    for k, v in (detected or {}).items():
+        cols.setdefault(k, []).extend(v)
+    write_table(out, "objects", cols)
+    _write_images_table(out, images, gt)
 
+
+def _object_columns(objects: list[GTObject], vocab: Any) -> dict[str, list]:
     canon = {c: vocab.canonical_of(c) or c for c in {o.category for o in objects}}
-    cols: dict[str, list] = {  # column by column: this table has a row per GT object (400k for CHAIR's)
+    return {  # column by column: this table has a row per GT object (400k for CHAIR's)
         "image_id": [o.image_id for o in objects],
         "category": [canon[o.category] for o in objects],
         "label": [o.category for o in objects],
@@ -565,9 +588,11 @@ def _write_gt_tables(out: Path, objects: list[GTObject], images: list[ImageInfo]
         "origin": [o.origin for o in objects],
         "score": [None] * len(objects),
     }
-    for k, v in (detected or {}).items():
-        cols.setdefault(k, []).extend(v)
-    write_table(out, "objects", cols)
+
+
+def _write_images_table(out: Path, images: list[ImageInfo], gt: GroundTruth) -> None:
+    import duckdb
+
     seen: dict[str, ImageInfo] = {}
     for im in images:
         if im.image_id not in seen or (seen[im.image_id].file_name is None and im.file_name):

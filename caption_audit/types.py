@@ -7,6 +7,7 @@ stage boundary. Image ids are always strings produced by
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -78,6 +79,46 @@ class GTObject:
     segmentation: tuple[tuple[float, ...], ...] | None = None
     iscrowd: bool = False
     area: float | None = None
+
+
+class NamedObjects(Sequence[GTObject]):
+    """Name-only ground-truth objects (no boxes, no crowd flag) held as two columns.
+
+    A name-only table such as CHAIR's ``imid_to_objects`` lists ~400k objects; holding them as
+    ``image_ids`` / ``labels`` lists instead of one :class:`GTObject` each saves most of its
+    load time. It reads as a sequence of ``GTObject(image_id, label, None, False, origin)``
+    (built on access), and compares equal to a list of the same objects.
+    """
+
+    __slots__ = ("image_ids", "labels", "origin")
+
+    def __init__(self, origin: str = "objects") -> None:
+        self.image_ids: list[str] = []
+        self.labels: list[str] = []
+        self.origin = origin
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return list(self)[i]
+        return GTObject(self.image_ids[i], self.labels[i], None, False, self.origin)
+
+    def __iter__(self) -> Iterator[GTObject]:
+        origin = self.origin
+        for image_id, label in zip(self.image_ids, self.labels, strict=True):
+            yield GTObject(image_id, label, None, False, origin)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, tuple, NamedObjects)):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"NamedObjects({len(self)} objects, origin={self.origin!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from caption_audit.ingest.generic import (
     load_generic_captions,
     load_generic_objects,
 )
-from caption_audit.types import Caption, GTObject, ImageInfo
+from caption_audit.types import Caption, GTObject, ImageInfo, NamedObjects
 from tests._ingest_data import fx, real
 
 GJ = fx("generic_captions.jsonl")
@@ -187,3 +187,30 @@ def test_real_chair_imid_to_objects_fast():
     assert len(res.images) == 123287
     assert len(res.objects) == 393178
     assert elapsed < 6.0, f"took {elapsed:.1f}s"
+
+
+@pytest.mark.parametrize("text, columns, pairs", [
+    ('{"9": ["bowl", "broccoli"], "25": [], "30": ["potted plant"]}', True,  # all names: columns
+     [("9", "bowl"), ("9", "broccoli"), ("30", "potted plant")]),
+    ('{"9": ["bowl"], "25": [{"label": "dog", "bbox": [1, 2, 3, 4]}], "30": ["cat"]}', False,  # a box: a list
+     [("9", "bowl"), ("25", "dog"), ("30", "cat")]),
+])
+def test_objects_mapping_columns_same_ground_truth(tmp_path, text, columns, pairs):
+    """Name-only mappings are held as columns (NamedObjects); the objects, and the ground truth
+    built from them, equal those of one GTObject per name."""
+    from caption_audit.scoring.groundtruth import GroundTruth
+    from caption_audit.text.vocab import default_vocabulary
+
+    p = tmp_path / "gt.json"
+    p.write_text(json.dumps(json.loads(text), indent=1))  # over lines, as CHAIR's file
+    res = load_generic_objects(p)
+    as_list = list(res.objects)
+    assert res.objects == as_list and len(res.objects) == len(as_list)
+    assert all(isinstance(o, GTObject) and o.origin == "objects" for o in as_list)
+    vocab = default_vocabulary()
+    a, b = GroundTruth(), GroundTruth()
+    a.add_objects(res.objects, vocab)
+    b.add_objects(as_list, vocab)
+    assert (a.classes, a.known, a.counts, a.unmapped) == (b.classes, b.known, b.counts, b.unmapped)
+    assert [(o.image_id, o.category) for o in as_list] == pairs
+    assert isinstance(res.objects, NamedObjects) is columns

@@ -37,7 +37,7 @@ from caption_audit.ingest._io import (
     type_name,
 )
 from caption_audit.ingest.base import LoadResult
-from caption_audit.types import Caption, GTObject, ImageInfo
+from caption_audit.types import Caption, GTObject, ImageInfo, NamedObjects
 
 IMAGE_FIELDS = ("image_id", "image")
 _IMAGE_KEY = re.compile(r"^\s*(\d+|[\w./-]+\.(jpe?g|png|webp|gif|bmp))\s*$", re.IGNORECASE)
@@ -255,6 +255,7 @@ def load_generic_objects(
     if kind == "json_stream" and is_mapping_file(path):
         kind = "json_object"
     if kind == "json_object":
+        result.objects = NamedObjects(origin)  # type: ignore[assignment]  # a list once a box appears
         for key, objs in iter_json_object_items(path):
             _add_mapping_entry(result, sp, key, objs, bbox_format, origin, line=None)
         return result
@@ -286,8 +287,15 @@ def _add_mapping_entry(
     if err:
         raise InputError(sp, f"key {key!r}: {err}", line=line, field="image_id")
     result.images.append(ImageInfo(image_id))
-    result.objects.extend(_objects(sp, image_id, objs, bbox_format=bbox_format, origin=origin,
-                                   where=f"image {key!r}", line=line))
+    objects = result.objects
+    if isinstance(objects, NamedObjects):
+        if type(objs) is list and all(type(o) is str and o for o in objs):  # CHAIR's imid_to_objects
+            objects.image_ids.extend([image_id] * len(objs))
+            objects.labels.extend(objs)
+            return
+        result.objects = objects = list(objects)
+    objects.extend(_objects(sp, image_id, objs, bbox_format=bbox_format, origin=origin,
+                            where=f"image {key!r}", line=line))
 
 
 def is_mapping_file(path: PathLike) -> bool:

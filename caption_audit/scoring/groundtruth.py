@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from caption_audit.text.vocab import Vocabulary
-from caption_audit.types import GTObject, ImageInfo
+from caption_audit.types import GTObject, ImageInfo, NamedObjects
 
 GT_MODES = ("instances", "chair")
 
@@ -61,6 +61,11 @@ class GroundTruth:
         return self.classes.get(image_id, set())
 
     def add_objects(self, objects: Iterable[GTObject], vocab: Vocabulary) -> None:
+        """Add ground-truth objects: each label's canonical class to its image's ``classes``, and
+        boxed instances to ``counts`` (``crowd``, ``geometry``)."""
+        if isinstance(objects, NamedObjects):
+            self._add_named(objects, vocab)
+            return
         cache: dict[str, str] = {}
         for obj in objects:
             label = obj.category
@@ -81,6 +86,24 @@ class GroundTruth:
                         "bbox": obj.bbox, "normalized": obj.normalized, "segmentation": obj.segmentation,
                         "area": obj.area, "iscrowd": obj.iscrowd,
                     })
+
+    def _add_named(self, objects: NamedObjects, vocab: Vocabulary) -> None:
+        """:meth:`add_objects` for name-only objects (no boxes: classes only), same result."""
+        cache: dict[str, str] = {}
+        known, classes, unmapped = self.known, self.classes, self.unmapped
+        prev, cls = None, set()
+        for image_id, label in zip(objects.image_ids, objects.labels, strict=True):
+            canon = cache.get(label)
+            if canon is None:
+                canon = vocab.canonical_of(label) or label.strip().lower()
+                if canon not in vocab.synonyms:
+                    unmapped[label] += 1
+                cache[label] = canon
+            if image_id != prev:
+                known.add(image_id)
+                cls = classes.setdefault(image_id, set())
+                prev = image_id
+            cls.add(canon)
 
     def instance_counts(self, image_id: str) -> dict[str, int] | None:
         """Non-crowd boxed instances per canonical class of an image (``None`` when no ground
