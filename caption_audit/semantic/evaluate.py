@@ -16,6 +16,7 @@ one-to-one), each as micro precision / recall / F1 over the captions that carry 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,27 @@ def read_label_text(path: str | Path) -> str:
     return read_text_file(p, what="label file")
 
 
+def iter_label_records(path: Path) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """``(line, record, caption id)`` of each non-blank line of a JSONL label file.
+
+    Raises:
+        InputError: invalid JSON, not an object, or a missing/empty ``caption_id`` (file and line).
+    """
+    for n, line in enumerate(read_label_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(str(path), f"invalid JSON: {exc.msg}", line=n) from None
+        if not isinstance(rec, dict):
+            raise InputError(str(path), "expected a JSON object", line=n)
+        cid = rec.get("caption_id")
+        if not isinstance(cid, str | int) or isinstance(cid, bool) or cid == "":
+            raise InputError(str(path), "missing or empty caption id", line=n, field="caption_id")
+        yield n, rec, str(cid)
+
+
 def load_labels(path: str | Path) -> list[dict[str, Any]]:
     """Read and validate a label file.
 
@@ -45,19 +67,7 @@ def load_labels(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for n, line in enumerate(read_label_text(p).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(str(p), f"invalid JSON: {exc.msg}", line=n) from None
-        if not isinstance(rec, dict):
-            raise InputError(str(p), "expected a JSON object", line=n)
-        cid = rec.get("caption_id")
-        if not isinstance(cid, str | int) or isinstance(cid, bool) or cid == "":
-            raise InputError(str(p), "missing or empty caption id", line=n, field="caption_id")
-        cid = str(cid)
+    for n, rec, cid in iter_label_records(p):
         if cid in seen:
             raise InputError(str(p), f"duplicate caption id {cid!r}", line=n, field="caption_id")
         seen.add(cid)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from caption_audit.errors import InputError
+from caption_audit.semantic.evaluate import _prf
 from caption_audit.types import ClaimKind
 
 _LABELS = {True: True, False: False, "true": True, "false": False, "unclear": None}
@@ -52,23 +53,12 @@ def load_claim_labels(path: str | Path) -> list[dict[str, Any]]:
     Raises:
         InputError: naming the file, line and field of the first bad record.
     """
-    from caption_audit.semantic.evaluate import read_label_text
+    from caption_audit.semantic.evaluate import iter_label_records
 
     p = Path(path)
     kinds = {k.value for k in ClaimKind}
     rows: list[dict[str, Any]] = []
-    for n, line in enumerate(read_label_text(p).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(str(p), f"invalid JSON: {exc.msg}", line=n) from None
-        if not isinstance(rec, dict):
-            raise InputError(str(p), "expected a JSON object", line=n)
-        cid = rec.get("caption_id")
-        if not isinstance(cid, str | int) or isinstance(cid, bool) or cid == "":
-            raise InputError(str(p), "missing or empty caption id", line=n, field="caption_id")
+    for n, rec, cid in iter_label_records(p):
         kind = rec.get("kind")
         if kind not in kinds:
             raise InputError(str(p), f"must be one of {', '.join(sorted(kinds))}", line=n, field="kind")
@@ -87,14 +77,6 @@ def load_claim_labels(path: str | Path) -> list[dict[str, Any]]:
     if not rows:
         raise InputError(str(p), "no labels in the file")
     return rows
-
-
-def _prf(tp: int, fp: int, fn: int) -> dict[str, Any]:
-    precision = tp / (tp + fp) if tp + fp else None
-    recall = tp / (tp + fn) if tp + fn else None
-    f1 = (2 * precision * recall / (precision + recall) if precision and recall else 0.0) \
-        if precision is not None and recall is not None else None
-    return {"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1}
 
 
 def match_claims(labels: list[dict[str, Any]], run_claims: dict[tuple[str, str], list[tuple[int, int, str]]]
