@@ -89,6 +89,8 @@ class AuditConfig:
         claims: judge claims (counts, colours, person words, open-vocabulary things) with every
             resolver the evidence allows: ``instances`` (ground truth), ``pixels`` (with
             ``images_dir``), ``references`` (captions of ``reference_source``), ``detector``.
+        pixels: judge colour claims on the image pixels when ``images_dir`` is given (off for
+            drawn or synthetic images, whose colours say nothing about the captions).
     """
 
     inputs: Sequence[InputSpec]
@@ -109,6 +111,7 @@ class AuditConfig:
     images_dir: str | Path | None = None
     semantic: SemanticSettings | None = None
     claims: bool = True
+    pixels: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(self.inputs))
@@ -177,7 +180,7 @@ def _load_inputs(cfg: AuditConfig) -> tuple[list[InputSpec], list[GTObject], lis
         if spec.role in ("ground_truth", "both"):
             options = dict(spec.options)
             if fmt == "coco_instances":  # polygons cost memory: only for the pixels resolver
-                options.setdefault("keep_segmentation", bool(_images_dir(cfg)) and cfg.claims)
+                options.setdefault("keep_segmentation", bool(_images_dir(cfg)) and cfg.claims and cfg.pixels)
             res = load(path, fmt, source=spec.source, **options)
             if isinstance(res.objects, NamedObjects) and not objects:
                 objects = res.objects  # kept as columns (CHAIR's 400k objects), a list once another file adds
@@ -351,7 +354,7 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     t_start = time.perf_counter()
     parser = CaptionParser(use_parser=cfg.use_parser)
     images_dir = _images_dir(cfg)
-    pixels = bool(images_dir) and cfg.claims and any(o.segmentation or o.bbox for o in objects)
+    pixels = bool(images_dir) and cfg.claims and cfg.pixels and any(o.segmentation or o.bbox for o in objects)
     gt = GroundTruth(keep_geometry=pixels)
     gt.add_objects(objects, parser.vocab)
     gt.add_images(images)

@@ -14,6 +14,8 @@ def add_detector_options(parser: argparse.ArgumentParser) -> argparse._ArgumentG
     g = parser.add_argument_group("detector (optional: check objects against the image pixels)")
     g.add_argument("--images", metavar="DIR", help="folder with the image files (searched two levels deep; recorded for the dashboard; "
                    "COCO names like 000000391895.jpg / COCO_val2014_000000391895.jpg are found by id)")
+    g.add_argument("--no-pixels", action="store_true",
+                   help="with --images, do not judge colour claims on the pixels (e.g. drawn or synthetic images)")
     g.add_argument("--detector", metavar="NAME", default=None,
                    help=f"detector backend: {', '.join(DETECTORS.names())} (default: none, i.e. ground truth only)")
     g.add_argument("--model", metavar="PATH_OR_ID", default=None,

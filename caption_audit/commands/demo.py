@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         progress=not args.quiet,
         images_dir=d / "images",
+        pixels=False,  # the images are drawn shapes in class colours: their pixels judge no colour claim
     )
     if not args.quiet:
         print(INTRO)

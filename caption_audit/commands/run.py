@@ -152,7 +152,8 @@ def config_from_args(args: argparse.Namespace):
                        reference_source=args.reference_source or "coco", batch_size=args.batch_size,
                        n_resamples=args.bootstrap, seed=args.seed, use_parser=not args.no_parser,
                        progress=not args.quiet, engine=args.engine, workers=args.workers,
-                       ray_address=args.ray_address, resume=not args.no_resume)
+                       ray_address=args.ray_address, resume=not args.no_resume,
+                       pixels=not getattr(args, "no_pixels", False))
 
 
 #: exit code of a run that scored no caption (see README "Exit codes")
