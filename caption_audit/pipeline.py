@@ -155,6 +155,9 @@ class _Progress:
 
     def __exit__(self, *exc: Any) -> None:
         if self._p:
+            if exc[0] is None:  # the total was an estimate: a finished bar ends at what was done
+                for t in self._p.tasks:
+                    self._p.update(t.id, total=t.completed)
             self._p.__exit__(*exc)
 
 

@@ -159,3 +159,14 @@ def test_audit_leaves_its_config_unchanged_and_the_config_is_frozen(tmp_path):
                       (derived.semantic, "threshold")):
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(obj, name, 3)
+
+
+def test_progress_bar_ends_at_its_total() -> None:
+    """The caption total is a byte-scan estimate; a finished bar shows done/done, not done/estimate."""
+    from caption_audit.pipeline import _Progress
+
+    with _Progress(True) as progress:
+        advance = progress.task("parse + score", 1000)
+        advance(998, "")
+        tasks = progress._p.tasks
+    assert tasks[0].total == tasks[0].completed == 998
