@@ -146,6 +146,9 @@ def test_killed_rerun_in_complete_folder_is_refused_by_readers(tmp_path: Path,
     capsys.readouterr()
     assert main(["report", str(out)]) == 2
     assert IN_PROGRESS_MESSAGE in _error(capsys)
+    for argv in (["gate", str(out), "--max", "chair_i=1"], ["compare", str(out), "--baseline", str(out)]):
+        assert main(argv) == 2, argv  # gate and compare refuse it too
+        assert IN_PROGRESS_MESSAGE in _error(capsys)
     audit(config_from_args(build_parser().parse_args(_argv(caps, objs, out))))  # the same command resumes
     assert read_summary(out)["run"]["resumed_captions"] > 0
 

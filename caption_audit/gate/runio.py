@@ -97,6 +97,10 @@ def open_run(path: str | Path, *, role: str = "run") -> Run:
     p = Path(path)
     if not p.is_dir():
         raise InputError(p, f"{role} folder does not exist (expected a folder written by `caption-audit run`)")
+    from caption_audit.store.lifecycle import IN_PROGRESS_MESSAGE, in_progress
+
+    if in_progress(p):  # a run is writing it, or was killed before its final commit
+        raise InputError(p, IN_PROGRESS_MESSAGE)
     sp = summary_file(p)
     try:
         summary = json.loads(sp.read_text(encoding="utf-8"))
