@@ -130,8 +130,8 @@ def repeat_stats(tokens: list[str], n: int) -> tuple[float, int]:
     >>> repeat_stats("the cat sat on the mat the cat sat on the mat".split(), 4)
     (0.5, 6)
     """
-    if len(tokens) < n:
-        return 0.0, 0
+    if len(tokens) < n or len(set(tokens)) == len(tokens):
+        return 0.0, 0  # too short, or no word occurs twice (so no n-gram can): decided in C
     grams = list(zip(tokens, tokens[1:], tokens[2:], tokens[3:], strict=False) if n == 4
                  else zip(*(tokens[k:] for k in range(n)), strict=False))
     m = len(grams)
@@ -314,20 +314,25 @@ def check_caption(text: str | CaptionText | None, checks: list[str] | None = Non
         c = CaptionText(text, problem)
     values: dict[str, Any] = dict(VALUE_COLUMNS)
     reasons: dict[str, str] = {}
-    names = checks if checks is not None else _ALL
-    flags = dict.fromkeys(names, False)
-    if not c.letters:  # nothing else is meaningful on an empty caption
-        names = [n for n in names if n == "empty"]
-    for name in names:
-        fn = _FUNCS.get(name) or QUALITY_CHECKS.get(name)
+    if checks is None:
+        flags = dict.fromkeys(_ALL, False)
+        pairs = _PAIRS_ALL if c.letters else _PAIRS_EMPTY  # empty caption: only ``empty`` means anything
+    else:
+        flags = dict.fromkeys(checks, False)
+        pairs = [(n, _FUNCS.get(n) or QUALITY_CHECKS.get(n)) for n in checks if c.letters or n == "empty"]
+    for name, fn in pairs:
         out = fn(c)
-        flags[name] = out.flag
-        values.update(out.values)
-        if out.flag and out.reason:
-            reasons[name] = out.reason
+        if out.values:
+            values.update(out.values)
+        if out.flag:
+            flags[name] = True
+            if out.reason:
+                reasons[name] = out.reason
     issues = [n for n in flags if flags[n]]
     return QualityResult(flags, issues, values, reasons)
 
 
 _ALL = QUALITY_CHECKS.names()
 _FUNCS = {n: QUALITY_CHECKS.get(n) for n in _ALL}
+_PAIRS_ALL = [(n, _FUNCS[n]) for n in _ALL]
+_PAIRS_EMPTY = [(n, f) for n, f in _PAIRS_ALL if n == "empty"]

@@ -52,20 +52,20 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
             start = len(body) - len(body.lstrip())
             return [(start, len(body))] if start < len(body) else []
     spans: list[tuple[int, int]] = []
+    append = spans.append
     pos = 0
     for m in _SENT_END.finditer(text):
-        end = m.start() if text[m.start()] == "\n" else m.end()
-        seg = text[pos:end]
-        stripped = seg.strip()
-        if stripped:
-            start = pos + len(seg) - len(seg.lstrip())
-            spans.append((start, start + len(stripped)))
-        pos = m.end()
-    seg = text[pos:]
-    stripped = seg.strip()
-    if stripped:
-        start = pos + len(seg) - len(seg.lstrip())
-        spans.append((start, start + len(stripped)))
+        ms, me = m.span()
+        end = ms if text[ms] == "\n" else me
+        seg = text[pos:end].lstrip()
+        if seg:
+            start = end - len(seg)
+            append((start, start + len(seg.rstrip())))
+        pos = me
+    seg = text[pos:].lstrip()
+    if seg:
+        start = len(text) - len(seg)
+        append((start, start + len(seg.rstrip())))
     return spans
 
 
