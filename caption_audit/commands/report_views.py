@@ -212,33 +212,25 @@ def _md(text: str) -> str:
     return html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|").replace("`", "&#96;")
 
 
+def _md_table(s: dict[str, Any], columns: tuple[tuple[str, str], ...]) -> list[str]:
+    """One per-source table as GitHub Markdown lines (a blank line after it)."""
+    hs = headers(s, columns)
+    out = ["| " + " | ".join(hs) + " |", "|" + "|".join(["---"] + ["---:"] * (len(hs) - 1)) + "|"]
+    out += ["| " + " | ".join(_md(c) for c in r) + " |" for r in rows(s, columns)]
+    return [*out, ""]
+
+
 def to_markdown(summary: dict[str, Any], run_dir: Path) -> str:
     """The per-source table (value and 95% CI) and notes as GitHub Markdown."""
     s = annotate(summary)
     lines = [f"# caption-audit report: {_md(str(run_dir))}", "",
              f"Ground truth: {_md(str(s.get('gt_mode')))}", ""]
-    hs = headers(s)
-    lines.append("| " + " | ".join(hs) + " |")
-    lines.append("|" + "|".join(["---"] + ["---:"] * (len(hs) - 1)) + "|")
-    for r in rows(s):
-        lines.append("| " + " | ".join(_md(c) for c in r) + " |")
-    lines.append("")
+    lines += _md_table(s, COLUMNS)
     if has_claims(s):
-        lines += ["## Claims: share of checked claims contradicted", ""]
-        hs = headers(s, CLAIM_COLUMNS)
-        lines.append("| " + " | ".join(hs) + " |")
-        lines.append("|" + "|".join(["---"] + ["---:"] * (len(hs) - 1)) + "|")
-        for r in rows(s, CLAIM_COLUMNS):
-            lines.append("| " + " | ".join(_md(c) for c in r) + " |")
-        lines.append("")
+        lines += ["## Claims: share of checked claims contradicted", "", *_md_table(s, CLAIM_COLUMNS)]
     if has_quality(s):
-        lines += ["## Caption quality: share of scored captions flagged (docs/quality.md)", ""]
-        hs = headers(s, QUALITY_COLUMNS)
-        lines.append("| " + " | ".join(hs) + " |")
-        lines.append("|" + "|".join(["---"] + ["---:"] * (len(hs) - 1)) + "|")
-        for r in rows(s, QUALITY_COLUMNS):
-            lines.append("| " + " | ".join(_md(c) for c in r) + " |")
-        lines.append("")
+        lines += ["## Caption quality: share of scored captions flagged (docs/quality.md)", "",
+                  *_md_table(s, QUALITY_COLUMNS)]
         lines.extend(f"- {_md(x)}" for x in clean_lines(s) + position_lines(s))
         lines.append("")
     for n in notes(s):
