@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from caption_audit.errors import ConfigError
 from caption_audit.types import Caption, GTObject, ImageInfo
 
@@ -37,24 +39,54 @@ class DetectorSettings:
     ray_address: str | None = None
 
 
+NMS_IOU = 0.5
+
+
+def _nms(xyxy: np.ndarray, scores: np.ndarray, iou: float = NMS_IOU) -> list[int]:
+    """Indices kept by greedy non-maximum suppression (highest score first): a box overlapping
+    a kept one with IoU >= ``iou`` is the same object seen twice (open-vocabulary detectors
+    often box one object once per matching phrase)."""
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    area = np.clip(xyxy[:, 2] - xyxy[:, 0], 0, None) * np.clip(xyxy[:, 3] - xyxy[:, 1], 0, None)
+    for i in order:
+        if keep:
+            k = np.asarray(keep)
+            w = np.clip(np.minimum(xyxy[k, 2], xyxy[i, 2]) - np.maximum(xyxy[k, 0], xyxy[i, 0]), 0, None)
+            h = np.clip(np.minimum(xyxy[k, 3], xyxy[i, 3]) - np.maximum(xyxy[k, 1], xyxy[i, 1]), 0, None)
+            inter = w * h
+            union = area[k] + area[i] - inter
+            if np.any(inter >= iou * np.where(union > 0, union, np.inf)):
+                continue
+        keep.append(int(i))
+    return keep
+
+
 class DetectorEvidence:
-    """One image's detections, answering :meth:`lookup` for the verdicts.
+    """One image's detections, answering :meth:`lookup` (existence) and :meth:`boxes` (counts)
+    for the verdicts.
 
     Attributes:
         name: the detector name, written to ``mentions.parquet`` as evidence.
         asked: canonical names the detector was prompted with for this image.
     """
 
-    __slots__ = ("name", "asked", "best", "near")
+    __slots__ = ("name", "asked", "best", "near", "per_class")
 
     def __init__(self, name: str, asked: Iterable[str], detections: Any):
         self.name = name
         self.asked = frozenset(asked)
         self.best: dict[str, tuple[float, tuple[float, float, float, float]]] = {}
-        for c in set(detections.canonical.tolist()) if len(detections) else ():
+        # every detection of a class after class-wise NMS, best first: (score, xyxy)
+        self.per_class: dict[str, list[tuple[float, tuple[float, float, float, float]]]] = {}
+        for c in dict.fromkeys(detections.canonical.tolist()) if len(detections) else ():
             hit = detections.best_for(c)
             if hit is not None:
                 self.best[c] = hit
+            sel = np.flatnonzero(detections.canonical == c)
+            xyxy, scores = detections.xyxy[sel], detections.scores[sel]
+            self.per_class[c] = [(float(scores[i]), tuple(float(v) for v in xyxy[i]))  # type: ignore[misc]
+                                 for i in _nms(xyxy, scores)]
         # best below-threshold box per asked class, where the backend reports one
         self.near = {c: (v[0], tuple(v[1:5])) for c, v in (detections.metadata.get("near_miss") or {}).items()}
 
@@ -66,6 +98,14 @@ class DetectorEvidence:
             miss = self.near.get(canonical)  # asked, nothing above threshold: the near miss, if any
             return (False, miss[0], miss[1]) if miss else (False, None, None)
         return True, hit[0], hit[1]
+
+    def boxes(self, canonical: str) -> list[tuple[float, tuple[float, float, float, float]]] | None:
+        """Every detection of ``canonical`` above the detector's threshold as ``(score, xyxy)``,
+        best first, overlapping duplicates removed (class-wise NMS at IoU :data:`NMS_IOU`);
+        ``[]`` when asked and nothing was found, ``None`` when the detector was not asked."""
+        if canonical not in self.asked:
+            return None
+        return list(self.per_class.get(canonical, []))
 
 
 @dataclass

@@ -508,7 +508,9 @@ class _BoxEvidence:
     ([0.9, 0.8, 0.7], "3", "supported"),
     ([0.9, 0.8, 0.7], "3+", "supported"),
     ([0.9, 0.8, 0.3], "3", "unverifiable"),   # the third box is not confident
-    ([0.9] * 5, "2", "contradicted"),         # stated below half the confident boxes
+    ([0.9] * 6, "2", "contradicted"),         # stated at most a third of the confident boxes
+    ([0.9] * 5, "2", "unverifiable"),         # people count a subset ("two men" of five)
+    ([0.9] * 3, "1", "contradicted"),
     ([0.9] * 3, "2", "unverifiable"),
     ([0.9], "4", "unverifiable"),             # detectors miss things: never contradicted upward
 ])
@@ -518,6 +520,49 @@ def test_detector_counts(scores, value, verdict):
     assert r.verdict == verdict
 
 
-def test_detector_counts_need_boxes():
-    ev = ImageEvidence("1", detector=_det({"cow": 0.9}, ["cow"]))
-    assert DetectorResolver().resolve(Claim("count", 0, 1, "cow", "2"), "c", ev) is None
+def _det_boxes(boxes: list[tuple[str, float, tuple[int, int, int, int]]], asked):
+    """A real ``DetectorEvidence`` over a real ``Detections`` of several boxes."""
+    from caption_audit.detect_stage import DetectorEvidence
+    from detectors.types import Detections
+
+    det = Detections(np.array([b for _, _, b in boxes], np.float32).reshape(-1, 4),
+                     np.array([s for _, s, _ in boxes], np.float32), [c for c, _, _ in boxes],
+                     [c for c, _, _ in boxes], (640, 480), {})
+    return DetectorEvidence("owlv2", asked, det)
+
+
+def test_detector_evidence_boxes_nms():
+    # three cows, one of them boxed twice (a second matching phrase): NMS keeps 3, best first
+    ev = _det_boxes([("cow", 0.7, (10, 10, 110, 110)), ("cow", 0.9, (200, 10, 300, 110)),
+                     ("cow", 0.6, (12, 12, 108, 112)), ("cow", 0.55, (400, 10, 500, 110)),
+                     ("dog", 0.8, (0, 0, 50, 50))], ["cow", "dog", "cat"])
+    got = ev.boxes("cow")
+    assert [round(sc, 2) for sc, _ in got] == [0.9, 0.7, 0.55]
+    assert ev.boxes("cat") == [] and ev.boxes("horse") is None      # asked / not asked
+    assert ev.lookup("cow")[:2] == (True, pytest.approx(0.9))
+
+
+@pytest.mark.parametrize("value, gt, gt_counts, verdict", [
+    ("3", None, None, "supported"),
+    ("1", None, None, "contradicted"),                 # 3 >= 3 * 1
+    ("2", None, None, "unverifiable"),
+    ("5", None, None, "unverifiable"),                 # above the boxes: detectors miss things
+    ("1", {"cow"}, {"cow": 3}, None),                  # boxed instances count it
+    ("1", {"dog"}, {"dog": 1}, None),                  # GT lists COCO-80: "instances" says absent
+])
+def test_detector_counts_on_real_evidence(value, gt, gt_counts, verdict):
+    ev = ImageEvidence("1", gt_classes=gt, gt_counts=gt_counts, detector=_det_boxes(
+        [("cow", 0.9, (0, 0, 100, 100)), ("cow", 0.8, (150, 0, 250, 100)), ("cow", 0.6, (300, 0, 400, 100))],
+        ["cow"]))
+    r = DetectorResolver().resolve(Claim("count", 0, 1, "cow", value), "c", ev)
+    assert (r.verdict if r else None) == verdict
+
+
+def test_detector_counts_open_things_with_gt():
+    # "six plates": no instances of an open-vocabulary thing, the detector counts it even with GT
+    ev = ImageEvidence("1", gt_classes={"dining table"}, gt_counts={"dining table": 1}, detector=_det_boxes(
+        [("plate", 0.8, (x, 0, x + 50, 50)) for x in range(0, 600, 100)], ["plate"]))
+    r = DetectorResolver().resolve(Claim("count", 0, 1, "plate", "6"), "c", ev)
+    assert r.verdict == "supported" and "6 plate box(es)" in r.evidence
+
+

@@ -8,11 +8,15 @@ Wraps the per-image detector evidence of :mod:`caption_audit.detect_stage`
   this reuses). Found -> *supported* (0.8); asked and not found -> *contradicted* (0.6:
   detectors miss small, occluded and unusual objects, so this is moderate).
 - **open_object**: the same, at any time.
-- **count**: only when the evidence also offers ``boxes(canonical) -> [(score, box), ...]``
-  (the current ``DetectorEvidence`` keeps the best box only, so counts are not judged yet).
-  Boxes scoring >= 0.5 are "confident": the stated range containing that number ->
-  *supported* (0.6); a stated count below half the confident boxes -> *contradicted* (0.6);
-  else *unverifiable* (detectors both over- and under-count).
+- **count**: from ``boxes(canonical) -> [(score, box), ...]`` (``DetectorEvidence.boxes``:
+  the class's boxes above the detector's threshold, overlapping duplicates removed by NMS), and
+  only where the ground truth does not count the class (an image without ground truth, or an
+  open-vocabulary thing such as "six plates"): boxed instances are better evidence. Boxes scoring
+  >= :data:`CONFIDENT_SCORE` are "confident": ``n`` of them inside the stated range ->
+  *supported* (0.6); a stated count at most a third of ``n`` (``3 * hi <= n``: "two dogs" with
+  6 confident boxes) -> *contradicted* (0.6; people often count a subset, "two men" of five,
+  so a count merely below ``n`` is not evidence); else *unverifiable* (detectors both over- and
+  under-count, and miss small objects, so a count above ``n`` is never contradicted).
 """
 
 from __future__ import annotations
@@ -20,15 +24,16 @@ from __future__ import annotations
 from typing import ClassVar
 
 from caption_audit.scoring.resolvers.base import ImageEvidence
-from caption_audit.scoring.resolvers.instances import parse_count
+from caption_audit.scoring.resolvers.instances import _coco80, parse_count
 from caption_audit.scoring.verdicts import judge_mention
 from caption_audit.types import Claim, ClaimKind, ClaimVerdict, Mention, Resolution, Verdict, Vocab
 
 CONFIDENT_SCORE = 0.5
+UNDERCOUNT_FACTOR = 3
 
 
 class DetectorResolver:
-    """Judges existence (and, where boxes are listed, counts) from detector output."""
+    """Judges existence and counts from detector output."""
 
     name: ClassVar[str] = "detector"
     kinds: ClassVar[frozenset[str]] = frozenset({ClaimKind.OBJECT.value, ClaimKind.OPEN_OBJECT.value,
@@ -41,6 +46,10 @@ class DetectorResolver:
         if det is None:
             return None
         if claim.kind == ClaimKind.COUNT:
+            if ev.gt_counts is not None and claim.subject in (ev.gt_classes or ()):
+                return None  # boxed instances count it (resolver "instances")
+            if ev.gt_classes is not None and claim.subject not in ev.gt_classes and claim.subject in _coco80():
+                return None  # ground truth lists every COCO-80 class: "instances" says it is absent
             return self._count(claim, det)
         if claim.kind == ClaimKind.OBJECT and ev.gt_classes is not None:
             return None  # ground truth decides COCO-80 existence
@@ -73,7 +82,7 @@ class DetectorResolver:
         text = f"{getattr(det, 'name', self.name)}: {n} {claim.subject} box(es) >= {CONFIDENT_SCORE}"
         if n and lo <= n and (hi is None or n <= hi):
             return Resolution(ClaimVerdict.SUPPORTED.value, self.name, text, 0.6)
-        if hi is not None and 2 * hi < n:
+        if hi is not None and n >= UNDERCOUNT_FACTOR * max(hi, 1):
             return Resolution(ClaimVerdict.CONTRADICTED.value, self.name, text, 0.6)
         return Resolution(ClaimVerdict.UNVERIFIABLE.value, self.name,
                           text + " (detectors over- and under-count)", 0.0)
