@@ -129,15 +129,26 @@ class InstancesResolver:
     """Judges object and count claims on the image's COCO instances."""
 
     name: ClassVar[str] = "instances"
-    kinds: ClassVar[frozenset[str]] = frozenset({ClaimKind.OBJECT.value, ClaimKind.COUNT.value})
+    kinds: ClassVar[frozenset[str]] = frozenset({ClaimKind.OBJECT.value, ClaimKind.COUNT.value,
+                                                 ClaimKind.IDENTITY.value})
 
     def resolve(self, claim: Claim, caption_id: str, ev: ImageEvidence) -> Resolution | None:
-        """Judge an object or count claim; ``None`` without ground truth for the image."""
+        """Judge an object, count or identity claim; ``None`` without ground truth for the image."""
         if claim.kind == ClaimKind.OBJECT:
             return self._object(claim, ev)
         if claim.kind == ClaimKind.COUNT:
             return self._count(claim, caption_id, ev)
+        if claim.kind == ClaimKind.IDENTITY:
+            return self._identity(claim, ev)
         return None
+
+    def _identity(self, claim: Claim, ev: ImageEvidence) -> Resolution | None:
+        """A person word on an image whose ground truth has no person describes nobody there:
+        *contradicted* (0.85), as a count of an absent class is. Otherwise no instance evidence
+        (boxes say nothing of gender or age)."""
+        if ev.gt_classes is None or claim.subject != "person" or "person" in ev.gt_classes:
+            return None
+        return Resolution(ClaimVerdict.CONTRADICTED.value, self.name, "instances: no person", 0.85)
 
     def _object(self, claim: Claim, ev: ImageEvidence) -> Resolution | None:
         if ev.gt_classes is None:
