@@ -69,7 +69,8 @@ def count_rules() -> dict[str, Any]:
 
     data = yaml.safe_load((Path(__file__).with_name("counts.yaml")).read_text())
     return {"paired": frozenset(data["paired"]), "grouped": frozenset(data["grouped"]),
-            "over_factor": int(data["over_factor"]), "over_margin": int(data["over_margin"])}
+            "over_factor": int(data["over_factor"]), "over_margin": int(data["over_margin"]),
+            "large_area": float(data["large_area"]), "exact_refs": int(data["exact_refs"])}
 
 
 def _fmt_range(lo: int, hi: int | None) -> str:
@@ -96,33 +97,65 @@ def _is_plural(word: str) -> bool:
     cands = [w[:-1], w[:-2], w[:-3] + "y", w[:-3] + "f", w[:-3] + "fe"] if w.endswith("s") else []
     from caption_audit.text.inflect import pluralize
 
-    return any(c and pluralize(c) == w for c in cands)
+    # a word with an irregular plural may take the regular one too ("persons")
+    return any(c and (pluralize(c) == w or (c in IRREGULAR and c + "s" == w)) for c in cands)
 
 
-def _singular_refs(subject: str, caption_id: str, ev: ImageEvidence) -> int:
-    """Number of reference captions (other than ``caption_id``) that speak of exactly one
-    ``subject``; 0 when any reference caption mentions it otherwise (a plural, two mentions,
-    a count of 2 or more), or when none does."""
+def _refs_of_one(subject: str, caption_id: str, ev: ImageEvidence) -> tuple[int, bool]:
+    """How the reference captions (other than ``caption_id``) speak of ``subject``:
+    ``(singular, more)``. ``singular`` is the number that speak of exactly one (one singular
+    mention, "a dog"); ``more`` is whether any speaks of more than one (a plural, two mentions,
+    a count of 2 or more)."""
     if not ev.references:
-        return 0
+        return 0, False
     spans: dict[str, list[tuple[int, int, str]]] = {}
-    counted: set[str] = set()
+    counted = False
     for cid, c in ev.references:
         if cid == caption_id or c.subject != subject:
             continue
         if c.kind == ClaimKind.OBJECT:
             spans.setdefault(cid, []).append((c.start, c.end, c.text.split()[-1] if c.text.strip() else ""))
         elif c.kind == ClaimKind.COUNT and c.value != "1":
-            counted.add(cid)
-    if counted:
-        return 0
+            counted = True
+    singular = 0
     for got in spans.values():
         got.sort()
         # adjacent mentions of one class are one noun phrase ("panda bear"): its head is the last
         heads = [w for k, (_, e, w) in enumerate(got) if k + 1 == len(got) or got[k + 1][0] - e > 1]
         if len(heads) != 1 or not heads[0] or _is_plural(heads[0]):
-            return 0
-    return len(spans)
+            return 0, True
+        singular += 1
+    return (0, True) if counted else (singular, False)
+
+
+def _singular_refs(subject: str, caption_id: str, ev: ImageEvidence) -> int:
+    """Number of reference captions (other than ``caption_id``) that speak of exactly one
+    ``subject``; 0 when any reference caption mentions it otherwise (a plural, two mentions,
+    a count of 2 or more), or when none does."""
+    return _refs_of_one(subject, caption_id, ev)[0]
+
+
+def _exact_ref_counts(subject: str, caption_id: str, ev: ImageEvidence) -> list[int]:
+    """The exact counts of ``subject`` that the reference captions (other than ``caption_id``)
+    state ("Four persons sit ..." -> 4); vague ones ("a group of people") are left out."""
+    out = []
+    for cid, c in ev.references or ():
+        if cid != caption_id and c.kind == ClaimKind.COUNT and c.subject == subject:
+            r = parse_count(c.value)
+            if r is not None and r[0] == r[1]:
+                out.append(r[0])
+    return out
+
+
+def _large_single(subject: str, ev: ImageEvidence, min_area: float) -> float | None:
+    """The mask area (pixels) of the one boxed ``subject`` when it is at least ``min_area``;
+    ``None`` when there is not exactly one instance, its area is unknown (no geometry, or
+    normalised boxes) or it is smaller."""
+    inst = [g for g in ev.instances.get(subject, ()) if not g.get("iscrowd")]
+    if len(inst) != 1 or inst[0].get("normalized") or inst[0].get("area") is None:
+        return None
+    area = float(inst[0]["area"])
+    return area if area >= min_area else None
 
 
 class InstancesResolver:
@@ -196,12 +229,21 @@ class InstancesResolver:
                     and low >= rules["over_factor"] * n + rules["over_margin"]):
                 return Resolution(ClaimVerdict.CONTRADICTED.value, self.name,
                                   f"{seen}, stated {_fmt_range(lo, hi)}", 0.8)
-            singular = _singular_refs(subj, caption_id, ev) if n == 1 and not crowd and subj not in rules["grouped"] \
-                and subj not in rules["paired"] else 0
+            simple = n == 1 and not crowd and subj not in rules["grouped"] and subj not in rules["paired"]
+            singular, more = _refs_of_one(subj, caption_id, ev) if simple else (0, True)
             if singular >= MIN_SINGULAR_REFS:
                 return Resolution(ClaimVerdict.CONTRADICTED.value, self.name,
                                   f"{seen}, stated {_fmt_range(lo, hi)}; {singular} reference caption(s) speak of one",
                                   0.75)
+            area = _large_single(subj, ev, rules["large_area"]) if simple and not more else None
+            if area is not None:
+                return Resolution(ClaimVerdict.CONTRADICTED.value, self.name,
+                                  f"{seen}, stated {_fmt_range(lo, hi)}; the one boxed is large ({area:.0f} px), "
+                                  "no reference caption speaks of more", 0.7)
+            exact = _exact_ref_counts(subj, caption_id, ev) if lo == hi and subj not in rules["grouped"] else []
+            if exact.count(n) >= rules["exact_refs"] and lo not in exact:
+                return Resolution(ClaimVerdict.CONTRADICTED.value, self.name,
+                                  f"{seen}, stated {lo}; {exact.count(n)} reference caption(s) count {n}", 0.7)
             return Resolution(ClaimVerdict.UNVERIFIABLE.value, self.name,
                               f"{seen} (annotations often miss small objects)", 0.0)
         return Resolution(ClaimVerdict.UNVERIFIABLE.value, self.name,
