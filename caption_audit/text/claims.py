@@ -8,7 +8,8 @@ under "Extraction rules":
 - ``object`` / ``open_object``: every asserted (not negated, not depicted) mention.
 - ``count``: a number or vague quantity read backwards from a mention ("three giraffes",
   "several cows" -> ``"3-7"``); not compounds ("a four-door truck"), not partitives ("one of
-  the dogs"), and "one"/"single" only where the caption does not go on to enumerate.
+  the dogs"), and "one"/"single" only where the caption does not go on to enumerate; "a family
+  of five" (a collective, "of", a number, no noun after) is ``count:person 5``.
 - ``colour``: basic colour terms (Berlin & Kay 1969) bound to the noun they modify ("a black and
   white dog" -> ``"black+white"``) or predicated of it ("the bus is blue"); never of a person.
 - ``identity``: gender/age facets of a person word ("an old man" -> ``"age:elderly|gender:male"``).

@@ -16,7 +16,13 @@ what is there, so one dissenting reference never decides):
   when at least 2 speakers agree with it, or one does and none disagrees. Otherwise
   *unverifiable* with the tally. Agreement: counts overlap as ranges ("3" agrees with
   "3-7"), colours share a category ("black+white" agrees with "white"), identities share the
-  value in each dimension the claim states (gender, age).
+  value in each dimension the claim states (gender, age). Identity only: a baby is a child
+  (``age:baby`` agrees with ``age:child``), and one dissenting reference (at most
+  :data:`OUTVOTE_MAX_AGREE`) does not save a claim that at least :data:`OUTVOTE_MIN` (3) others
+  outvote with the same 75% share ("a woman" where three references say "a man" and one "a
+  woman"). Measured on 7,227 human identity claims of COCO val2017, each judged against its
+  image's other captions (``benchmarks/claims_refs_human.py``): 1.67% contradicted before, 1.31%
+  after (baby/child removed 26 alarms; the outvote rule added none).
 - **open_object**: *supported* (0.7) when another reference caption has any claim about the
   subject (or, with an embedder, a reference subject matched to it one-to-one by MiniLM
   cosine >= ``threshold``, Hungarian assignment over the caption's open objects); else
