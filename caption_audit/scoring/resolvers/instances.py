@@ -172,7 +172,7 @@ def _large_single(subject: str, ev: ImageEvidence, min_area: float) -> float | N
 
 
 class InstancesResolver:
-    """Judges object and count claims on the image's COCO instances."""
+    """Judges object, count and identity claims on the image's COCO instances."""
 
     name: ClassVar[str] = "instances"
     kinds: ClassVar[frozenset[str]] = frozenset({ClaimKind.OBJECT.value, ClaimKind.COUNT.value,
