@@ -48,6 +48,14 @@ def main() -> None:
             ev = build_image_evidence(c.image_id, gt, references=refs.get(c.image_id, []),
                                       reference_captions=5)
             for claim in parsed.claims:
+                if claim.kind == "identity":  # person words: only "no person boxed" is judged here
+                    r = resolver.resolve(claim, c.caption_id, ev)
+                    tally["identity", "all"] += 1
+                    tally["identity", r.verdict if r else "none"] += 1
+                    if r and r.verdict == "contradicted":
+                        alarms.append({"image_id": c.image_id, "caption": c.text.strip(), "claim": claim.value,
+                                       "subject": "identity", "evidence": r.evidence})
+                    continue
                 if claim.kind != "count":
                     continue
                 lo, hi = parse_count(claim.value) or (0, 0)
@@ -61,14 +69,16 @@ def main() -> None:
                 tally[kind, r.verdict if r else "none"] += 1
                 if r and r.verdict == "contradicted":
                     rule = ("absent class" if not present else
-                            "singular references" if "speak of one" in r.evidence else "stated >= 2n+1")
+                            "singular references" if "speak of one" in r.evidence else
+                            "one large box" if "is large" in r.evidence else
+                            "exact references" if "reference caption(s) count" in r.evidence else "stated >= 2n+1")
                     tally[kind, "contradicted by rule: " + rule] += 1
                     alarms.append({"image_id": c.image_id, "caption": c.text.strip(), "claim": claim.value,
                                    "subject": claim.subject, "evidence": r.evidence})
 
     root = SHARED / "coco_mini" / "annotations"
     for split in ("train2017", "val2017"):
-        gt = GroundTruth()
+        gt = GroundTruth(keep_geometry=True)  # mask areas, as the pipeline keeps them for "pixels"
         res = load_coco_instances(root / f"instances_{split}.json")
         gt.add_objects(res.objects, parser.vocab)
         gt.add_images(res.images)
@@ -80,7 +90,7 @@ def main() -> None:
     run(res.captions, gt)
 
     out = {f"{k}: {v}": n for (k, v), n in sorted(tally.items())}
-    for kind in ("exact", "vague"):
+    for kind in ("exact", "vague", "identity"):
         total = tally[kind, "all"]
         out[f"{kind}: false alarm rate"] = round(tally[kind, "contradicted"] / total, 4) if total else None
     for k, v in out.items():

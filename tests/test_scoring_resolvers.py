@@ -125,6 +125,64 @@ def test_instances_singular_references_only_for_one_plain_box(counts, crowd, sub
     assert r.verdict != "contradicted"
 
 
+def _one_box(subject, area, refs=(), n=1, crowd=False):
+    inst = [{"bbox": (0, 0, 10, 10), "normalized": False, "segmentation": None, "area": area,
+             "iscrowd": False}] * n
+    return ImageEvidence("1", gt_classes={subject}, gt_counts={subject: n}, crowd={subject} if crowd else set(),
+                         instances={subject: inst}, references=list(refs), reference_captions=5)
+
+
+@pytest.mark.parametrize("ev, value, verdict", [
+    # coco_mini 535506: one microwave of 13,500 px, no caption mentions it: "Two black microwaves"
+    (_one_box("microwave", 13500.0), "2", "contradicted"),
+    (_one_box("microwave", 13500.0), "1", "supported"),
+    (_one_box("microwave", 3300.0), "2", "unverifiable"),   # a medium box: a second may be missed
+    (_one_box("microwave", None), "2", "unverifiable"),     # area unknown
+    (_one_box("microwave", 13500.0, [_obj("r1", 2, "microwaves", "microwave")]), "2", "unverifiable"),
+    (_one_box("microwave", 13500.0, [("r1", Claim("count", 0, 8, "microwave", "2"))]), "2", "unverifiable"),
+    (_one_box("banana", 13500.0), "2", "unverifiable"),     # grouped: one box may hold a bunch
+    (_one_box("skis", 13500.0), "2", "supported"),          # paired: a pair is one box
+])
+def test_instances_one_large_box(ev, value, verdict):
+    subject = next(iter(ev.gt_classes))
+    r = InstancesResolver().resolve(Claim("count", 0, 8, subject, value), "c1", ev)
+    assert r.verdict == verdict
+    if verdict == "contradicted":
+        assert "is large" in r.evidence and r.confidence >= 0.5
+
+
+def _count_refs(*values):
+    return [(f"r{k}", Claim("count", 0, 8, "person", v)) for k, v in enumerate(values)]
+
+
+@pytest.mark.parametrize("refs, value, verdict", [
+    # coco_mini 790: four people boxed, "Four persons sitting ..." and "A group of people ...":
+    # "A family of five" is wrong
+    (_count_refs("4", "3+"), "5", "contradicted"),
+    (_count_refs("3+"), "5", "unverifiable"),        # no reference counts exactly
+    (_count_refs("4", "5"), "5", "unverifiable"),    # a reference says five too
+    (_count_refs("3"), "5", "unverifiable"),         # the reference disagrees with the boxes
+    (_count_refs("4"), "5-7", "unverifiable"),       # only stated exact counts
+    (_count_refs("4"), "2", "unverifiable"),         # below the boxes: a caption may count some
+])
+def test_instances_exact_count_above_boxes_and_references(refs, value, verdict):
+    ev = ImageEvidence("1", gt_classes={"person"}, gt_counts={"person": 4}, references=refs, reference_captions=5)
+    r = InstancesResolver().resolve(Claim("count", 0, 8, "person", value), "c1", ev)
+    assert r.verdict == verdict
+    if verdict == "contradicted":
+        assert "reference caption(s) count 4" in r.evidence and r.confidence >= 0.5
+
+
+def test_instances_identity_only_where_no_person_is_boxed():
+    claim = Claim("identity", 0, 3, "person", "gender:male")
+    # coco_mini 420862 (cows in a barn, nobody boxed): "A man in overalls stands behind the fence"
+    r = InstancesResolver().resolve(claim, "c1", ImageEvidence("1", gt_classes={"cow"}, gt_counts={"cow": 4}))
+    assert (r.verdict, r.evidence, r.confidence) == ("contradicted", "instances: no person", 0.85)
+    ev = ImageEvidence("1", gt_classes={"person"}, gt_counts={"person": 1})
+    assert InstancesResolver().resolve(claim, "c1", ev) is None   # boxes say nothing of gender
+    assert InstancesResolver().resolve(claim, "c1", ImageEvidence("1")) is None
+
+
 @pytest.mark.parametrize("subject, verdict", [("dog", "supported"), ("cat", "contradicted")])
 def test_instances_objects_reuse_mention_verdicts(subject, verdict):
     ev = ImageEvidence("1", gt_classes={"dog", "person"}, gt_counts={"dog": 1})
@@ -162,6 +220,8 @@ def _ev(coco_train, image_id, **kw):
     ("163497", "giraffe", "3", "contradicted"),
     ("442450", "person", "2", "supported"),        # "Two men stand in the woods ..."
     ("113488", "person", "1", "unverifiable"),     # "A lone passenger ..." with 5 boxed people
+    ("535506", "microwave", "2", "contradicted"),  # one large microwave, no reference (here: none)
+    ("214704", "wine glass", "2", "unverifiable"), # one medium-sized glass: a second may be missed
 ])
 def test_instances_counts_on_coco_mini(coco_train, image_id, subject, value, verdict):
     r = InstancesResolver().resolve(Claim("count", 0, 3, subject, value), "c", _ev(coco_train, image_id))
@@ -389,7 +449,8 @@ REFS_30752 = _refs(("411266", "identity", "person", "gender:male"), ("411266", "
     (REFS_442450, "x", "open_object", "park", "", "supported"),
     (REFS_442450, "x", "open_object", "lake", "", "unsupported_by_refs"),
     (REFS_442450, "69625", "open_object", "park", "", "unsupported_by_refs"),     # never judges itself
-    (REFS_30752, "x", "identity", "person", "gender:female", "unverifiable"),     # 1 of 4 says woman
+    (REFS_30752, "x", "identity", "person", "gender:female", "contradicted"),     # 3 of 4 say man: outvoted
+    (REFS_30752[:2] + REFS_30752[3:4], "x", "identity", "person", "gender:female", "unverifiable"),  # 1 of 2
     (REFS_30752, "415934", "identity", "person", "gender:female", "contradicted"),  # the others: man
     (REFS_30752, "x", "colour", "dog", "white", "unverifiable"),                  # one speaker only
     (REFS_30752, "x", "colour", "dog", "yellow", "supported"),
@@ -401,6 +462,16 @@ def test_references(refs, caption_id, kind, subject, value, verdict):
     assert (r.verdict if r else None) == verdict
     if r is not None and verdict in ("supported", "contradicted"):
         assert r.confidence >= 0.5 and r.evidence.startswith("refs")
+
+
+def test_references_baby_agrees_with_child():
+    # COCO 117425-like: "A baby holding a spoon ..." while the other four say "a child" / "a kid"
+    refs = _refs(*((f"r{k}", "identity", "person", "age:child") for k in range(4)))
+    ev = ImageEvidence("1", references=refs, reference_captions=5)
+    assert ReferencesResolver().resolve(Claim("identity", 0, 1, "person", "age:baby"), "x", ev).verdict == "supported"
+    refs = _refs(*((f"r{k}", "identity", "person", "age:adult") for k in range(3)))
+    ev = ImageEvidence("1", references=refs, reference_captions=5)
+    assert ReferencesResolver().resolve(Claim("identity", 0, 1, "person", "age:baby"), "x", ev).verdict == "contradicted"
 
 
 def test_references_one_speaker_never_contradicts_and_absent_refs_are_silent():

@@ -67,6 +67,14 @@ COUNTS = [
     ("A table for two.", []),
     ("Two slices of pizza.", []),  # the count is of slices
     ("There are no two dogs alike.", []),  # negated mention
+    # collectives: "a family of five" counts people; a noun after the number is counted instead
+    ("A family of five gathers around a dining table.", [("person", "5")]),
+    ("A family of four sitting on a couch with a dog.", [("person", "4")]),
+    ("A crowd of 20 watches a kite.", [("person", "20")]),
+    ("A family of five elephants walk by a lake.", [("elephant", "5")]),
+    ("A team of four young players on a field.", [("person", "4")]),  # "four young players"
+    ("A family of one at a table.", []),
+    ("Four persons sitting on dining table for cake.", [("person", "4")]),  # "persons" is a person word
 ]
 
 
@@ -127,6 +135,7 @@ IDENTITY = [
     ("An elderly woman.", [("person", "age:elderly|gender:female")]),
     ("A skier on a slope.", []),  # no gender or age
     ("There is no man here.", []),
+    ("A middle aged man takes a selfie.", [("person", "gender:male")]),  # "aged" is no age modifier
 ]
 
 

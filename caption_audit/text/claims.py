@@ -8,7 +8,8 @@ under "Extraction rules":
 - ``object`` / ``open_object``: every asserted (not negated, not depicted) mention.
 - ``count``: a number or vague quantity read backwards from a mention ("three giraffes",
   "several cows" -> ``"3-7"``); not compounds ("a four-door truck"), not partitives ("one of
-  the dogs"), and "one"/"single" only where the caption does not go on to enumerate.
+  the dogs"), and "one"/"single" only where the caption does not go on to enumerate; "a family
+  of five" (a collective, "of", a number, no noun after) is ``count:person 5``.
 - ``colour``: basic colour terms (Berlin & Kay 1969) bound to the noun they modify ("a black and
   white dog" -> ``"black+white"``) or predicated of it ("the bus is blue"); never of a person.
 - ``identity``: gender/age facets of a person word ("an old man" -> ``"age:elderly|gender:male"``).
@@ -31,6 +32,8 @@ from caption_audit.types import Claim, ClaimKind, Mention
 _DIGIT = re.compile(r"\d")
 _OBJECT, _OPEN, _COUNT = ClaimKind.OBJECT.value, ClaimKind.OPEN_OBJECT.value, ClaimKind.COUNT.value
 _COLOUR, _IDENTITY = ClaimKind.COLOUR.value, ClaimKind.IDENTITY.value
+# "a family of five [gathers]": a mention this many words after the number counts that instead
+_COLLECTIVE_LOOKAHEAD = 2
 _KIND_ORDER = {_COUNT: 0, _COLOUR: 1, _IDENTITY: 2, _OBJECT: 3, _OPEN: 3, ClaimKind.RELATION.value: 4}
 
 
@@ -80,6 +83,7 @@ class ClaimExtractor:
         self._more = frozenset(r.get("count_more", []))
         self._capacity = frozenset(r.get("count_capacity", []))
         self._count_names = {tuple(p.split()) for p in r.get("count_names", [])}
+        self._collectives = {str(k): str(v) for k, v in (r.get("count_collectives") or {}).items()}
         self._colour_of = {v: cat for cat, variants in r["colours"].items() for v in variants}
         self._colour_mod = frozenset(r["colour_modifiers"])
         self._joiners = frozenset(r["colour_joiners"])
@@ -222,6 +226,41 @@ class ClaimExtractor:
                 value = "1"  # COCO boxes a pair of skis as one instance
             start = toks[q0].start
             out.append(Claim(_COUNT, start, m.end, m.canonical, value, a, text[start : m.end], m.hedged))
+        if self._collectives and not self._collectives.keys().isdisjoint(words):
+            out.extend(self._collective_counts(text, toks, words, spans, mentions))
+        return out
+
+    def _collective_counts(self, text: str, toks: Sequence[Token], words: list[str],
+                           spans: Sequence[tuple[int, int]], mentions: Sequence[Mention]) -> list[Claim]:
+        """"a family of five" (a ``count_collectives`` word, "of", a number and no noun after
+        it) -> ``count:person 5``; "a family of five elephants" is left to the look-back."""
+        out = []
+        n = len(words)
+        start_of = {i: a for a, (i, _) in enumerate(spans)}
+        for k in range(n - 2):
+            subject = self._collectives.get(words[k])
+            if subject is None or words[k + 1] != "of" or toks[k + 2].sent != toks[k].sent:
+                continue
+            w = words[k + 2]
+            value = str(int(w)) if w.isdigit() and len(w) < 5 else (
+                str(self.exact[(w,)]) if (w,) in self.exact and w not in ("one", "single", "lone") else None)
+            if value is None or int(value) < 2:
+                continue
+            noun_after = False
+            for q in range(k + 3, min(k + 3 + _COLLECTIVE_LOOKAHEAD, n)):
+                if toks[q].sent != toks[k].sent or words[q] in self._count_break:
+                    break
+                if q in start_of:
+                    noun_after = True
+                    break
+            if noun_after:
+                continue  # "a family of five elephants", "a team of four young players"
+            a = start_of.get(k, -1)
+            m = mentions[a] if a >= 0 else None
+            if m is not None and (m.negated or m.nonvisual):
+                continue
+            s0, e0 = toks[k].start, toks[k + 2].end
+            out.append(Claim(_COUNT, s0, e0, subject, value, a, text[s0:e0], bool(m and m.hedged)))
         return out
 
     # ------------------------------------------------------------------ colours

@@ -7,7 +7,7 @@ claim. :func:`caption_audit.scoring.claims.judge_claims` combines the answers.
 ==============  ==========================================  =================================
 name            evidence                                    claim kinds
 ==============  ==========================================  =================================
-instances       COCO instances (classes, counts, iscrowd)   object, count, relation
+instances       COCO instances (classes, counts, iscrowd)   object, count, identity, relation
 pixels          image pixels under instance masks / boxes   colour
 references      other sources' captions of the same image   count, colour, identity, open_object
 detector        open-vocabulary detector boxes              object, open_object, count, colour

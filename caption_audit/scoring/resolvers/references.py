@@ -16,7 +16,13 @@ what is there, so one dissenting reference never decides):
   when at least 2 speakers agree with it, or one does and none disagrees. Otherwise
   *unverifiable* with the tally. Agreement: counts overlap as ranges ("3" agrees with
   "3-7"), colours share a category ("black+white" agrees with "white"), identities share the
-  value in each dimension the claim states (gender, age).
+  value in each dimension the claim states (gender, age). Identity only: a baby is a child
+  (``age:baby`` agrees with ``age:child``), and one dissenting reference (at most
+  :data:`OUTVOTE_MAX_AGREE`) does not save a claim that at least :data:`OUTVOTE_MIN` (3) others
+  outvote with the same 75% share ("a woman" where three references say "a man" and one "a
+  woman"). Measured on 7,227 human identity claims of COCO val2017, each judged against its
+  image's other captions (``benchmarks/claims_refs_human.py``): 1.67% contradicted before, 1.31%
+  after (baby/child removed 26 alarms; the outvote rule added none).
 - **open_object**: *supported* (0.7) when another reference caption has any claim about the
   subject (or, with an embedder, a reference subject matched to it one-to-one by MiniLM
   cosine >= ``threshold``, Hungarian assignment over the caption's open objects); else
@@ -35,6 +41,11 @@ from caption_audit.types import Claim, ClaimKind, ClaimVerdict, Resolution
 MIN_SPEAKERS = 2
 AGREE_SHARE = 0.75
 CONFIDENCE = 0.7
+# identity: one dissenting reference does not save a claim that at least OUTVOTE_MIN others outvote
+OUTVOTE_MIN = 3
+OUTVOTE_MAX_AGREE = 1
+# identity values that agree although they differ: a baby is a child (people call one either)
+_SAME_IDENTITY = {"age:baby": frozenset({"age:baby", "age:child"}), "age:child": frozenset({"age:baby", "age:child"})}
 
 
 def _parts(claim: Claim) -> frozenset[str]:
@@ -138,7 +149,9 @@ class ReferencesResolver:
             sp = {cid: {v for v in vs if v.startswith(dim + ":")} for cid, vs in speak.items()}
             sp = {cid: vs for cid, vs in sp.items() if vs}
             if sp:
-                out.append(self._decide(sp, {cid for cid, vs in sp.items() if vs & mine}, claim.subject))
+                ok = frozenset(x for v in mine for x in _SAME_IDENTITY.get(v, (v,)))
+                out.append(self._decide(sp, {cid for cid, vs in sp.items() if vs & ok}, claim.subject,
+                                        outvote=True))
         if not out:
             return None
         for verdict in (ClaimVerdict.CONTRADICTED, ClaimVerdict.UNVERIFIABLE):
@@ -147,13 +160,17 @@ class ReferencesResolver:
                 return hit[0]
         return out[0]
 
-    def _decide(self, speak: dict[str, set[str]], agrees: set[str], subject: str) -> Resolution:
+    def _decide(self, speak: dict[str, set[str]], agrees: set[str], subject: str,
+                outvote: bool = False) -> Resolution:
         tally = Counter(v for vs in speak.values() for v in vs)
         n = len(speak)
         ranked = sorted(tally.items(), key=lambda vk: (-vk[1], vk[0]))  # ties by value: deterministic
         text = f"refs on {subject} ({n} caption(s)): " + ", ".join(f"{v} x{k}" for v, k in ranked[:4])
         top_share = ranked[0][1] / n
         if not agrees and n >= MIN_SPEAKERS and top_share >= AGREE_SHARE:
+            return Resolution(ClaimVerdict.CONTRADICTED.value, self.name, text, CONFIDENCE)
+        if (outvote and len(agrees) <= OUTVOTE_MAX_AGREE and ranked[0][1] >= OUTVOTE_MIN
+                and top_share >= AGREE_SHARE and all(ranked[0][0] not in speak[cid] for cid in agrees)):
             return Resolution(ClaimVerdict.CONTRADICTED.value, self.name, text, CONFIDENCE)
         if len(agrees) >= 2 or (agrees and len(agrees) == n):
             return Resolution(ClaimVerdict.SUPPORTED.value, self.name, text, CONFIDENCE)
