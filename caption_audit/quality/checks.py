@@ -169,13 +169,16 @@ def repetition_values(text: str, toks: list[str], sentences: list[tuple[int, int
                       ) -> tuple[float, int, int, str | None]:
     """The ``repetition`` rule on a caption's parts: ``(repeated_share`` (rounded to 4 places),
     ``longest_repeat, repeated_sentences, reason)``; ``reason`` is None when not flagged."""
-    cfg = _cfg("repetition")
+    cfg = _CFG.get("repetition") or _cfg("repetition")
     n = cfg["ngram"]
     if len(toks) <= n:  # too short to hold a repeated n-gram (most COCO captions stop here fast)
         return 0.0, 0, 0, None
+    few_sentences = len(sentences) <= cfg["repeated_sentences"]
+    if few_sentences and len(toks) - len(set(toks)) < n:
+        return 0.0, 0, 0, None  # no repeated n-gram possible (see repeat_stats), no sentence test
     share, longest = repeat_stats(toks, n)
     rep_sents = 0
-    if len(sentences) > cfg["repeated_sentences"]:
+    if not few_sentences:
         seen: set[str] = set()
         for s, e in sentences:
             key = text[s:e].lower()
@@ -214,7 +217,7 @@ def truncation(text: str, toks: list[str], n_sentences: int) -> tuple[str, str] 
     text = text.rstrip()
     if not text or not toks:
         return None
-    cfg = _cfg("truncated")
+    cfg = _CFG.get("truncated") or _cfg("truncated")
     body = text.rstrip(cfg["closing"])
     if body and body[-1] in cfg["terminal"]:
         return None
@@ -375,7 +378,31 @@ _BATCH_CHECKS = ["empty", "garbage", "non_english", "repetition", "truncated"]
 
 # A caption without any of these runs no ``garbage`` rule: they are the rule's own prefilter
 # (markup triggers, "http", "www.", a "-" bullet, brackets) plus its control characters.
-_GARBAGE_SUSPECT = re.compile(r"[<&`~{}\[\]#*()\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]|http|www\.|\n ?-")
+_GARBAGE_SUSPECT_CHARS = re.compile(r"[<&`~{}\[\]#*()\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
+_GARBAGE_SUSPECT_WORDS = ("http", "www.", "\n-", "\n -")
+
+
+def _garbage_suspects(texts: list[str]) -> set[int]:
+    """Indices of the texts that hold a trigger of the ``garbage`` rule (a superset of the
+    texts it can flag): one scan of the texts joined by spaces."""
+    import bisect
+
+    if not texts:
+        return set()
+    offsets = [0] * len(texts)
+    pos = 0
+    for i, t in enumerate(texts):
+        offsets[i] = pos
+        pos += len(t) + 1
+    joined = " ".join(texts)
+    hits = [m.start() for m in _GARBAGE_SUSPECT_CHARS.finditer(joined)]
+    find = joined.find
+    for w in _GARBAGE_SUSPECT_WORDS:
+        k = find(w)
+        while k >= 0:
+            hits.append(k)
+            k = find(w, k + 1)
+    return {bisect.bisect_right(offsets, k) - 1 for k in hits}
 
 
 class CaptionBatch:
@@ -458,18 +485,7 @@ def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str |
         return QualityColumns({k: [r.flags[k] for r in rs] for k in _ALL}, [r.quality_issues for r in rs],
                               {k: [r.values[k] for r in rs] for k in VALUE_COLUMNS}, [r.reasons for r in rs])
     txts, tokens, sentences = b.texts, b.tokens, b.sentences
-    # the captions the garbage rule can flag: one scan over the batch joined by spaces
-    offsets = [0] * n
-    pos = 0
-    for i, t in enumerate(txts):
-        offsets[i] = pos
-        pos += len(t) + 1
-    suspects: set[int] = set()
-    if n:
-        import bisect
-
-        joined = " ".join(txts)
-        suspects = {bisect.bisect_right(offsets, m.start()) - 1 for m in _GARBAGE_SUSPECT.finditer(joined)}
+    suspects = _garbage_suspects(txts)  # the captions the garbage rule can flag
     f_empty, f_non, f_rep, f_trunc, f_garb = ([False] * n for _ in range(5))
     v_ntok: list[Any] = [0] * n
     v_share: list[Any] = [None] * n

@@ -16,6 +16,7 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 # A sentence ends at . ! ? … (plus closing quotes/brackets) followed by white space, or at a
 # blank/new line. Decimal numbers ("3.5") and "e.g." style abbreviations mid-word do not split.
 _SENT_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n+")
+_MARK_OR_NL = re.compile(r"[.!?…\n]")
 
 
 @functools.lru_cache(maxsize=1)
@@ -92,11 +93,10 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     []
     """
     body = text.rstrip()
-    if "\n" not in body:  # fast path: one sentence, with at most one end mark at its very end
-        marks = body.count(".") + body.count("!") + body.count("?") + body.count("…")
-        if marks == 0 or (marks == 1 and body[-1] in ".!?…"):
-            start = len(body) - len(body.lstrip())
-            return [(start, len(body))] if start < len(body) else []
+    # fast path: one sentence (no end mark or new line before its very last character)
+    if _MARK_OR_NL.search(body, 0, len(body) - 1) is None:
+        start = len(body) - len(body.lstrip())
+        return [(start, len(body))] if start < len(body) else []
     spans: list[tuple[int, int]] = []
     append = spans.append
     pos = 0
