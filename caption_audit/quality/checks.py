@@ -211,9 +211,9 @@ def check_repetition(c: CaptionText) -> CheckOutcome:
     return CheckOutcome(reason is not None, values, reason)
 
 
-def truncation(text: str, toks: list[str], n_sentences: int) -> tuple[str, str] | None:
-    """The ``truncated`` rule on a caption's parts: ``(kind, reason)``, or None when the caption
-    is not cut."""
+def truncation(text: str, toks: list[str], sentences: list[tuple[int, int]]) -> tuple[str, str] | None:
+    """The ``truncated`` rule on a caption's parts (text, words, sentence spans): ``(kind,
+    reason)``, or None when the caption is not cut."""
     text = text.rstrip()
     if not text or not toks:
         return None
@@ -226,19 +226,25 @@ def truncation(text: str, toks: list[str], n_sentences: int) -> tuple[str, str] 
         return "punctuation", f"ends with {body[-1]!r}"
     if last in _dangling():
         return "dangling", f"ends mid-sentence on {last!r}"
-    if n_sentences > 1:
-        return "no_end_punct", "last sentence has no end punctuation"
+    if len(sentences) > 1:
+        # a last sentence without a full stop that is shorter than every earlier sentence: cut
+        # at a length limit. As long as one of them, it is usually complete (InstructBLIP greedy
+        # leaves out the final full stop of complete 10-30-word sentences; docs/quality.md)
+        n_last = len(text[sentences[-1][0]:sentences[-1][1]].split())
+        if all(n_last < len(text[s:e].split()) for s, e in sentences[:-1]):
+            return "no_end_punct", "last sentence has no end punctuation"
     return None
 
 
 @QUALITY_CHECKS.register("truncated")
 def check_truncated(c: CaptionText) -> CheckOutcome:
     """Rule: the caption does not end in terminal punctuation (. ! ? …, optionally followed by a
-    closing quote/bracket) and either another of its sentences does (so the source writes full
-    stops), or it ends on a word that cannot end an English sentence (``the``, ``and``, ``of``,
-    ... in ``quality.yaml``) or on a comma/colon/semicolon/hyphen. A one-sentence caption without
-    a full stop that ends on a noun ("A man riding a wave") is COCO style, not truncation."""
-    cut = truncation(c.text, c.tokens, len(c.sentences))
+    closing quote/bracket) and either it ends on a word that cannot end an English sentence
+    (``the``, ``and``, ``of``, ... in ``quality.yaml``) or on a comma/colon/semicolon/hyphen, or
+    another of its sentences ends in punctuation (so the source writes full stops) and the last
+    sentence has fewer words than every earlier one. A one-sentence caption without a full stop
+    that ends on a noun ("A man riding a wave") is COCO style, not truncation."""
+    cut = truncation(c.text, c.tokens, c.sentences)
     if cut is None:
         return _CLEAN
     return CheckOutcome(True, {"truncation": cut[0]}, cut[1])
@@ -539,7 +545,7 @@ def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str |
             f_rep[i] = True
             iss.append("repetition")
             why["repetition"] = reason
-        cut = truncation(text, toks, len(sents))
+        cut = truncation(text, toks, sents)
         if cut is not None:
             f_trunc[i] = True
             iss.append("truncated")
