@@ -6,9 +6,10 @@ Workloads (from ../shared/data):
   (b) short: the 25,014 COCO captions of coco_val2017_captions/captions_val2017.json (1 source)
 
 Rows per workload: the text stage (``CaptionParser().parse`` on the same texts, model loaded,
-one warm-up batch first), the per-caption checks (``check_caption``, with the text stage's
-``text_problem`` passed in as the batch scorer does, and without it), the corpus accumulator
-(``add`` for every caption + ``finish``), and the total as a share of the text stage. Target:
+one warm-up batch first), the per-caption checks (``CaptionBatch`` + ``check_captions`` per
+batch of 1,000, with the text stage's ``text_problem`` passed in as the batch scorer does, and
+without it), the corpus accumulator (``add_batch`` on the same batches + ``finish``), and the
+total as a share of the text stage. Target:
 <= 10%. Each timing is the median of --repeats runs (the parse runs once: it is the slow one).
 Prints a table plus, for each OPERA file, its repetition loops (count + an example) and its
 most common openers, and writes benchmarks/results/quality_cost.json.
@@ -48,9 +49,11 @@ def load(limit_short: int) -> dict[str, list[tuple[str, str, str, str]]]:
 
 
 def run_quality(rows, problems=None, batch=1000):
-    """Per-caption checks and corpus accumulator over ``rows`` in batches of ``batch`` (as the
-    batch scorer would call them), timed per batch. Returns (times, flags per caption, corpus)."""
-    from caption_audit.quality.checks import CaptionText, check_caption
+    """Per-caption checks and corpus accumulator over ``rows`` in batches of ``batch``, as the
+    batch scorer and the quality pass call them (``CaptionBatch`` + ``check_captions``, then
+    ``CorpusAccumulator.add_batch`` on the same batch), timed per batch. Returns (times,
+    (quality_issues, reasons) per caption, corpus)."""
+    from caption_audit.quality.checks import CaptionBatch, check_captions
     from caption_audit.quality.corpus import CorpusAccumulator
 
     t0 = time.perf_counter()
@@ -61,16 +64,12 @@ def run_quality(rows, problems=None, batch=1000):
     for b in range(0, len(rows), batch):
         chunk = rows[b:b + batch]
         a = time.perf_counter()
-        texts = [CaptionText(r[3]) for r in chunk]
-        if problems is None:
-            res = [check_caption(c) for c in texts]
-        else:
-            res = [check_caption(c, problem=p) for c, p in zip(texts, problems[b:b + batch], strict=True)]
-        issues.extend(r.quality_issues for r in res)  # what the scorer keeps: columns, not objects
-        reasons.extend(r.reasons for r in res)
+        cb = CaptionBatch([r[3] for r in chunk])
+        cols = check_captions(cb, None if problems is None else problems[b:b + batch])
+        issues.extend(cols.quality_issues)  # what the scorer keeps: columns, not objects
+        reasons.extend(cols.reasons)
         m = time.perf_counter()
-        for (src, img, cid, _), c in zip(chunk, texts, strict=True):
-            acc.add(src, img, cid, c)
+        acc.add_batch([r[0] for r in chunk], [r[1] for r in chunk], [r[2] for r in chunk], cb)
         t_checks += m - a
         t_corpus += time.perf_counter() - m
     a = time.perf_counter()

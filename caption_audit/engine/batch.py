@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from caption_audit.quality.checks import check_caption
+from caption_audit.quality.checks import check_captions
 from caption_audit.quality.run import CORPUS_COLUMNS, QUALITY_FLAG_COLUMNS
 from caption_audit.scoring.groundtruth import GroundTruth
 from caption_audit.scoring.metrics import METRICS
@@ -87,11 +87,12 @@ class BatchScorer:
         evidence = self.ctx.evidence
         lrow: dict[str, list] = defaultdict(list)
         image_ev: dict[str, Any] = {}
-        for c, problem in zip(batch, problems, strict=True):
+        # quality checks (issue #12) on every caption with a text, the whole batch at once; the
+        # text stage's text_problem result is reused for the non_english check
+        quality = check_captions([c.text for c in batch], problems)
+        for k_q, (c, problem) in enumerate(zip(batch, problems, strict=True)):
             gt_ok = have_gt and gt.has_image(c.image_id)
-            # quality checks (issue #12) on every caption with a text; the text stage's
-            # text_problem result is reused for the non_english check
-            q = None if c.error else check_caption(c.text, problem=problem)
+            q = None if c.error else quality[k_q]
             if problem is not None:
                 _caption_row(crow, c, f"skipped: {problem}", None, 0, 0, gt_ok, q)
                 continue

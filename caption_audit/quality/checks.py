@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from caption_audit.quality.text import sentence_spans, settings, words
+from caption_audit.quality.text import gc_paused, sentence_spans, settings, words, words_many
 from caption_audit.registry import Registry
 
 _UNKNOWN = object()
@@ -52,6 +52,16 @@ class CaptionText:
         # has a letter: a word token that is not all digits (tokens are letters/digits only)
         self.letters = not all(map(str.isdigit, self.tokens))
         self._norm: str | None = None
+
+    @classmethod
+    def from_parts(cls, text: str, tokens: list[str], sentences: list[tuple[int, int]],
+                   problem: str | None | object = _UNKNOWN) -> CaptionText:
+        """A :class:`CaptionText` from views already computed (by :class:`CaptionBatch`)."""
+        c = cls.__new__(cls)
+        c.text, c.problem, c.tokens, c.sentences = text, problem, tokens, sentences
+        c.letters = not all(map(str.isdigit, tokens))
+        c._norm = None
+        return c
 
     @property
     def norm(self) -> str:
@@ -130,8 +140,10 @@ def repeat_stats(tokens: list[str], n: int) -> tuple[float, int]:
     >>> repeat_stats("the cat sat on the mat the cat sat on the mat".split(), 4)
     (0.5, 6)
     """
-    if len(tokens) < n or len(set(tokens)) == len(tokens):
-        return 0.0, 0  # too short, or no word occurs twice (so no n-gram can): decided in C
+    if len(tokens) - len(set(tokens)) < n:
+        # an n-gram that occurred earlier puts n tokens that occurred earlier in a row: with fewer
+        # than n repeated words (or fewer than n tokens) there is none. Decided in C.
+        return 0.0, 0
     grams = list(zip(tokens, tokens[1:], tokens[2:], tokens[3:], strict=False) if n == 4
                  else zip(*(tokens[k:] for k in range(n)), strict=False))
     m = len(grams)
@@ -153,31 +165,27 @@ def repeat_stats(tokens: list[str], n: int) -> tuple[float, int]:
     return sum(marked) / len(tokens), best
 
 
-@QUALITY_CHECKS.register("repetition")
-def check_repetition(c: CaptionText) -> CheckOutcome:
-    """Rule (``quality.yaml`` ``repetition``, calibrated on OPERA): a caption of >= 12 tokens is a
-    repetition loop when its longest repeated span (consecutive word 4-grams that occurred
-    earlier) is >= 30 tokens, or >= 12 tokens and >= 25% of the caption; or when >= 50% of its
-    tokens lie in repeated 4-grams; or when >= 2 sentences (of >= 3 words) repeat an earlier
-    sentence word for word. Normal long LVLM captions repeat short phrases ("on the left side of
-    the") — spans of <= 10 tokens, under 15% of the caption — and are not flagged."""
-    cfg = _cfg("repetition")
-    toks = c.tokens
+def repetition_values(text: str, toks: list[str], sentences: list[tuple[int, int]]
+                      ) -> tuple[float, int, int, str | None]:
+    """The ``repetition`` rule on a caption's parts: ``(repeated_share`` (rounded to 4 places),
+    ``longest_repeat, repeated_sentences, reason)``; ``reason`` is None when not flagged."""
+    cfg = _CFG.get("repetition") or _cfg("repetition")
     n = cfg["ngram"]
     if len(toks) <= n:  # too short to hold a repeated n-gram (most COCO captions stop here fast)
-        return CheckOutcome(False, {"repeated_share": 0.0, "longest_repeat": 0,
-                                    "repeated_sentences": 0, "n_tokens": len(toks)})
+        return 0.0, 0, 0, None
+    few_sentences = len(sentences) <= cfg["repeated_sentences"]
+    if few_sentences and len(toks) - len(set(toks)) < n:
+        return 0.0, 0, 0, None  # no repeated n-gram possible (see repeat_stats), no sentence test
     share, longest = repeat_stats(toks, n)
-    seen: set[str] = set()
     rep_sents = 0
-    for s, e in (c.sentences if len(c.sentences) > cfg["repeated_sentences"] else ()):
-        key = c.text[s:e].lower()
-        if key.count(" ") >= 2:
-            if key in seen:
-                rep_sents += 1
-            seen.add(key)
-    values = {"repeated_share": round(share, 4), "longest_repeat": longest,
-              "repeated_sentences": rep_sents, "n_tokens": len(toks)}
+    if not few_sentences:
+        seen: set[str] = set()
+        for s, e in sentences:
+            key = text[s:e].lower()
+            if key.count(" ") >= 2:
+                if key in seen:
+                    rep_sents += 1
+                seen.add(key)
     reason = None
     if len(toks) >= cfg["min_tokens"] and (longest or rep_sents):
         if longest >= cfg["span_abs"] or (longest >= cfg["span_min"] and longest >= cfg["span_frac"] * len(toks)):
@@ -186,31 +194,60 @@ def check_repetition(c: CaptionText) -> CheckOutcome:
             reason = f"{share:.0%} of tokens are in repeated 4-grams"
         elif rep_sents >= cfg["repeated_sentences"]:
             reason = f"{rep_sents} sentences repeat an earlier one"
+    return round(share, 4), longest, rep_sents, reason
+
+
+@QUALITY_CHECKS.register("repetition")
+def check_repetition(c: CaptionText) -> CheckOutcome:
+    """Rule (``quality.yaml`` ``repetition``, calibrated on OPERA): a caption of >= 12 tokens is a
+    repetition loop when its longest repeated span (consecutive word 4-grams that occurred
+    earlier) is >= 30 tokens, or >= 12 tokens and >= 25% of the caption; or when >= 50% of its
+    tokens lie in repeated 4-grams; or when >= 2 sentences (of >= 3 words) repeat an earlier
+    sentence word for word. Normal long LVLM captions repeat short phrases ("on the left side of
+    the") — spans of <= 10 tokens, under 15% of the caption — and are not flagged."""
+    share, longest, rep_sents, reason = repetition_values(c.text, c.tokens, c.sentences)
+    values = {"repeated_share": share, "longest_repeat": longest,
+              "repeated_sentences": rep_sents, "n_tokens": len(c.tokens)}
     return CheckOutcome(reason is not None, values, reason)
+
+
+def truncation(text: str, toks: list[str], sentences: list[tuple[int, int]]) -> tuple[str, str] | None:
+    """The ``truncated`` rule on a caption's parts (text, words, sentence spans): ``(kind,
+    reason)``, or None when the caption is not cut."""
+    text = text.rstrip()
+    if not text or not toks:
+        return None
+    cfg = _CFG.get("truncated") or _cfg("truncated")
+    body = text.rstrip(cfg["closing"])
+    if body and body[-1] in cfg["terminal"]:
+        return None
+    last = toks[-1]
+    if body and body[-1] in ",;:-–—(":
+        return "punctuation", f"ends with {body[-1]!r}"
+    if last in _dangling():
+        return "dangling", f"ends mid-sentence on {last!r}"
+    if len(sentences) > 1:
+        # a last sentence without a full stop that is shorter than every earlier sentence: cut
+        # at a length limit. As long as one of them, it is usually complete (InstructBLIP greedy
+        # leaves out the final full stop of complete 10-30-word sentences; docs/quality.md)
+        n_last = len(text[sentences[-1][0]:sentences[-1][1]].split())
+        if all(n_last < len(text[s:e].split()) for s, e in sentences[:-1]):
+            return "no_end_punct", "last sentence has no end punctuation"
+    return None
 
 
 @QUALITY_CHECKS.register("truncated")
 def check_truncated(c: CaptionText) -> CheckOutcome:
     """Rule: the caption does not end in terminal punctuation (. ! ? …, optionally followed by a
-    closing quote/bracket) and either another of its sentences does (so the source writes full
-    stops), or it ends on a word that cannot end an English sentence (``the``, ``and``, ``of``,
-    ... in ``quality.yaml``) or on a comma/colon/semicolon/hyphen. A one-sentence caption without
-    a full stop that ends on a noun ("A man riding a wave") is COCO style, not truncation."""
-    cfg = _cfg("truncated")
-    text = c.text.rstrip()
-    if not text or not c.tokens:
+    closing quote/bracket) and either it ends on a word that cannot end an English sentence
+    (``the``, ``and``, ``of``, ... in ``quality.yaml``) or on a comma/colon/semicolon/hyphen, or
+    another of its sentences ends in punctuation (so the source writes full stops) and the last
+    sentence has fewer words than every earlier one. A one-sentence caption without a full stop
+    that ends on a noun ("A man riding a wave") is COCO style, not truncation."""
+    cut = truncation(c.text, c.tokens, c.sentences)
+    if cut is None:
         return _CLEAN
-    body = text.rstrip(cfg["closing"])
-    if body and body[-1] in cfg["terminal"]:
-        return _CLEAN
-    last = c.tokens[-1]
-    if body and body[-1] in ",;:-–—(":
-        return CheckOutcome(True, {"truncation": "punctuation"}, f"ends with {body[-1]!r}")
-    if last in _dangling():
-        return CheckOutcome(True, {"truncation": "dangling"}, f"ends mid-sentence on {last!r}")
-    if len(c.sentences) > 1:
-        return CheckOutcome(True, {"truncation": "no_end_punct"}, "last sentence has no end punctuation")
-    return _CLEAN
+    return CheckOutcome(True, {"truncation": cut[0]}, cut[1])
 
 
 def _dangling() -> frozenset[str]:
@@ -273,7 +310,10 @@ def check_garbage(c: CaptionText) -> CheckOutcome:
     control characters (U+0000-U+001F but tab/newline, U+FFFD), or an unmatched bracket
     ( ) [ ] { } (list markers such as ``1)`` and ``a)`` excepted). Only ASCII brackets count; a caption that was cut
     inside a parenthesis is flagged here and as ``truncated``."""
-    t = c.text
+    return _garbage(c.text)
+
+
+def _garbage(t: str) -> CheckOutcome:
     kinds: list[str] = []
     chars = set(t)
     if not chars.isdisjoint(_TRIGGERS) or "http" in t or "www." in t or "\n-" in t or "\n -" in t:
@@ -336,3 +376,185 @@ _ALL = QUALITY_CHECKS.names()
 _FUNCS = {n: QUALITY_CHECKS.get(n) for n in _ALL}
 _PAIRS_ALL = [(n, _FUNCS[n]) for n in _ALL]
 _PAIRS_EMPTY = [(n, f) for n, f in _PAIRS_ALL if n == "empty"]
+# what check_captions inlines, in registry order (the order of ``quality_issues``)
+_BATCH_CHECKS = ["empty", "garbage", "non_english", "repetition", "truncated"]
+
+
+# -- many captions at once (the batch scorer, the benchmark) --------------------------------
+
+# A caption without any of these runs no ``garbage`` rule: they are the rule's own prefilter
+# (markup triggers, "http", "www.", a "-" bullet, brackets) plus its control characters.
+_GARBAGE_SUSPECT_CHARS = re.compile(r"[<&`~{}\[\]#*()\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
+_GARBAGE_SUSPECT_WORDS = ("http", "www.", "\n-", "\n -")
+
+
+def _garbage_suspects(texts: list[str]) -> set[int]:
+    """Indices of the texts that hold a trigger of the ``garbage`` rule (a superset of the
+    texts it can flag): one scan of the texts joined by spaces."""
+    import bisect
+
+    if not texts:
+        return set()
+    offsets = [0] * len(texts)
+    pos = 0
+    for i, t in enumerate(texts):
+        offsets[i] = pos
+        pos += len(t) + 1
+    joined = " ".join(texts)
+    hits = [m.start() for m in _GARBAGE_SUSPECT_CHARS.finditer(joined)]
+    find = joined.find
+    for w in _GARBAGE_SUSPECT_WORDS:
+        k = find(w)
+        while k >= 0:
+            hits.append(k)
+            k = find(w, k + 1)
+    return {bisect.bisect_right(offsets, k) - 1 for k in hits}
+
+
+class CaptionBatch:
+    """Many captions with the views of :class:`CaptionText` computed once, column-wise
+    (``texts``, ``tokens``, ``sentences``; ``norms`` on demand): shared by
+    :func:`check_captions` and :meth:`caption_audit.quality.corpus.CorpusAccumulator.add_batch`.
+    ``batch[i]`` is the :class:`CaptionText` of caption ``i``."""
+
+    __slots__ = ("texts", "problems", "tokens", "sentences", "_norms")
+
+    def __init__(self, texts: list[str | None], problems: list[str | None] | None = None):
+        self.texts = [t or "" for t in texts]
+        self.problems = problems  # text_problem(text) per caption when the caller has them
+        with gc_paused():
+            self.tokens = words_many(self.texts)
+            self.sentences = list(map(sentence_spans, self.texts))
+        self._norms: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, i: int) -> CaptionText:
+        problem = _UNKNOWN if self.problems is None else self.problems[i]
+        return CaptionText.from_parts(self.texts[i], self.tokens[i], self.sentences[i], problem)
+
+    @property
+    def norms(self) -> list[str]:
+        """:func:`caption_audit.quality.text.normalise` of each text."""
+        if self._norms is None:
+            self._norms = list(map(" ".join, self.tokens))
+        return self._norms
+
+
+@dataclass(slots=True)
+class QualityColumns:
+    """:func:`check_captions`'s result, column-wise: ``flags`` (check -> one bool per caption),
+    ``quality_issues`` and ``reasons`` (one list/dict per caption), ``values`` (column of
+    :data:`VALUE_COLUMNS` -> one value per caption). ``cols[i]`` is caption ``i``'s
+    :class:`QualityResult`, equal to ``check_caption`` on it."""
+
+    flags: dict[str, list[bool]]
+    quality_issues: list[list[str]]
+    values: dict[str, list[Any]]
+    reasons: list[dict[str, str]]
+
+    def __len__(self) -> int:
+        return len(self.quality_issues)
+
+    def __getitem__(self, i: int) -> QualityResult:
+        return QualityResult({k: v[i] for k, v in self.flags.items()}, self.quality_issues[i],
+                             {k: v[i] for k, v in self.values.items()}, self.reasons[i])
+
+
+def check_captions(texts: list[str | None] | CaptionBatch,
+                   problems: list[str | None] | None = None) -> QualityColumns:
+    """All per-caption checks on many captions; caption ``i`` of the result equals
+    ``check_caption(texts[i], problem=problems[i])`` (same rules, same order), at a fraction of
+    the cost: tokens by :func:`~caption_audit.quality.text.words_many`, the ``garbage`` rule only
+    on captions that hold one of its trigger characters (one regular-expression scan of the whole
+    batch), no per-check objects for a clean caption. ``problems``: the text stage's
+    :func:`caption_audit.text.checks.text_problem` per caption when the caller has them.
+
+    >>> cols = check_captions(["A dog on a sofa", "A cat on the", ""])
+    >>> cols.quality_issues
+    [[], ['truncated'], ['empty']]
+    >>> cols[1].values["truncation"]
+    'dangling'
+    """
+    with gc_paused():
+        return _check_captions(texts, problems)
+
+
+def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str | None] | None) -> QualityColumns:
+    b = texts if isinstance(texts, CaptionBatch) else CaptionBatch(texts, problems)
+    if problems is None:
+        problems = b.problems
+    n = len(b)
+    if list(_ALL) != _BATCH_CHECKS:  # a check registered later: the general path
+        rs = [check_caption(b[i]) for i in range(n)]
+        return QualityColumns({k: [r.flags[k] for r in rs] for k in _ALL}, [r.quality_issues for r in rs],
+                              {k: [r.values[k] for r in rs] for k in VALUE_COLUMNS}, [r.reasons for r in rs])
+    txts, tokens, sentences = b.texts, b.tokens, b.sentences
+    suspects = _garbage_suspects(txts)  # the captions the garbage rule can flag
+    f_empty, f_non, f_rep, f_trunc, f_garb = ([False] * n for _ in range(5))
+    v_ntok: list[Any] = [0] * n
+    v_share: list[Any] = [None] * n
+    v_long: list[Any] = [None] * n
+    v_rsent: list[Any] = [None] * n
+    v_trunc: list[Any] = [None] * n
+    v_unbal: list[Any] = [0] * n
+    v_markup: list[Any] = [None] * n
+    issues: list[list[str]] = []
+    reasons: list[dict[str, str]] = []
+    add_issues, add_reasons = issues.append, reasons.append
+    isdigit = str.isdigit
+    for i in range(n):
+        text, toks, sents = txts[i], tokens[i], sentences[i]
+        problem = _UNKNOWN if problems is None else problems[i]
+        if not toks or (isdigit(toks[0]) and all(map(isdigit, toks))):
+            # no letters: only ``empty`` runs (and anything odd stays with check_caption)
+            r = check_caption(CaptionText.from_parts(text, toks, sents, problem))
+            for name, col in (("empty", f_empty), ("non_english", f_non), ("repetition", f_rep),
+                              ("truncated", f_trunc), ("garbage", f_garb)):
+                col[i] = r.flags[name]
+            v = r.values
+            v_ntok[i], v_share[i], v_long[i], v_rsent[i] = (v["n_tokens"], v["repeated_share"],
+                                                            v["longest_repeat"], v["repeated_sentences"])
+            v_trunc[i], v_unbal[i], v_markup[i] = v["truncation"], v["unbalanced_brackets"], v["markup"]
+            add_issues(r.quality_issues)
+            add_reasons(r.reasons)
+            continue
+        iss: list[str] = []
+        why: dict[str, str] = {}
+        if i in suspects:
+            out = _garbage(text)
+            v_unbal[i], v_markup[i] = out.values["unbalanced_brackets"], out.values["markup"]
+            if out.flag:
+                f_garb[i] = True
+                iss.append("garbage")
+                if out.reason:
+                    why["garbage"] = out.reason
+        if problem is _UNKNOWN:
+            from caption_audit.text.checks import text_problem
+
+            problem = text_problem(text)
+        if problem is not None and problem.startswith("non-English"):
+            f_non[i] = True
+            iss.append("non_english")
+            why["non_english"] = problem
+        v_ntok[i] = len(toks)
+        share, longest, rsent, reason = repetition_values(text, toks, sents)
+        v_share[i], v_long[i], v_rsent[i] = share, longest, rsent
+        if reason is not None:
+            f_rep[i] = True
+            iss.append("repetition")
+            why["repetition"] = reason
+        cut = truncation(text, toks, sents)
+        if cut is not None:
+            f_trunc[i] = True
+            iss.append("truncated")
+            v_trunc[i] = cut[0]
+            why["truncated"] = cut[1]
+        add_issues(iss)
+        add_reasons(why)
+    flags = {"empty": f_empty, "non_english": f_non, "repetition": f_rep, "truncated": f_trunc, "garbage": f_garb}
+    values = {"n_tokens": v_ntok, "repeated_share": v_share, "longest_repeat": v_long,
+              "repeated_sentences": v_rsent, "truncation": v_trunc, "unbalanced_brackets": v_unbal,
+              "markup": v_markup}
+    return QualityColumns({name: flags[name] for name in _ALL}, issues, values, reasons)

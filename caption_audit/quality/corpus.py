@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from caption_audit.quality.checks import CaptionText
-from caption_audit.quality.text import settings, words
+from caption_audit.quality.checks import CaptionBatch, CaptionText
+from caption_audit.quality.text import gc_paused, settings, words_many
 
 _CHUNK = 2048
 # Text and id hashes are Python's own ``hash(str) & _MASK`` (cached on the str object, fast). It is
@@ -44,6 +44,22 @@ _CHUNK = 2048
 # results (groups, counts, clusters) do not depend on the salt.
 _MASK = (1 << 64) - 1
 _BITMAP_BITS = 1 << 24
+
+
+def _hashes(texts: list[str]) -> list[int]:
+    """``hash(t) & _MASK`` of each text (Python's own, cached on the str)."""
+    return np.fromiter(map(hash, texts), dtype=np.int64, count=len(texts)).view(np.uint64).tolist()
+
+
+class _Crc32(dict):
+    """token -> zlib.crc32 of its UTF-8 bytes, computed once per distinct token (cleared when it
+    holds a million tokens: the memory stays bounded on untrusted text)."""
+
+    def __missing__(self, key: str) -> int:
+        if len(self) >= 1_000_000:
+            self.clear()
+        v = self[key] = zlib.crc32(key.encode())
+        return v
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -137,6 +153,43 @@ class _TextKeeper:
                 return
         kept[h] = text.strip()[:500]
 
+    def offer_many(self, srcs: list[int], hs: list[int], texts: list[str], ok: list[bool] | None) -> None:
+        """:meth:`offer` for each ``(src, h, text)`` where ``ok`` (all when None), in order; the
+        "seen before" bitmap test is done for the whole batch in numpy."""
+        n = len(hs)
+        if not n:
+            return
+        full = self.cap
+        # near the cap (or without second sight) the order of sightings matters: one at a time
+        if self.seen is None or any(len(self.texts.get(s, ())) + n >= full for s in set(srcs)):
+            for i in range(n):
+                if ok is None or ok[i]:
+                    self.offer(srcs[i], hs[i], texts[i])
+            return
+        h = np.array(hs, dtype=np.uint64)
+        sv = np.array(srcs, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            bit = (h ^ (sv * np.uint64(0x9E3779B97F4A7C15))) & np.uint64(_BITMAP_BITS - 1)
+        bit = bit.astype(np.int64)
+        okm = np.ones(n, dtype=bool) if ok is None else np.array(ok, dtype=bool)
+        seen = np.frombuffer(self.seen, dtype=np.uint8)
+        before = ((seen[bit >> 3] >> (bit & 7)) & 1).astype(bool)
+        # a second sighting inside this batch: an earlier (ok) caption had the same bit
+        idx = np.nonzero(okm)[0]
+        _, first = np.unique(bit[idx], return_index=True)
+        again = np.ones(idx.size, dtype=bool)
+        again[first] = False
+        cand = np.zeros(n, dtype=bool)
+        cand[idx] = before[idx] | again
+        for i in np.nonzero(cand)[0].tolist():
+            kept = self.texts.get(srcs[i])
+            if kept is None:
+                kept = self.texts[srcs[i]] = {}
+            if hs[i] not in kept:
+                kept[hs[i]] = texts[i].strip()[:500]
+        b = bit[idx]
+        np.bitwise_or.at(seen, b >> 3, (np.int64(1) << (b & 7)).astype(np.uint8))
+
     def get(self, src: int, h: int) -> str | None:
         return self.texts.get(src, {}).get(h)
 
@@ -180,70 +233,103 @@ class CorpusAccumulator:
         self._cap_texts = _TextKeeper(cap, second_sight=True)
         self._sent_texts = _TextKeeper(cap, second_sight=True)
         self._prefix_texts = _TextKeeper(cap, second_sight=False)
+        self._crc = _Crc32()
 
     # -- streaming -------------------------------------------------------------------------
     def add(self, source: str, image_id: str | int, caption_id: str, text: str | CaptionText | None) -> None:
         """Add one caption of ``source`` on image ``image_id``. ``text`` may be the
         :class:`~caption_audit.quality.checks.CaptionText` already given to ``check_caption``
-        (its tokens and sentences are then not computed twice)."""
-        c = text if isinstance(text, CaptionText) else CaptionText(text)
-        text = c.text
-        src = self._sources.get(source)
-        if src is None:
-            src = self._sources[source] = len(self._sources)
-        toks = c.tokens
-        norm = c.norm
-        h = hash(norm) & _MASK
-        self._ids.append(caption_id)
-        self._src.append(src)
-        self._img.append(hash(image_id if type(image_id) is str else str(image_id)) & _MASK)
-        self._hash.append(h)
-        self._w_all.append(len(toks))
-        if norm:
-            self._cap_texts.offer(src, h, text)
-        spans = c.sentences
-        if len(spans) == 1:  # the common short caption: its one sentence is the whole text
-            self._sentence(src, text, spans[0], self._first, self._pfirst, self._w_first, toks, norm, h)
+        (its tokens and sentences are then not computed twice). Many captions at once:
+        :meth:`add_batch` (same result, faster)."""
+        if isinstance(text, CaptionText):
+            b = CaptionBatch.__new__(CaptionBatch)
+            b.texts, b.problems, b.tokens, b.sentences, b._norms = [text.text], None, [text.tokens], [text.sentences], None
         else:
-            self._sentence(src, text, spans[0] if spans else None, self._first, self._pfirst, self._w_first)
-        if len(spans) > 1:
-            self._sentence(src, text, spans[-1], self._last, self._plast, self._w_last)
-        else:  # a one-sentence caption has no closer of its own
-            self._last.append(0)
-            self._plast.append(0)
-            self._w_last.append(0)
-        if len(toks) >= self._near_min:
-            # stable token hashes (crc32, not the salted hash()): the sketches, and so the
-            # near-duplicate decisions, are the same in every run
-            self._pend_tokens.extend(map(zlib.crc32, map(str.encode, toks)))
-            self._pend_lens.append(len(toks))
-        else:
-            self._pend_lens.append(0)
+            b = CaptionBatch([text])
+        self.add_batch([source], [image_id], [caption_id], b)
+
+    def add_batch(self, sources: list[str], image_ids: list[str | int], caption_ids: list[str],
+                  texts: list[str | None] | CaptionBatch) -> None:
+        """Add many captions (in order): the same as :meth:`add` for each, column-wise. ``texts``
+        may be the :class:`~caption_audit.quality.checks.CaptionBatch` already given to
+        :func:`~caption_audit.quality.checks.check_captions`."""
+        b = texts if isinstance(texts, CaptionBatch) else CaptionBatch(list(texts))
+        with gc_paused():
+            self._add_batch(sources, image_ids, caption_ids, b)
+
+    def _add_batch(self, sources: list[str], image_ids: list[str | int], caption_ids: list[str], b: CaptionBatch) -> None:
+        n = len(b)
+        if not (len(sources) == len(image_ids) == len(caption_ids) == n):
+            raise ValueError("add_batch: sources, image_ids, caption_ids and texts differ in length")
+        if not n:
+            return
+        reg = self._sources
+        for name in dict.fromkeys(sources):
+            if name not in reg:
+                reg[name] = len(reg)
+        src = list(map(reg.__getitem__, sources))
+        txts, tokens, sentences, norms = b.texts, b.tokens, b.sentences, b.norms
+        hashes = _hashes(norms)
+        lens = list(map(len, tokens))
+        self._ids.extend(caption_ids)
+        self._src.extend(src)
+        self._img.extend(_hashes([x if type(x) is str else str(x) for x in image_ids]))
+        self._hash.extend(hashes)
+        self._w_all.extend(lens)
+        self._cap_texts.offer_many(src, hashes, txts, [bool(x) for x in norms])
+        # first and last sentence of each caption: a one-sentence caption is its own first
+        # sentence (same words, same hash) and has no closer; the others are tokenised here
+        n_sent = list(map(len, sentences))
+        multi = [i for i, k in enumerate(n_sent) if k > 1]
+        first_h, first_w, first_toks = list(hashes), list(lens), list(tokens)
+        last_h, last_w = [0] * n, [0] * n
+        for i, k in enumerate(n_sent):
+            if k == 0:
+                first_h[i] = first_w[i] = 0
+                first_toks[i] = []
+        last_toks: list[list[str]] = [[]] * n
+        if multi:
+            # first and last sentence of caption 1, then of caption 2, ...: the order in which
+            # the text keeper sees them (its second-sighting rule depends on it)
+            pieces = [txts[i][sp[0]:sp[1]] for i in multi for sp in (sentences[i][0], sentences[i][-1])]
+            ptoks = words_many(pieces)
+            pnorms = list(map(" ".join, ptoks))
+            phash = [h if nm else 0 for h, nm in zip(_hashes(pnorms), pnorms, strict=True)]
+            self._sent_texts.offer_many([src[i] for i in multi for _ in (0, 1)], phash, pieces,
+                                        [bool(x) for x in pnorms])
+            for j, i in enumerate(multi):
+                first_h[i], first_w[i], first_toks[i] = phash[2 * j], len(ptoks[2 * j]), ptoks[2 * j]
+                last_h[i], last_w[i], last_toks[i] = phash[2 * j + 1], len(ptoks[2 * j + 1]), ptoks[2 * j + 1]
+        k = self._prefix_words
+        pre: list[list[int]] = []
+        pre_text: list[list[str]] = []
+        for ts in (first_toks, last_toks):
+            prefixes = [" ".join(t[:k]) for t in ts]
+            pre_text.append(prefixes)
+            pre.append([h if p else 0 for h, p in zip(_hashes(prefixes), prefixes, strict=True)])
+        for hs, ws, ph, harr, parr, warr in ((first_h, first_w, pre[0], self._first, self._pfirst, self._w_first),
+                                             (last_h, last_w, pre[1], self._last, self._plast, self._w_last)):
+            harr.extend(hs)
+            warr.extend(ws)
+            parr.extend(ph)
+        # prefixes offered in the order first, last of caption 1, then caption 2, ...
+        offers = [(src[i], pre[j][i], pre_text[j][i]) for i in range(n) for j in (0, 1) if pre_text[j][i]]
+        if offers:
+            kept = self._prefix_texts.texts
+            offers = [o for o in offers if o[1] not in kept.get(o[0], ())]
+            self._prefix_texts.offer_many([o[0] for o in offers], [o[1] for o in offers], [o[2] for o in offers], None)
+        # stable token hashes (crc32, not the salted hash()): the sketches, and so the
+        # near-duplicate decisions, are the same in every run
+        near = self._near_min
+        crc = self._crc
+        for t, m in zip(tokens, lens, strict=True):
+            if m >= near:
+                self._pend_tokens.extend(map(crc.__getitem__, t))
+                self._pend_lens.append(m)
+            else:
+                self._pend_lens.append(0)
         if len(self._pend_lens) >= _CHUNK:
             self._flush()
-
-    def _sentence(self, src: int, text: str, span: tuple[int, int] | None, hashes: array,
-                  prefixes: array, nwords: array, toks: list[str] | None = None,
-                  norm: str | None = None, h: int | None = None) -> None:
-        if span is None:
-            hashes.append(0)
-            prefixes.append(0)
-            nwords.append(0)
-            return
-        if toks is None or norm is None or h is None:
-            toks = words(text[span[0]:span[1]])
-            norm = " ".join(toks)
-            h = hash(norm) & _MASK if norm else 0
-            if norm:
-                self._sent_texts.offer(src, h, text[span[0]:span[1]])
-        # else: the sentence is the whole caption; its text is in the caption keeper (same hash)
-        hashes.append(h)
-        nwords.append(len(toks))
-        p = " ".join(toks[: self._prefix_words])
-        ph = hash(p) & _MASK if p else 0
-        prefixes.append(ph)
-        if p and ph not in self._prefix_texts.texts.get(src, ()):
-            self._prefix_texts.offer(src, ph, p)
 
     def _flush(self) -> None:
         """MinHash + band keys of the pending captions, in one numpy batch."""
@@ -279,6 +365,10 @@ class CorpusAccumulator:
     # -- results ---------------------------------------------------------------------------
     def finish(self) -> CorpusResult:
         """Group the hashes: exact duplicates, near-duplicate clusters, boilerplate, top lists."""
+        with gc_paused():
+            return self._finish()
+
+    def _finish(self) -> CorpusResult:
         self._flush()
         n = len(self._ids)
         names = {v: k for k, v in self._sources.items()}

@@ -106,10 +106,11 @@ def _corpus(caps: Path) -> Any:
     f = pq.ParquetFile(caps)
     for b in f.iter_batches(batch_size=_BATCH_ROWS, columns=["source", "image_id", "caption_id", "caption", "status"]):
         d = b.to_pydict()
-        for src, img, cid, text, status in zip(d["source"], d["image_id"], d["caption_id"], d["caption"],
-                                               d["status"], strict=True):
-            if status == "scored":
-                acc.add(src, img, cid, text)
+        keep = [i for i, status in enumerate(d["status"]) if status == "scored"]
+        for start in range(0, len(keep), 4096):  # the batch tokenised at once, bounded memory
+            rows = keep[start:start + 4096]
+            acc.add_batch([d["source"][i] for i in rows], [d["image_id"][i] for i in rows],
+                          [d["caption_id"][i] for i in rows], [d["caption"][i] for i in rows])
     return acc.finish()
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 # A sentence ends at . ! ? … (plus closing quotes/brackets) followed by white space, or at a
 # blank/new line. Decimal numbers ("3.5") and "e.g." style abbreviations mid-word do not split.
 _SENT_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n+")
+_MARK_OR_NL = re.compile(r"[.!?…\n]")
 
 
 @functools.lru_cache(maxsize=1)
@@ -21,10 +25,53 @@ def settings() -> dict[str, Any]:
     return yaml.safe_load((Path(__file__).with_name("quality.yaml")).read_text(encoding="utf-8"))
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for one batch (as the text stage's parser does): a
+    batch allocates many small acyclic lists and strings, and the collections they trigger scan
+    everything the process holds (spaCy's heap, the ground truth). Restored on leaving."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def words(text: str) -> list[str]:
     """Lower-case word tokens (letters/digits, inner apostrophes kept): ``"It's a dog."`` ->
     ``["it's", "a", "dog"]``."""
     return _WORD.findall(text.lower())
+
+
+# ASCII fast path of :func:`words`: every ASCII byte that is neither a letter, a digit nor an
+# apostrophe becomes a space, then ``split`` (about 2x faster than the regular expression)
+_ASCII_SEP = bytes(c if (chr(c).isalnum() or c == 39) else 32 for c in range(256))
+
+
+def words_many(texts: list[str]) -> list[list[str]]:
+    """:func:`words` of each text (identical output), faster: an ASCII text is split by a byte
+    translation; only its pieces that hold an apostrophe, and non-ASCII texts, go through the
+    regular expression.
+
+    >>> words_many(["It's a dog's 'toy'.", "Ein Hund_im Park"])
+    [["it's", 'a', "dog's", 'toy'], ['ein', 'hund', 'im', 'park']]
+    """
+    out: list[list[str]] = []
+    append = out.append
+    findall = _WORD.findall
+    table = _ASCII_SEP
+    for t in texts:
+        low = t.lower()
+        if low.isascii():
+            toks = low.encode().translate(table).decode().split()
+            if "'" in low:
+                toks = [w for piece in toks for w in (findall(piece) if "'" in piece else (piece,))]
+        else:
+            toks = findall(low)
+        append(toks)
+    return out
 
 
 def normalise(text: str) -> str:
@@ -46,11 +93,10 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     []
     """
     body = text.rstrip()
-    if "\n" not in body:  # fast path: one sentence, with at most one end mark at its very end
-        marks = body.count(".") + body.count("!") + body.count("?") + body.count("…")
-        if marks == 0 or (marks == 1 and body[-1] in ".!?…"):
-            start = len(body) - len(body.lstrip())
-            return [(start, len(body))] if start < len(body) else []
+    # fast path: one sentence (no end mark or new line before its very last character)
+    if _MARK_OR_NL.search(body, 0, len(body) - 1) is None:
+        start = len(body) - len(body.lstrip())
+        return [(start, len(body))] if start < len(body) else []
     spans: list[tuple[int, int]] = []
     append = spans.append
     pos = 0
