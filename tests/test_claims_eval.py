@@ -49,7 +49,7 @@ def test_split_is_by_image_and_balanced():
 @pytest.mark.parametrize("kind, min_recall", [
     ("object", 0.90),     # floor met
     ("count", 0.75),      # floor 0.90 not met (0.80 measured: 12 of 15)
-    ("colour", 0.25),     # floor 0.60 not met (0.26: most wrong colours are on things without masks)
+    ("colour", 0.35),     # floor 0.60 not met (0.37: most wrong colours are on things without masks)
     ("identity", 0.90),   # floor 0.60 met (0.93 measured: 13 of 14)
 ])
 def test_heldout_floors(heldout, kind, min_recall):

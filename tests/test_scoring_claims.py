@@ -33,17 +33,25 @@ def res(verdict, resolver, conf, evidence=None):
      "instances: supported; detector: supported", 0.95),
     ("count", [res(S, "instances", 0.9), res(C, "references", 0.3)], S, "instances",
      "instances: supported; references: contradicted", 0.9),
-    # 3. both -> unverifiable, evidence disagrees
+    # 3. two weak contradictions (0.3) from different resolvers: noisy-OR 0.51 decides
+    ("colour", [res(C, "pixels", 0.3, "mask: little red (4%)"), res(C, "references", 0.3, "refs: blue x1")], C,
+     "pixels,references", "mask: little red (4%); refs: blue x1", 0.51),
+    # ... not from one resolver, nor against any support, however weak
+    ("colour", [res(C, "pixels", 0.3), res(C, "pixels", 0.3)], U, "pixels,pixels",
+     "pixels: contradicted; pixels: contradicted", None),
+    ("colour", [res(C, "pixels", 0.3), res(C, "references", 0.3), res(S, "detector", 0.4)], U,
+     "pixels,references,detector", "pixels: contradicted; references: contradicted; detector: supported", None),
+    # 4. both -> unverifiable, evidence disagrees
     ("colour", [res(S, "pixels", 0.85), res(C, "references", 0.7)], U, "pixels,references",
      "evidence disagrees: pixels: supported; references: contradicted", None),
-    # 4. open object nobody else mentions, no detector found it
+    # 5. open object nobody else mentions, no detector found it
     ("open_object", [res(R, "references", 0.7, "refs: no fence in the other caption(s)")], R, "references",
      "refs: no fence in the other caption(s)", None),
     ("open_object", [res(R, "references", 0.7), res(S, "detector", 0.8)], S, "detector",
      "detector: supported; references: unsupported_by_refs", 0.8),
     ("open_object", [res(R, "references", 0.7), res(C, "detector", 0.6)], C, "detector",
      "detector: contradicted; references: unsupported_by_refs", 0.6),
-    # 5. otherwise unverifiable with the reason
+    # 6. otherwise unverifiable with the reason
     ("count", [res(U, "instances", 0.0, "instances: 2 dog (annotations often miss small objects)")], U,
      "instances", "instances: 2 dog (annotations often miss small objects)", None),
     ("colour", [], U, "", "no instances of bus have a mask", None),
@@ -99,7 +107,7 @@ def test_judge_claims_on_a_coco_mini_photo(coco):
     out = judge_claims(claims, "285513", ev, build_resolvers())
     assert [r.verdict for r in out] == [S, C, C, C, S, R]
     assert out[1].resolver == "references" and "white x4" in out[1].evidence  # pixels: grey in shade
-    assert "mask: grey" in out[1].evidence
+    assert "mask: little green (2%); grey 51%" in out[1].evidence
     # the same "green" claim from an outside caption: caption 285513 now speaks and agrees, so
     # the references no longer contradict it (none may agree), and the pixels alone cannot
     out = judge_claims(claims[1:2], "llava-1", ev, build_resolvers())

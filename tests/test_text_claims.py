@@ -105,7 +105,11 @@ COLOURS = [
     ("A man in a black tie.", []),
     ("A hot dog with mustard.", []),
     ("A black man and a white woman.", []),  # never a colour claim about a person
-    ("A black bear in the woods.", []),  # species name
+    ("A black bear in the woods.", []),  # species name (black bears are often brown)
+    ("Two brown bears swim in a pool below a waterfall.", [("bear", "brown")]),  # a brown bear is brown
+    ("A child in a yellow raincoat rides a skateboard.", [("raincoat", "yellow")]),  # open words (issue #10)
+    ("A woman in a pink blouse lights the candles.", [("blouse", "pink")]),
+    ("An old man holds a red card and a knife.", [("card", "red")]),
     ("The car is not red.", []),  # only a verbal negation: the car is a plain mention, but "not" breaks the copula
     ("There is no red car.", []),  # negated subject
     ("A red painting of a horse.", [("painting", "red")]),

@@ -5,10 +5,15 @@ decide (the rest only add to the evidence text):
 
 1. some say *contradicted* and none says *supported* -> **contradicted**;
 2. some say *supported* and none says *contradicted* -> **supported**;
-3. both -> **unverifiable**, evidence ``"evidence disagrees: ..."``;
-4. none, and an open_object claim whose reference captions do not mention it (and no detector
+3. none decides, no resolution says *supported* at any confidence, and *weak* contradictions
+   (confidence >= :data:`~caption_audit.scoring.resolvers.base.WEAK_CONFIDENCE`) from at least
+   two different resolvers have a noisy-OR ``1 - prod(1 - c)`` >= :data:`MIN_CONFIDENCE` ->
+   **contradicted** with that confidence (two independent weak signals: "the mask shows almost
+   no red" and "the reference captions call the car blue");
+4. strong ones both ways -> **unverifiable**, evidence ``"evidence disagrees: ..."``;
+5. none, and an open_object claim whose reference captions do not mention it (and no detector
    found it, else rule 2 applied) -> **unsupported_by_refs**;
-5. otherwise **unverifiable**, with the reason in the evidence.
+6. otherwise **unverifiable**, with the reason in the evidence.
 
 Example::
 
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from caption_audit.scoring.resolvers import RESOLVERS, ImageEvidence, Resolver
+from caption_audit.scoring.resolvers.base import WEAK_CONFIDENCE
 from caption_audit.types import Claim, ClaimKind, ClaimVerdict, Resolution
 
 MIN_CONFIDENCE = 0.5
@@ -87,6 +93,24 @@ def _join(rs: Sequence[Resolution]) -> str:
     return "; ".join(r.evidence for r in rs if r.evidence)
 
 
+def _weak_contradiction(resolutions: Sequence[Resolution]) -> tuple[list[Resolution], float] | None:
+    """Rule 3: weak contradictions of >= 2 resolvers, no support at all -> (them, noisy-OR)."""
+    if any(r.verdict == ClaimVerdict.SUPPORTED for r in resolutions):
+        return None
+    best: dict[str, Resolution] = {}
+    for r in resolutions:
+        weak = r.verdict == ClaimVerdict.CONTRADICTED and r.confidence >= WEAK_CONFIDENCE
+        if weak and (r.resolver not in best or r.confidence > best[r.resolver].confidence):
+            best[r.resolver] = r
+    if len(best) < 2:
+        return None
+    miss = 1.0
+    for r in best.values():
+        miss *= 1.0 - r.confidence
+    conf = round(1.0 - miss, 4)
+    return (sorted(best.values(), key=lambda r: -r.confidence), conf) if conf >= MIN_CONFIDENCE else None
+
+
 def combine(claim: Claim, index: int, resolutions: Sequence[Resolution], names: set[str]) -> ClaimResult:
     """Apply the combination rule (module doc) to one claim's resolutions."""
     strong = [r for r in resolutions if r.confidence >= MIN_CONFIDENCE]
@@ -99,6 +123,11 @@ def combine(claim: Claim, index: int, resolutions: Sequence[Resolution], names: 
     if sup and not con:
         return ClaimResult(index, ClaimVerdict.SUPPORTED.value, ",".join(r.resolver for r in sup),
                            _join([*sup, *rest]), sup[0].confidence)
+    weak = _weak_contradiction(resolutions) if not sup and not con else None
+    if weak is not None:
+        ws, conf = weak
+        return ClaimResult(index, ClaimVerdict.CONTRADICTED.value, ",".join(r.resolver for r in ws),
+                           _join([*ws, *(r for r in resolutions if r not in ws)]), conf)
     if sup and con:
         return ClaimResult(index, ClaimVerdict.UNVERIFIABLE.value, ",".join(r.resolver for r in [*sup, *con]),
                            "evidence disagrees: " + _join([*sup, *con]), None)

@@ -7,6 +7,11 @@ from typing import Any, ClassVar, Protocol
 
 from caption_audit.types import Claim, Resolution
 
+# A resolution whose evidence alone is too weak to decide, but that points one way, carries this
+# confidence (below the combiner's MIN_CONFIDENCE, 0.5): two such contradictions from different
+# resolvers decide together (their noisy-OR, 1 - 0.7 * 0.7 = 0.51; scoring/claims.py rule 3).
+WEAK_CONFIDENCE = 0.3
+
 
 @dataclass
 class ImageEvidence:

@@ -24,6 +24,10 @@ Each pixel is converted sRGB -> CIELAB (D65; plain numpy, formulas of IEC 61966-
   ``[68, 115)`` (yellow when ``L >= 50`` and ``C >= 45``, or pale ``L >= 70`` from hue 85), green ``[115, 200)``, blue ``[200, 310)`` (pure sRGB
   blue is at 306), purple/pink ``[310, 345)`` (pink when ``L >= 62``).
 
+:data:`NEIGHBOURS` lists the colours a pixel of each colour may be named as under real lighting
+(the pixels resolver's "clearly absent" rule); :func:`near` narrows it to the colours *people*
+confuse with it (the references resolver's colour rules).
+
 Naming uses a 64-level-per-channel lookup table built once (262,144 entries), so a pixel costs
 one table read.
 """
@@ -41,6 +45,29 @@ _IDX = {c: i for i, c in enumerate(COLOURS)}
 # Lightness outside [SHADOW_L, HIGHLIGHT_L]: shadows and specular highlights, left out of the
 # shares used for chromatic claims (a red car's shadow is not evidence against "red").
 SHADOW_L, HIGHLIGHT_L = 18.0, 96.0
+
+# colours a pixel of the stated colour may be named as under real lighting: a stated colour is
+# "clearly absent" only when it and all its neighbours are (white in shade reads grey, ...)
+NEIGHBOURS: dict[str, frozenset[str]] = {
+    "white": frozenset({"white", "grey", "yellow"}),
+    "grey": frozenset({"grey", "white", "black"}),
+    "black": frozenset({"black", "grey"}),
+    "red": frozenset({"red", "pink", "orange", "purple", "brown"}),
+    "orange": frozenset({"orange", "red", "yellow", "brown"}),
+    "yellow": frozenset({"yellow", "orange", "brown", "white", "green"}),
+    "green": frozenset({"green", "yellow", "blue"}),
+    "blue": frozenset({"blue", "purple", "green", "grey", "white"}),  # light blue reads white/grey
+    "purple": frozenset({"purple", "pink", "blue", "red"}),
+    "pink": frozenset({"pink", "red", "purple", "white"}),
+    "brown": frozenset({"brown", "orange", "red", "yellow", "black", "grey", "white"}),  # tan reads grey
+}
+
+
+def near(colour: str) -> frozenset[str]:
+    """Colours a person may name ``colour`` as (besides ``colour``): its :data:`NEIGHBOURS`,
+    less the achromatic ones for a chromatic colour (those are there because lighting turns a
+    colour's *pixels* grey or white, which does not make people call a red car grey)."""
+    return NEIGHBOURS[colour] - {colour} - (frozenset() if colour in ACHROMATIC else ACHROMATIC)
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:

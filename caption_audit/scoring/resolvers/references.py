@@ -23,6 +23,13 @@ what is there, so one dissenting reference never decides):
   woman"). Measured on 7,227 human identity claims of COCO val2017, each judged against its
   image's other captions (``benchmarks/claims_refs_human.py``): 1.67% contradicted before, 1.31%
   after (baby/child removed 26 alarms; the outvote rule added none).
+- **colour**, further: the references must agree among themselves to contradict — every speaker
+  names the top colour or one people confuse with it (:func:`~caption_audit.scoring.resolvers.colours.near`:
+  red ~ orange, white ~ grey, ...); "white x4, green x1" about a truck may be two trucks, so it is
+  *unverifiable* "(the references disagree)". Speakers that agree so, none naming the claim's
+  colour or one near it, but too few for a contradiction (one caption: "a blue car" against "a
+  red car") are a *weak* contradiction (:data:`~caption_audit.scoring.resolvers.base.WEAK_CONFIDENCE`,
+  0.3), which decides only with a weak contradiction of the pixels (``scoring/claims.py`` rule 3).
 - **open_object**: *supported* (0.7) when another reference caption has any claim about the
   subject (or, with an embedder, a reference subject matched to it one-to-one by MiniLM
   cosine >= ``threshold``, Hungarian assignment over the caption's open objects); else
@@ -34,7 +41,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, ClassVar
 
-from caption_audit.scoring.resolvers.base import ImageEvidence
+from caption_audit.scoring.resolvers.base import WEAK_CONFIDENCE, ImageEvidence
+from caption_audit.scoring.resolvers.colours import near
 from caption_audit.scoring.resolvers.instances import parse_count
 from caption_audit.types import Claim, ClaimKind, ClaimVerdict, Resolution
 
@@ -137,7 +145,28 @@ class ReferencesResolver:
             agrees = {cid for cid, vs in speak.items() if any(_count_overlap(claim.value, v) for v in vs)}
         else:
             agrees = {cid for cid, vs in speak.items() if vs & mine}
+        if claim.kind == ClaimKind.COLOUR:
+            return self._colour(claim, speak, agrees)
         return self._decide(speak, agrees, claim.subject)
+
+    def _colour(self, claim: Claim, speak: dict[str, set[str]], agrees: set[str]) -> Resolution:
+        """Colour: :meth:`_decide`, but the references must agree among themselves to contradict
+        (every speaker names the top colour or one :func:`near` it), and one speaker, or a
+        minority vote, that names only colours far from the claim's is a weak contradiction."""
+        res = self._decide(speak, agrees, claim.subject)
+        if res.verdict == ClaimVerdict.SUPPORTED or agrees:
+            return res
+        tally = Counter(v for vs in speak.values() for v in vs)
+        top = min(tally.items(), key=lambda vk: (-vk[1], vk[0]))[0]
+        if not all(vs & ({top} | near(top)) for vs in speak.values()):
+            return Resolution(ClaimVerdict.UNVERIFIABLE.value, self.name,
+                              res.evidence + " (the references disagree)", 0.0)
+        if res.verdict == ClaimVerdict.CONTRADICTED:
+            return res
+        close = frozenset().union(*(near(c) for c in _parts(claim)))
+        if any(vs & close for vs in speak.values()):
+            return res  # a reference names a colour people confuse with the claim's
+        return Resolution(ClaimVerdict.CONTRADICTED.value, self.name, res.evidence, WEAK_CONFIDENCE)
 
     def _identity(self, claim: Claim, speak: dict[str, set[str]]) -> Resolution | None:
         dims: dict[str, set[str]] = {}
