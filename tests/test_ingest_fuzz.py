@@ -81,12 +81,14 @@ def dump(value: object) -> bytes:
 
 
 def has_huge(value: object) -> bool:
-    """What ijson's C backend cannot read: integers past 64 bits, lone ``\\udc00`` escapes and
+    """What ijson's C backend cannot read: integers past 64 bits (and -2**63), lone ``\\udc00`` escapes and
     non-finite floats (Python writes them as ``Infinity``/``NaN``, which is not JSON). Such a JSON
     (not JSONL) file is refused whole, with a clear InputError ("integer overflow", "invalid UTF-8
     or a lone \\u surrogate escape", "invalid char in json text"); JSONL files lose only that line."""
     if json.dumps(HUGE) in json.dumps(value):
         return True
+    if str(-(2**63)) in json.dumps(value):
+        return True  # yajl (ijson's C backend) overflows on the most negative int64 too
     try:
         json.dumps(value, allow_nan=False)
     except ValueError:
