@@ -42,13 +42,18 @@ class ScoreContext:
 
 
 class BatchScorer:
-    """Parse and score batches of captions with one parser (spaCy is loaded once)."""
+    """Parse and score batches of captions with one parser (spaCy is loaded once).
 
-    def __init__(self, ctx: ScoreContext, parser: Any = None):
+    ``reuse``: parses kept by the reference pass in this process
+    (:class:`~caption_audit.engine.references.ParseReuse`), taken instead of parsing again.
+    """
+
+    def __init__(self, ctx: ScoreContext, parser: Any = None, reuse: Any = None):
         from caption_audit.text.parse import CaptionParser
 
         self.ctx = ctx
         self.parser = parser or CaptionParser(use_parser=ctx.use_parser)
+        self.reuse = reuse
         self.caption_scorer = CaptionScorer(self.parser.vocab, resolvers=ctx.resolvers, semantic=ctx.semantic)
 
     def _image_evidence(self, image_id: str, gt_ok: bool, detector: Any) -> Any:
@@ -79,7 +84,7 @@ class BatchScorer:
         have_gt = gt.available
         problems = [self.problem(c) for c in batch]
         texts = [c.text for c, p in zip(batch, problems, strict=True) if p is None]
-        parsed_list = self.parser.parse(texts)
+        parsed_list = self.parser.parse(texts) if self.reuse is None else self.reuse.parse(self.parser, texts)
         semantic_scores = self.caption_scorer.expand(texts, parsed_list)
         parsed = iter(enumerate(parsed_list))
         crow: dict[str, list] = defaultdict(list)
