@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import itertools
 import sys
 import time
@@ -339,9 +340,9 @@ def audit(cfg: AuditConfig) -> Path:
         caption_specs, objects, images, provenance, warnings = _load_inputs(cfg)
     if not caption_specs:
         raise ConfigError("No captions input: give --coco-captions, --llava, --sharegpt4v or --captions.")
-    with RunLock(out, {"version": __version__}) as lock:
+    with RunLock(out, {"version": __version__}) as lock, _LongLived() as long_lived:
         try:
-            _audit_locked(cfg, out, caption_specs, objects, images, provenance, warnings)
+            _audit_locked(cfg, out, caption_specs, objects, images, provenance, warnings, long_lived)
         except BrokenProcessPool:
             raise InputError(str(out), "a worker process died (killed, or out of memory); finished batches "
                              "are kept: rerun the same command to resume") from None
@@ -354,8 +355,30 @@ def audit(cfg: AuditConfig) -> Path:
     return out
 
 
+class _LongLived:
+    """Exempt what a run keeps for its whole length (ground truth, vocabulary, spaCy, the
+    reference claims) from Python's cyclic garbage collector (:func:`gc.freeze`): every full
+    collection during the scoring pass would otherwise scan those millions of objects again,
+    and forked workers would copy the pages it touches. Undone on leaving; a process that froze
+    objects itself is left alone."""
+
+    def __enter__(self) -> _LongLived:
+        self.active = gc.get_freeze_count() == 0
+        return self
+
+    def mark(self) -> None:
+        """Everything allocated so far lives for the rest of the run."""
+        if self.active:
+            gc.freeze()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active:
+            gc.unfreeze()
+
+
 def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], objects: list[GTObject],
-                  images: list[ImageInfo], provenance: list[dict], warnings: list[str]) -> None:
+                  images: list[ImageInfo], provenance: list[dict], warnings: list[str],
+                  long_lived: _LongLived | None = None) -> None:
     """The run itself, inside the locked, in-progress run folder; summary.json is written last."""
     from caption_audit.engine.batch import BatchScorer, ScoreContext
     from caption_audit.quality.run import quality_pass
@@ -377,6 +400,8 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     reuse = ParseReuse() if cfg.engine == "local" and cfg.workers <= 1 else None
     if cfg.gt_mode == "chair" or cfg.claims:
         references, reference_counts = _reference_pass(cfg, caption_specs, parser, gt, warnings, reuse)
+    if long_lived is not None:
+        long_lived.mark()  # ground truth, references, spaCy (when loaded), kept parses
     detected = None
     if cfg.detector is not None:
         from caption_audit.detect_stage import run_detection
