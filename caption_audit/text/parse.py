@@ -11,7 +11,7 @@ Two passes, so that a million long captions stay affordable on a CPU:
 2. **Statistical pass, only where needed.** Sentences that contain a word whose reading needs
    its part of speech ("orange cat" vs "an orange"; "glass case" vs "a glass"; "bears" the
    verb) or a verbal negation ("the cat is not visible") go through the full spaCy pipeline
-   (tagger + parser, NER disabled), and the parse decides.
+   (tagger + parser; NER is not loaded), and the parse decides.
 
 NegEx: Chapman et al., "A Simple Algorithm for Identifying Negated Findings and Diseases in
 Discharge Summaries", J. Biomed. Inform. 2001.
