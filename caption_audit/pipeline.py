@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import itertools
 import sys
 import time
@@ -25,6 +26,7 @@ from typing import Any, Literal
 from caption_audit import __version__
 from caption_audit.engine import ENGINES
 from caption_audit.engine.local import run_local
+from caption_audit.engine.references import ParseReuse
 from caption_audit.engine.shards import ShardStore, file_identity, fingerprint
 from caption_audit.engine.sink import BatchDone, ShardSink
 from caption_audit.engine.stats import RunStats
@@ -36,7 +38,7 @@ from caption_audit.semantic.settings import SemanticSettings
 from caption_audit.store.layout import summary_file, table_file
 from caption_audit.store.lifecycle import RunLock, check_out, os_reason, remove_temp_files
 from caption_audit.store.writer import SCHEMA_VERSION, write_json, write_table
-from caption_audit.types import Caption, GTObject, ImageInfo, NamedObjects
+from caption_audit.types import Caption, GTObject, ImageIds, ImageInfo, NamedObjects
 
 Role = Literal["captions", "ground_truth", "both"]
 
@@ -171,7 +173,7 @@ def _load_inputs(cfg: AuditConfig) -> tuple[list[InputSpec], list[GTObject], lis
 
     caption_specs: list[InputSpec] = []
     objects: list[GTObject] | NamedObjects = []
-    images: list[ImageInfo] = []
+    images: list[ImageInfo] | ImageIds = []
     provenance: list[dict] = []
     warnings: list[str] = []
     for spec in cfg.inputs:
@@ -190,7 +192,11 @@ def _load_inputs(cfg: AuditConfig) -> tuple[list[InputSpec], list[GTObject], lis
             else:
                 objects = objects if isinstance(objects, list) else list(objects)
                 objects.extend(res.objects)
-            images.extend(res.images)
+            if isinstance(res.images, ImageIds) and not images:
+                images = res.images  # kept as a column of ids (CHAIR's 123k images), a list once another adds
+            else:
+                images = images if isinstance(images, list) else list(images)
+                images.extend(res.images)
             warnings.extend(_with_path(path, w) for w in res.warnings)
             provenance.append({"path": str(path), "format": fmt, "role": "ground_truth",
                                "objects": len(res.objects), "images": len(res.images)})
@@ -326,14 +332,17 @@ def audit(cfg: AuditConfig) -> Path:
         raise ConfigError(f"--bootstrap must be at least 1 (got {cfg.n_resamples}).")
     if not 0 < cfg.confidence < 1:
         raise ConfigError(f"confidence must be between 0 and 1 (got {cfg.confidence}).")
+    from caption_audit.text.parse import gc_paused
+
     out = Path(cfg.out)
     check_out(out)
-    caption_specs, objects, images, provenance, warnings = _load_inputs(cfg)
+    with gc_paused():  # many small acyclic objects (CHAIR's table: 123k images, 393k labels)
+        caption_specs, objects, images, provenance, warnings = _load_inputs(cfg)
     if not caption_specs:
         raise ConfigError("No captions input: give --coco-captions, --llava, --sharegpt4v or --captions.")
-    with RunLock(out, {"version": __version__}) as lock:
+    with RunLock(out, {"version": __version__}) as lock, _LongLived() as long_lived:
         try:
-            _audit_locked(cfg, out, caption_specs, objects, images, provenance, warnings)
+            _audit_locked(cfg, out, caption_specs, objects, images, provenance, warnings, long_lived)
         except BrokenProcessPool:
             raise InputError(str(out), "a worker process died (killed, or out of memory); finished batches "
                              "are kept: rerun the same command to resume") from None
@@ -346,26 +355,53 @@ def audit(cfg: AuditConfig) -> Path:
     return out
 
 
+class _LongLived:
+    """Exempt what a run keeps for its whole length (ground truth, vocabulary, spaCy, the
+    reference claims) from Python's cyclic garbage collector (:func:`gc.freeze`): every full
+    collection during the scoring pass would otherwise scan those millions of objects again,
+    and forked workers would copy the pages it touches. Undone on leaving; a process that froze
+    objects itself is left alone."""
+
+    def __enter__(self) -> _LongLived:
+        self.active = gc.get_freeze_count() == 0
+        return self
+
+    def mark(self) -> None:
+        """Everything allocated so far lives for the rest of the run."""
+        if self.active:
+            gc.freeze()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active:
+            gc.unfreeze()
+
+
 def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], objects: list[GTObject],
-                  images: list[ImageInfo], provenance: list[dict], warnings: list[str]) -> None:
+                  images: list[ImageInfo], provenance: list[dict], warnings: list[str],
+                  long_lived: _LongLived | None = None) -> None:
     """The run itself, inside the locked, in-progress run folder; summary.json is written last."""
     from caption_audit.engine.batch import BatchScorer, ScoreContext
     from caption_audit.quality.run import quality_pass
     from caption_audit.text.nlp import model_info
-    from caption_audit.text.parse import CaptionParser
+    from caption_audit.text.parse import CaptionParser, gc_paused
 
     t_start = time.perf_counter()
     parser = CaptionParser(use_parser=cfg.use_parser)
     images_dir = _images_dir(cfg)
     pixels = bool(images_dir) and cfg.claims and cfg.pixels and any(o.segmentation or o.bbox for o in objects)
     gt = GroundTruth(keep_geometry=pixels)
-    gt.add_objects(objects, parser.vocab)
-    gt.add_images(images)
+    with gc_paused():
+        gt.add_objects(objects, parser.vocab)
+        gt.add_images(images)
     if cfg.gt_mode == "chair" and not gt.available:
         raise ConfigError("--gt chair needs ground truth (instances or an objects file).")
     references, reference_counts = None, {}
+    # one process: the reference pass's parses are kept for the scoring pass (not parsed twice)
+    reuse = ParseReuse() if cfg.engine == "local" and cfg.workers <= 1 else None
     if cfg.gt_mode == "chair" or cfg.claims:
-        references, reference_counts = _reference_pass(cfg, caption_specs, parser, gt, warnings)
+        references, reference_counts = _reference_pass(cfg, caption_specs, parser, gt, warnings, reuse)
+    if long_lived is not None:
+        long_lived.mark()  # ground truth, references, spaCy (when loaded), kept parses
     detected = None
     if cfg.detector is not None:
         from caption_audit.detect_stage import run_detection
@@ -431,7 +467,8 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
             run_ray(todo(), ctx, workers=cfg.workers, address=cfg.ray_address, on_result=on_result, finish=sink)
         else:
             run_local(todo(), ctx, workers=cfg.workers,
-                      scorer=BatchScorer(ctx, parser), on_result=on_result, finish=sink)
+                      scorer=BatchScorer(ctx, parser, reuse), on_result=on_result, finish=sink)
+        reuse = None  # free what the scoring pass did not take
 
     stats.check_complete(counts["batches"])
     shards.merge("captions")
@@ -484,10 +521,12 @@ def _reason_key(problem: str) -> str:
 
 
 def _reference_pass(cfg: AuditConfig, specs: list[InputSpec], parser: Any, gt: GroundTruth,
-                    warnings: list[str]) -> tuple[dict[str, list[tuple[str, Any]]] | None, dict[str, int]]:
+                    warnings: list[str], reuse: ParseReuse | None = None
+                    ) -> tuple[dict[str, list[tuple[str, Any]]] | None, dict[str, int]]:
     """Parse the reference source's captions once: their claims become evidence for the other
     captions of the same image (the ``references`` resolver), and in CHAIR mode their objects
-    join the ground truth.
+    join the ground truth. With ``reuse`` (one process), the parses are also kept there for the
+    scoring pass.
 
     Returns:
         ``(image_id -> [(caption_id, Claim)], image_id -> number of reference captions)``; the
@@ -529,7 +568,8 @@ def _reference_pass(cfg: AuditConfig, specs: list[InputSpec], parser: Any, gt: G
     workers = cfg.workers if cfg.engine == "local" else 1  # Ray: in this process (see the engine notes)
     if workers > 1:
         _ = parser.nlp  # load spaCy before forking: workers share it
-    map_ordered(parse_references, todo(), state=(parser, chair), workers=workers, on_result=fold)
+    map_ordered(parse_references, todo(), state=(parser, chair, reuse if workers <= 1 else None), workers=workers,
+                on_result=fold)
     if chair and not n_refs:  # e.g. CHAIR's own object table, which already holds the caption objects
         warnings.append(
             f"--gt chair: no reference captions of source '{cfg.reference_source}' on the audited images; "
@@ -563,24 +603,35 @@ def _summary(cfg: AuditConfig, stats: RunStats, provenance: list[dict], warnings
 
 def _write_gt_tables(out: Path, objects: list[GTObject], images: list[ImageInfo], gt: GroundTruth, vocab: Any,
                      detected: dict[str, list] | None = None) -> None:
-    if isinstance(objects, NamedObjects):
-        n, labels = len(objects), objects.labels
-        canon = {c: vocab.canonical_of(c) or c for c in set(labels)}
-        cols: dict[str, list] = {
-            "image_id": list(objects.image_ids),
-            "category": [canon[c] for c in labels],
-            "label": list(labels),
-            "bbox": [None] * n,
-            "normalized": [False] * n,
-            "origin": [objects.origin] * n,
-            "score": [None] * n,
-        }
+    if isinstance(objects, NamedObjects) and len(objects) and not detected:
+        _write_named_objects(out, objects, vocab)
     else:
         cols = _object_columns(objects, vocab)
-    for k, v in (detected or {}).items():
-        cols.setdefault(k, []).extend(v)
-    write_table(out, "objects", cols)
+        for k, v in (detected or {}).items():
+            cols.setdefault(k, []).extend(v)
+        write_table(out, "objects", cols)
     _write_images_table(out, images, gt)
+
+
+def _write_named_objects(out: Path, objects: NamedObjects, vocab: Any) -> None:
+    """The objects table of name-only objects (CHAIR's 393k), built as Arrow arrays: the
+    constant and empty columns are not converted from Python lists value by value."""
+    import pyarrow as pa
+
+    from caption_audit.store.writer import SCHEMAS, write_arrow_table
+
+    n, labels = len(objects), objects.labels
+    schema = SCHEMAS["objects"]
+    canon = {c: vocab.canonical_of(c) or c for c in set(labels)}
+    write_arrow_table(out, "objects", pa.Table.from_arrays([
+        pa.array(objects.image_ids, schema.field("image_id").type),
+        pa.array([canon[c] for c in labels], schema.field("category").type),
+        pa.array(labels, schema.field("label").type),
+        pa.nulls(n, schema.field("bbox").type),
+        pa.repeat(pa.scalar(False, schema.field("normalized").type), n),
+        pa.array([objects.origin] * n, schema.field("origin").type),
+        pa.nulls(n, schema.field("score").type),
+    ], schema=schema))
 
 
 def _object_columns(objects: list[GTObject], vocab: Any) -> dict[str, list]:
@@ -596,24 +647,33 @@ def _object_columns(objects: list[GTObject], vocab: Any) -> dict[str, list]:
     }
 
 
-def _write_images_table(out: Path, images: list[ImageInfo], gt: GroundTruth) -> None:
+def _write_images_table(out: Path, images: list[ImageInfo] | ImageIds, gt: GroundTruth) -> None:
     import duckdb
 
-    seen: dict[str, ImageInfo] = {}
-    for im in images:
-        if im.image_id not in seen or (seen[im.image_id].file_name is None and im.file_name):
-            seen[im.image_id] = im
+    seen: dict[str, ImageInfo | None]
+    if isinstance(images, ImageIds):  # ids only: each id once, in first-seen order, as below
+        seen = dict.fromkeys(images.image_ids)
+    else:
+        seen = {}
+        for im in images:
+            prev = seen.get(im.image_id)
+            if prev is None or (prev.file_name is None and im.file_name):
+                seen[im.image_id] = im
     # images that only captions know (no GT), with the file name the caption file gave
     con = duckdb.connect()
     rows = con.execute("select image_id from read_parquet(?) group by 1 order by 1",  # deterministic rows
                        [table_file(out, "captions").as_posix()]).fetchall()
     con.close()
     for (image_id,) in rows:
-        seen.setdefault(image_id, ImageInfo(image_id))
+        seen.setdefault(image_id, None)
+    ids = list(seen)
     ims = list(seen.values())
-    write_table(out, "images", {"image_id": [im.image_id for im in ims], "file_name": [im.file_name for im in ims],
-                                "width": [im.width for im in ims], "height": [im.height for im in ims],
-                                "gt_available": [gt.has_image(im.image_id) for im in ims]})
+    write_table(out, "images", {
+        "image_id": ids,
+        "file_name": [im.file_name if im is not None else None for im in ims],
+        "width": [im.width if im is not None else None for im in ims],
+        "height": [im.height if im is not None else None for im in ims],
+        "gt_available": [gt.has_image(i) for i in ids]})
 
 
 def _write_classes(out: Path) -> None:

@@ -7,7 +7,7 @@ stage boundary. Image ids are always strings produced by
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -129,6 +129,43 @@ class ImageInfo:
     file_name: str | None = None
     width: int | None = None
     height: int | None = None
+
+
+class ImageIds(Sequence[ImageInfo]):
+    """Images known by id only (no file name, no size), held as one column of ids.
+
+    A ``{image_id: [names]}`` table such as CHAIR's lists 123k images; one frozen
+    :class:`ImageInfo` each costs most of the time spent reading it. It reads as a sequence of
+    ``ImageInfo(image_id)`` (built on access) and compares equal to a list of the same.
+    """
+
+    __slots__ = ("image_ids",)
+
+    def __init__(self, image_ids: Iterable[str] = ()) -> None:
+        self.image_ids: list[str] = list(image_ids)
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [ImageInfo(x) for x in self.image_ids[i]]
+        return ImageInfo(self.image_ids[i])
+
+    def __iter__(self) -> Iterator[ImageInfo]:
+        return map(ImageInfo, self.image_ids)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ImageIds):
+            return self.image_ids == other.image_ids
+        if isinstance(other, (list, tuple)):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ImageIds({len(self)} images)"
 
 
 @dataclass(slots=True)

@@ -214,3 +214,37 @@ def test_objects_mapping_columns_same_ground_truth(tmp_path, text, columns, pair
     assert (a.classes, a.known, a.counts, a.unmapped) == (b.classes, b.known, b.counts, b.unmapped)
     assert [(o.image_id, o.category) for o in as_list] == pairs
     assert isinstance(res.objects, NamedObjects) is columns
+
+
+def test_objects_mapping_images_as_id_column(tmp_path):
+    """A ``{image_id: [...]}`` file's images are held as one id column (ImageIds): they read as
+    the ImageInfo list they stand for, and ground truth and the run's images table built from
+    them equal those built from that list (duplicates after id normalisation included)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from caption_audit.pipeline import _write_images_table
+    from caption_audit.scoring.groundtruth import GroundTruth
+    from caption_audit.store.layout import table_file
+    from caption_audit.types import ImageIds
+
+    p = tmp_path / "gt.json"
+    p.write_text(json.dumps({"9": ["bowl"], "007": [], "7": ["cat"], "30": ["dog", "dog"]}, indent=1))  # as CHAIR
+    res = load_generic_objects(p)
+    assert isinstance(res.images, ImageIds)
+    as_list = list(res.images)
+    assert res.images == as_list and [im.image_id for im in as_list] == ["9", "7", "7", "30"]
+    assert res.images[1] == ImageInfo("7") and res.images[:2] == as_list[:2]
+    a, b = GroundTruth(), GroundTruth()
+    a.add_images(res.images)
+    b.add_images(as_list)
+    assert a.known == b.known == {"9", "7", "30"}
+    tables = []
+    for name, images in (("columns", res.images), ("list", as_list)):
+        out = tmp_path / name
+        out.mkdir()
+        pq.write_table(pa.table({"image_id": ["12", "9"]}), table_file(out, "captions"))  # "12": captions only
+        _write_images_table(out, images, a)
+        tables.append(pq.read_table(out / "images.parquet"))
+    assert tables[0].equals(tables[1])
+    assert tables[0].column("image_id").to_pylist() == ["9", "7", "30", "12"]

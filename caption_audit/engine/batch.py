@@ -42,13 +42,18 @@ class ScoreContext:
 
 
 class BatchScorer:
-    """Parse and score batches of captions with one parser (spaCy is loaded once)."""
+    """Parse and score batches of captions with one parser (spaCy is loaded once).
 
-    def __init__(self, ctx: ScoreContext, parser: Any = None):
+    ``reuse``: parses kept by the reference pass in this process
+    (:class:`~caption_audit.engine.references.ParseReuse`), taken instead of parsing again.
+    """
+
+    def __init__(self, ctx: ScoreContext, parser: Any = None, reuse: Any = None):
         from caption_audit.text.parse import CaptionParser
 
         self.ctx = ctx
         self.parser = parser or CaptionParser(use_parser=ctx.use_parser)
+        self.reuse = reuse
         self.caption_scorer = CaptionScorer(self.parser.vocab, resolvers=ctx.resolvers, semantic=ctx.semantic)
 
     def _image_evidence(self, image_id: str, gt_ok: bool, detector: Any) -> Any:
@@ -79,13 +84,13 @@ class BatchScorer:
         have_gt = gt.available
         problems = [self.problem(c) for c in batch]
         texts = [c.text for c, p in zip(batch, problems, strict=True) if p is None]
-        parsed_list = self.parser.parse(texts)
+        parsed_list = self.parser.parse(texts) if self.reuse is None else self.reuse.parse(self.parser, texts)
         semantic_scores = self.caption_scorer.expand(texts, parsed_list)
         parsed = iter(enumerate(parsed_list))
         crow: dict[str, list] = defaultdict(list)
-        mrow: dict[str, list] = defaultdict(list)
+        mrow: list[tuple] = []  # rows as tuples, turned into columns once per batch
         evidence = self.ctx.evidence
-        lrow: dict[str, list] = defaultdict(list)
+        lrow: list[tuple] = []
         image_ev: dict[str, Any] = {}
         # quality checks (issue #12) on every caption with a text, the whole batch at once; the
         # text stage's text_problem result is reused for the non_english check
@@ -105,7 +110,7 @@ class BatchScorer:
             _caption_row(crow, c, "scored", r.stats, p.n_words, p.n_chars, gt_ok, q)
             _mention_rows(mrow, c, p, r.mentions)
             _claim_rows(lrow, c, p, r.claims)
-        return dict(crow), dict(mrow), dict(lrow)
+        return dict(crow), _columns(MENTION_COLUMNS, mrow), _columns(CLAIM_COLUMNS, lrow)
 
 
 def _caption_row(rows: dict, c: Caption, status: str, s: Any, n_words: int, n_chars: int, gt_ok: bool,
@@ -174,47 +179,34 @@ _CLAIM_STAT_COLUMNS = ("n_object_checked", "n_object_wrong", "n_open_object_chec
                        "n_identity_checked", "n_identity_wrong")
 
 
-def _claim_rows(rows: dict, c: Caption, p: Any, results: list[Any]) -> None:
-    for claim, r in zip(p.claims, results, strict=True):
-        rows["caption_id"].append(c.caption_id)
-        rows["image_id"].append(c.image_id)
-        rows["source"].append(c.source)
-        rows["idx"].append(r.index)
-        rows["kind"].append(claim.kind)
-        rows["start"].append(claim.start)
-        rows["end"].append(claim.end)
-        rows["text"].append(claim.text)
-        rows["subject"].append(claim.subject)
-        rows["value"].append(claim.value)
-        rows["hedged"].append(claim.hedged)
-        rows["mention_idx"].append(claim.mention)
-        rows["verdict"].append(r.verdict)
-        rows["resolver"].append(r.resolver)
-        rows["evidence"].append(r.evidence)
-        rows["confidence"].append(r.confidence)
+def _columns(names: tuple[str, ...], rows: list[tuple]) -> dict[str, list]:
+    """Row tuples -> ``{column: values}`` (``{}`` for no rows)."""
+    if not rows:
+        return {}
+    return {name: list(col) for name, col in zip(names, zip(*rows, strict=True), strict=True)}
 
 
-def _mention_rows(rows: dict, c: Caption, p: Any, verdicts: list[MentionVerdict]) -> None:
-    for i, (m, v) in enumerate(zip(p.mentions, verdicts, strict=True)):
-        rows["caption_id"].append(c.caption_id)
-        rows["image_id"].append(c.image_id)
-        rows["source"].append(c.source)
-        rows["idx"].append(i)
-        rows["start"].append(m.start)
-        rows["end"].append(m.end)
-        rows["text"].append(m.text)
-        rows["lemma"].append(m.lemma)
-        rows["canonical"].append(m.canonical)
-        rows["vocab"].append(m.vocab)
-        rows["count"].append(m.count)
-        rows["negated"].append(m.negated)
-        rows["hedged"].append(m.hedged)
-        rows["nonvisual"].append(m.nonvisual)
-        rows["verdict"].append(v.verdict.value)
-        rows["reason"].append(v.reason)
-        rows["evidence"].append(v.evidence)
-        rows["score"].append(v.score)
-        rows["box"].append(list(v.box) if v.box else None)
-        rows["count_verdict"].append(v.count_verdict)
-        rows["count_stated"].append(v.count_stated)
-        rows["count_true"].append(v.count_true)
+#: the claims shard's columns, in the order :func:`_claim_rows` fills them
+CLAIM_COLUMNS = ("caption_id", "image_id", "source", "idx", "kind", "start", "end", "text", "subject", "value",
+                 "hedged", "mention_idx", "verdict", "resolver", "evidence", "confidence")
+
+
+def _claim_rows(rows: list[tuple], c: Caption, p: Any, results: list[Any]) -> None:
+    cid, iid, src = c.caption_id, c.image_id, c.source
+    rows.extend((cid, iid, src, r.index, claim.kind, claim.start, claim.end, claim.text, claim.subject, claim.value,
+                 claim.hedged, claim.mention, r.verdict, r.resolver, r.evidence, r.confidence)
+                for claim, r in zip(p.claims, results, strict=True))
+
+
+#: the mentions shard's columns, in the order :func:`_mention_rows` fills them
+MENTION_COLUMNS = ("caption_id", "image_id", "source", "idx", "start", "end", "text", "lemma", "canonical", "vocab",
+                   "count", "negated", "hedged", "nonvisual", "verdict", "reason", "evidence", "score", "box",
+                   "count_verdict", "count_stated", "count_true")
+
+
+def _mention_rows(rows: list[tuple], c: Caption, p: Any, verdicts: list[MentionVerdict]) -> None:
+    cid, iid, src = c.caption_id, c.image_id, c.source
+    rows.extend((cid, iid, src, i, m.start, m.end, m.text, m.lemma, m.canonical, m.vocab, m.count, m.negated,
+                 m.hedged, m.nonvisual, v.verdict.value, v.reason, v.evidence, v.score,
+                 list(v.box) if v.box else None, v.count_verdict, v.count_stated, v.count_true)
+                for i, (m, v) in enumerate(zip(p.mentions, verdicts, strict=True)))

@@ -37,7 +37,7 @@ from caption_audit.ingest._io import (
     type_name,
 )
 from caption_audit.ingest.base import LoadResult
-from caption_audit.types import Caption, GTObject, ImageInfo, NamedObjects
+from caption_audit.types import Caption, GTObject, ImageIds, ImageInfo, NamedObjects
 
 IMAGE_FIELDS = ("image_id", "image")
 _IMAGE_KEY = re.compile(r"^\s*(\d+|[\w./-]+\.(jpe?g|png|webp|gif|bmp))\s*$", re.IGNORECASE)
@@ -256,6 +256,7 @@ def load_generic_objects(
         kind = "json_object"
     if kind == "json_object":
         result.objects = NamedObjects(origin)  # type: ignore[assignment]  # a list once a box appears
+        result.images = ImageIds()  # type: ignore[assignment]  # ids only: no ImageInfo per image
         for key, objs in iter_json_object_items(path):
             _add_mapping_entry(result, sp, key, objs, bbox_format, origin, line=None)
         return result
@@ -286,7 +287,10 @@ def _add_mapping_entry(
     image_id, err = image_id_or_error(key, "image_id")
     if err:
         raise InputError(sp, f"key {key!r}: {err}", line=line, field="image_id")
-    result.images.append(ImageInfo(image_id))
+    if isinstance(result.images, ImageIds):
+        result.images.image_ids.append(image_id)
+    else:
+        result.images.append(ImageInfo(image_id))
     objects = result.objects
     if isinstance(objects, NamedObjects):
         if type(objs) is list and all(type(o) is str and o for o in objs):  # CHAIR's imid_to_objects

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from caption_audit.text.vocab import Vocabulary
-from caption_audit.types import GTObject, ImageInfo, NamedObjects
+from caption_audit.types import GTObject, ImageIds, ImageInfo, NamedObjects
 
 GT_MODES = ("instances", "chair")
 
@@ -119,8 +119,10 @@ class GroundTruth:
         return set(self.crowd.get(image_id, ()))
 
     def add_images(self, images: Iterable[ImageInfo]) -> None:
-        for img in images:
-            self.known.add(img.image_id)
+        if isinstance(images, ImageIds):  # the id column itself
+            self.known.update(images.image_ids)
+        else:
+            self.known.update(img.image_id for img in images)
 
     def add_caption_objects(self, image_id: str, classes: Iterable[str]) -> None:
         """CHAIR mode: union in the classes asserted by a reference caption."""

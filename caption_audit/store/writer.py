@@ -111,6 +111,13 @@ def write_table(directory: Path, name: str, columns: dict[str, list[Any]]) -> No
     w.close()
 
 
+def write_arrow_table(directory: Path, name: str, table: pa.Table) -> None:
+    """Write a whole table given as Arrow (``table.schema`` must be the table's schema)."""
+    w = TableWriter(directory, name)
+    w._writer.write_table(table)
+    w.close()
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Atomic JSON write."""
     tmp = path.with_name(f".{path.name}.tmp")

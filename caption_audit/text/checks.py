@@ -7,6 +7,7 @@ import re
 from importlib import resources
 
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
 
 
 _EXTRA = frozenset({"near", "next", "beside", "behind", "inside", "outside", "onto", "towards", "atop"})
@@ -37,12 +38,16 @@ def text_problem(text: str | None) -> str | None:
     """
     if text is None or not text.strip():
         return "empty caption"
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
-        return "empty caption (no words)"
-    latin = sum(1 for c in letters if c < "\u0250")
-    if latin / len(letters) < 0.5:
-        return "non-English caption (mostly non-Latin script)"
+    if text.isascii():  # the common case: every letter is A-Z/a-z, so Latin
+        if _ASCII_LETTER.search(text) is None:
+            return "empty caption (no words)"
+    else:
+        letters = [c for c in text if c.isalpha()]
+        if not letters:
+            return "empty caption (no words)"
+        latin = sum(1 for c in letters if c < "\u0250")
+        if latin / len(letters) < 0.5:
+            return "non-English caption (mostly non-Latin script)"
     words = [w.lower() for w in _WORD.findall(text)]
     if len(words) < 5:
         return None

