@@ -243,7 +243,8 @@ class CorpusAccumulator:
         :meth:`add_batch` (same result, faster)."""
         if isinstance(text, CaptionText):
             b = CaptionBatch.__new__(CaptionBatch)
-            b.texts, b.problems, b.tokens, b.sentences, b._norms = [text.text], None, [text.tokens], [text.sentences], None
+            b.texts, b.problems, b.tokens, b.sents = [text.text], None, [text.tokens], [text.sents]
+            b._norms = b._spans = None
         else:
             b = CaptionBatch([text])
         self.add_batch([source], [image_id], [caption_id], b)
@@ -268,7 +269,7 @@ class CorpusAccumulator:
             if name not in reg:
                 reg[name] = len(reg)
         src = list(map(reg.__getitem__, sources))
-        txts, tokens, sentences, norms = b.texts, b.tokens, b.sentences, b.norms
+        txts, tokens, sents, norms = b.texts, b.tokens, b.sents, b.norms
         hashes = _hashes(norms)
         lens = list(map(len, tokens))
         self._ids.extend(caption_ids)
@@ -279,7 +280,7 @@ class CorpusAccumulator:
         self._cap_texts.offer_many(src, hashes, txts, [bool(x) for x in norms])
         # first and last sentence of each caption: a one-sentence caption is its own first
         # sentence (same words, same hash) and has no closer; the others are tokenised here
-        n_sent = list(map(len, sentences))
+        n_sent = list(map(len, sents))
         multi = [i for i, k in enumerate(n_sent) if k > 1]
         first_h, first_w, first_toks = list(hashes), list(lens), list(tokens)
         last_h, last_w = [0] * n, [0] * n
@@ -291,7 +292,7 @@ class CorpusAccumulator:
         if multi:
             # first and last sentence of caption 1, then of caption 2, ...: the order in which
             # the text keeper sees them (its second-sighting rule depends on it)
-            pieces = [txts[i][sp[0]:sp[1]] for i in multi for sp in (sentences[i][0], sentences[i][-1])]
+            pieces = [p for i in multi for p in (sents[i][0], sents[i][-1])]
             ptoks = words_many(pieces)
             pnorms = list(map(" ".join, ptoks))
             phash = [h if nm else 0 for h, nm in zip(_hashes(pnorms), pnorms, strict=True)]
