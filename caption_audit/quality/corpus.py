@@ -376,14 +376,15 @@ class CorpusAccumulator:
         src = np.frombuffer(self._src, dtype=np.int32) if n else np.zeros(0, np.int32)
         img = np.frombuffer(self._img, dtype=np.uint64) if n else np.zeros(0, np.uint64)
         hsh = np.frombuffer(self._hash, dtype=np.uint64) if n else np.zeros(0, np.uint64)
-        df = pd.DataFrame({"src": src, "img": img, "h": hsh})
-        grp = df.groupby(["src", "h"], sort=False)
-        size = grp["img"].transform("size").to_numpy()
-        nimg = grp["img"].transform("nunique").to_numpy()
-        empty = np.frombuffer(self._w_all, dtype=np.int32) == 0 if n else np.zeros(0, bool)
+        w_all = np.frombuffer(self._w_all, dtype=np.int32) if n else np.zeros(0, np.int32)
+        text_groups = _Groups(src, hsh)  # (source, normalised text): the exact duplicates
+        size = text_groups.size[text_groups.gid]
+        nimg_g = text_groups.distinct(img)  # distinct images per group
+        nimg = nimg_g[text_groups.gid]
+        empty = w_all == 0
         size = np.where(empty, 1, size)
         nimg = np.where(empty, 1, nimg)
-        near_of, near_imgs = self._near_duplicates(df, nimg)
+        near_of, near_imgs = self._near_duplicates(src, img, hsh, text_groups, nimg)
         bshare, bflag, openers = self._boilerplate(src, names)
         near_flag = np.fromiter((v is not None for v in near_of), dtype=bool, count=n)
         dup_flag = nimg >= 2
@@ -402,12 +403,13 @@ class CorpusAccumulator:
             "boilerplate_share": bshare,
             "corpus_issues": issues,
         })
-        reused = self._reused(df, names)
+        reused = self._reused(src, text_groups, nimg_g, ~empty, names)
         n_caps = {names[s]: int(c) for s, c in zip(*np.unique(src, return_counts=True), strict=True)}
         return CorpusResult(captions, reused, openers, n_caps)
 
-    def _near_duplicates(self, df: pd.DataFrame, nimg: np.ndarray) -> tuple[list[str | None], np.ndarray]:
-        n = len(df)
+    def _near_duplicates(self, src: np.ndarray, img: np.ndarray, hsh: np.ndarray, text_groups: _Groups,
+                         nimg: np.ndarray) -> tuple[list[str | None], np.ndarray]:
+        n = src.size
         near_of: list[str | None] = [None] * n
         near_imgs = nimg.astype(np.int64).copy()
         if not n:
@@ -416,7 +418,9 @@ class CorpusAccumulator:
         sig = np.concatenate(self._sig_chunks)
         valid = bands[:, 0] != 0
         # one representative per (source, exact text): its first caption
-        rep_mask = ~df.duplicated(["src", "h"]).to_numpy() & valid
+        rep_mask = np.zeros(n, dtype=bool)
+        rep_mask[text_groups.first] = True
+        rep_mask &= valid
         reps = np.nonzero(rep_mask)[0]
         parent: dict[int, int] = {}
 
@@ -428,17 +432,15 @@ class CorpusAccumulator:
             return x
 
         thr = float(self.cfg["near_threshold"])
-        src = df["src"].to_numpy()
+        src_r = src[reps]
         for b in range(self.bands):
-            key = pd.DataFrame({"s": src[reps], "k": bands[reps, b], "i": reps})
-            dup = key.duplicated(["s", "k"], keep=False).to_numpy()
-            if not dup.any():
+            g = _Groups(src_r, bands[reps, b])
+            in_pair = g.size[g.gid] >= 2
+            if not in_pair.any():
                 continue
-            sub = key[dup]
-            first = sub.groupby(["s", "k"], sort=False)["i"].transform("first").to_numpy()
-            members = sub["i"].to_numpy()
-            keep = members != first
-            members, first = members[keep], first[keep]
+            first = reps[g.first[g.gid]]  # first representative with the same band key
+            keep = in_pair & (reps != first)
+            members, first = reps[keep], first[keep]
             sims = (sig[members] == sig[first]).mean(axis=1)
             for i, f in zip(members[sims >= thr].tolist(), first[sims >= thr].tolist(), strict=True):
                 ri, rf = find(i), find(f)
@@ -452,15 +454,14 @@ class CorpusAccumulator:
         if not multi:
             return near_of, near_imgs
         # map every caption (exact duplicates too) to its representative's cluster
-        rep_of = df.groupby(["src", "h"], sort=False).ngroup().to_numpy()
-        group_rep = {int(rep_of[i]): int(i) for i in reps}
-        img = df["img"].to_numpy()
-        hsh = df["h"].to_numpy()
+        root_of_rep = np.full(n, -1, dtype=np.int64)
+        for r, root in comp.items():
+            if root in multi:
+                root_of_rep[r] = root
+        row_root = root_of_rep[text_groups.first[text_groups.gid]]
         members_of: dict[int, list[int]] = {}
-        for i in range(n):
-            r = group_rep.get(int(rep_of[i]))
-            if r is not None and comp.get(r, r) in multi:
-                members_of.setdefault(comp[r], []).append(i)
+        for i in np.nonzero(row_root >= 0)[0].tolist():
+            members_of.setdefault(int(row_root[i]), []).append(i)
         for root, rows in members_of.items():
             reps_sorted = multi[root]
             root_row, second = reps_sorted[0], reps_sorted[1]
@@ -485,27 +486,34 @@ class CorpusAccumulator:
             h = np.frombuffer(hs, dtype=np.uint64) if n else np.zeros(0, np.uint64)
             p = np.frombuffer(ps, dtype=np.uint64) if n else np.zeros(0, np.uint64)
             w = np.frombuffer(ws, dtype=np.int32).astype(np.int64) if n else np.zeros(0, np.int64)
-            frame = pd.DataFrame({"src": src, "h": h, "p": p})
-            cnt = frame.groupby(["src", "h"], sort=False)["h"].transform("size").to_numpy()
+            sent_groups = _Groups(src, h)
+            cnt = sent_groups.size[sent_groups.gid]
             share = cnt / np.maximum(n_src[src], 1) if n else np.zeros(0)
             is_boiler = (h != 0) & (cnt >= cfg["boilerplate_min_count"]) & (share >= cfg["boilerplate_min_share"])
             boiler_words += np.where(is_boiler, w, 0)
-            for kind, col, keeper in (("sentence", "h", self._sent_texts), ("prefix", "p", self._prefix_texts)):
-                counts = frame[frame[col] != 0].groupby(["src", col]).size().rename("count").reset_index()
-                counts = counts.sort_values(["src", "count"], ascending=[True, False], kind="stable")
-                for s, g in counts.groupby("src", sort=True):
-                    def text_of(key: int, s: int = int(s), keeper: Any = keeper, kind: str = kind) -> str | None:
+            for kind, col, keeper in (("sentence", h, self._sent_texts), ("prefix", p, self._prefix_texts)):
+                nz = col != 0
+                g = sent_groups if kind == "sentence" else _Groups(src, col)
+                # groups of >= 2 captions with a non-empty key, in (source, key) order
+                ok = (g.size >= 2) & nz[g.first]
+                g_src = src[g.first[ok]].tolist()
+                g_key = col[g.first[ok]].tolist()
+                g_cnt = g.size[ok].tolist()
+                by_src: dict[int, list[tuple[int, int]]] = {}
+                for s_, key, c in zip(g_src, g_key, g_cnt, strict=True):
+                    by_src.setdefault(s_, []).append((key, c))
+                for s_ in sorted(by_src):
+                    def text_of(key: int, s: int = s_, keeper: Any = keeper, kind: str = kind) -> str | None:
                         return keeper.get(s, key) or (self._cap_texts.get(s, key) if kind == "sentence" else None)
 
-                    # ties in count are ordered by text: hashes are salted per process
-                    cands = [(int(key), int(c)) for key, c in zip(g[col].tolist(), g["count"].tolist(), strict=True)
-                             if c >= 2]
+                    # ties in count are ordered by text (hashes are salted per process), then key
+                    cands = by_src[s_]
                     cands.sort(key=lambda kc: (-kc[1], text_of(kc[0]) or ""))
+                    total = int(n_src[s_])
                     for rank, (key, c) in enumerate(cands[:top_k], 1):
-                        total = int(n_src[s])
                         rows.append({
-                            "source": names[int(s)], "position": pos, "kind": kind, "rank": rank,
-                            "text": text_of(key), "count": int(c), "share": c / total,
+                            "source": names[s_], "position": pos, "kind": kind, "rank": rank,
+                            "text": text_of(key), "count": c, "share": c / total,
                             "boilerplate": bool(kind == "sentence" and c >= cfg["boilerplate_min_count"]
                                                 and c / total >= cfg["boilerplate_min_share"]),
                         })
@@ -516,21 +524,62 @@ class CorpusAccumulator:
         cols = ["source", "position", "kind", "rank", "text", "count", "share", "boilerplate"]
         return bshare, bflag, pd.DataFrame(rows, columns=cols)
 
-    def _reused(self, df: pd.DataFrame, names: dict[int, str]) -> pd.DataFrame:
+    def _reused(self, src: np.ndarray, text_groups: _Groups, nimg_g: np.ndarray, nonempty: np.ndarray,
+                names: dict[int, str]) -> pd.DataFrame:
         cols = ["source", "rank", "text", "n_captions", "n_images", "share"]
-        if df.empty:
+        if not src.size:
             return pd.DataFrame(columns=cols)
-        w_all = np.frombuffer(self._w_all, dtype=np.int32)
-        d = df[w_all > 0]
-        g = d.groupby(["src", "h"]).agg(n_captions=("img", "size"), n_images=("img", "nunique")).reset_index()
-        g = g[g["n_images"] >= 2].sort_values(["src", "n_images", "n_captions"], ascending=[True, False, False], kind="stable")
-        n_src = df.groupby("src").size()
+        n_src = np.bincount(src)
+        g = text_groups
+        # groups of non-empty captions on >= 2 images (an empty caption's group holds only
+        # empty captions: one normalised text), in (source, hash) order
+        ok = (nimg_g >= 2) & nonempty[g.first]
+        by_src: dict[int, list[tuple[int, int, int, str]]] = {}
+        hs = self._hash
+        for s_, first, n_caps, n_imgs in zip(src[g.first[ok]].tolist(), g.first[ok].tolist(),
+                                            g.size[ok].tolist(), nimg_g[ok].tolist(), strict=True):
+            h = hs[first]
+            by_src.setdefault(s_, []).append((h, n_caps, n_imgs, self._cap_texts.get(s_, h) or ""))
         rows = []
-        for s, sub in g.groupby("src", sort=True):
-            sub = sub.assign(text=[self._cap_texts.get(int(s), int(h)) or "" for h in sub["h"]])
-            sub = sub.sort_values(["n_images", "n_captions", "text"], ascending=[False, False, True], kind="stable")
-            for rank, r in enumerate(sub.head(int(self.cfg["top_k"])).itertuples(index=False), 1):
-                rows.append({"source": names[int(s)], "rank": rank, "text": self._cap_texts.get(int(s), int(r.h)),
-                             "n_captions": int(r.n_captions), "n_images": int(r.n_images),
-                             "share": int(r.n_captions) / int(n_src[s])})
+        top_k = int(self.cfg["top_k"])
+        for s_ in sorted(by_src):
+            sub = sorted(by_src[s_], key=lambda r: (-r[2], -r[1], r[3]))
+            for rank, (h, n_caps, n_imgs, _text) in enumerate(sub[:top_k], 1):
+                rows.append({"source": names[s_], "rank": rank, "text": self._cap_texts.get(s_, h),
+                             "n_captions": n_caps, "n_images": n_imgs, "share": n_caps / int(n_src[s_])})
         return pd.DataFrame(rows, columns=cols)
+
+
+class _Groups:
+    """Rows grouped by equal keys (numpy arrays of one length), groups numbered in sorted key
+    order: ``gid`` (group of each row), ``first`` (first row of each group), ``size`` (rows per
+    group). What pandas' ``groupby(...).transform("size")`` / ``duplicated`` give, without pandas."""
+
+    __slots__ = ("order", "gid", "first", "size", "_starts")
+
+    def __init__(self, *keys: np.ndarray):
+        n = keys[0].size
+        self.order = np.lexsort(keys[::-1])  # stable: rows of a group in row order
+        change = np.zeros(n, dtype=bool)
+        for k in keys:
+            ks = k[self.order]
+            change[1:] |= ks[1:] != ks[:-1]
+        if n:
+            change[0] = True
+        starts = np.nonzero(change)[0]
+        self._starts = starts
+        gid_sorted = np.cumsum(change) - 1
+        self.gid = np.empty(n, dtype=np.int64)
+        self.gid[self.order] = gid_sorted
+        self.first = self.order[starts]
+        self.size = np.diff(np.append(starts, n))
+
+    def distinct(self, values: np.ndarray) -> np.ndarray:
+        """Number of distinct ``values`` per group."""
+        if not values.size:
+            return np.zeros(0, dtype=np.int64)
+        sub = np.lexsort((values, self.gid))
+        g, v = self.gid[sub], values[sub]
+        new = np.ones(values.size, dtype=bool)
+        new[1:] = (g[1:] != g[:-1]) | (v[1:] != v[:-1])
+        return np.bincount(g[new], minlength=self.size.size)
