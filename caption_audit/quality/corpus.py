@@ -92,14 +92,15 @@ def _one_permutation_minhash(shingles: np.ndarray, owner: np.ndarray, n: int, k:
     sig = sig.reshape(n, k)
     empty = sig == empty_val
     has_any = ~empty.all(axis=1)
-    empty &= has_any[:, None]
-    step = np.uint64(1 << 32)
-    while empty.any():
-        nxt_val = np.roll(sig, -1, axis=1)
-        nxt_empty = np.roll(empty, -1, axis=1)
-        fill = empty & ~nxt_empty
-        sig[fill] = nxt_val[fill] + step
-        empty &= ~fill
+    if empty.any():
+        # an empty bin takes the value of the next non-empty bin (circularly) + step x distance:
+        # the next non-empty column at or after each column, over the row written out twice
+        col = np.arange(2 * k)
+        nxt = np.where(np.concatenate([empty, empty], axis=1), 2 * k, col)
+        nxt = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1][:, :k]
+        dist = (nxt - col[:k]).astype(np.uint64)
+        src = np.take_along_axis(sig, np.minimum(nxt, 2 * k - 1) % k, axis=1)
+        sig = np.where(empty, src + dist * np.uint64(1 << 32), sig)
     sig[~has_any] = 0
     return sig
 
@@ -189,6 +190,27 @@ class _TextKeeper:
                 kept[hs[i]] = texts[i].strip()[:500]
         b = bit[idx]
         np.bitwise_or.at(seen, b >> 3, (np.int64(1) << (b & 7)).astype(np.uint8))
+
+    def offer_unseen(self, src: int, hs: list[int], texts: list[str]) -> None:
+        """:meth:`offer` for each ``(h, text)`` of one source whose text is not empty, in order,
+        for a keeper without second sight: a hash not kept yet keeps the text of its first
+        offer. Set operations instead of one call per offer while the cap is not in reach."""
+        if self.seen is not None:
+            raise ValueError("offer_unseen: only for a keeper without second sight")
+        kept = self.texts.get(src)
+        if kept is None:
+            kept = self.texts[src] = {}
+        first = dict(zip(reversed(hs), reversed(texts), strict=True))  # hash -> text of its first offer
+        if first.get(0) == "":
+            del first[0]  # empty texts (hash 0) are not offered
+        new = first.keys() - kept.keys()
+        if len(kept) + len(new) >= self.cap:  # the order of offers decides what is kept
+            for h, t in zip(hs, texts, strict=True):
+                if t:
+                    self.offer(src, h, t)
+            return
+        for h in new:
+            kept[h] = first[h].strip()[:500]
 
     def get(self, src: int, h: int) -> str | None:
         return self.texts.get(src, {}).get(h)
@@ -314,7 +336,13 @@ class CorpusAccumulator:
             warr.extend(ws)
             parr.extend(ph)
         # prefixes offered in the order first, last of caption 1, then caption 2, ...
-        offers = [(src[i], pre[j][i], pre_text[j][i]) for i in range(n) for j in (0, 1) if pre_text[j][i]]
+        if len(reg) == 1 or len(set(src)) == 1:
+            hs_i = [h for pair in zip(pre[0], pre[1], strict=True) for h in pair]
+            ts_i = [t for pair in zip(pre_text[0], pre_text[1], strict=True) for t in pair]
+            self._prefix_texts.offer_unseen(src[0], hs_i, ts_i)
+            offers = []
+        else:
+            offers = [(src[i], pre[j][i], pre_text[j][i]) for i in range(n) for j in (0, 1) if pre_text[j][i]]
         if offers:
             kept = self._prefix_texts.texts
             offers = [o for o in offers if o[1] not in kept.get(o[0], ())]

@@ -56,28 +56,46 @@ def words(text: str) -> list[str]:
 _ASCII_SEP = bytes(c if (chr(c).isalnum() or c == 39) else 32 for c in range(256))
 
 
+# the same table keeping NUL: texts of a batch are joined by NUL and translated at once
+_ASCII_SEP_NUL = b"\0" + _ASCII_SEP[1:]
+
+
 def words_many(texts: list[str]) -> list[list[str]]:
-    """:func:`words` of each text (identical output), faster: an ASCII text is split by a byte
-    translation; only its pieces that hold an apostrophe, and non-ASCII texts, go through the
-    regular expression.
+    """:func:`words` of each text (identical output), faster: the texts are lower-cased and, when
+    ASCII, split by one byte translation of the whole batch (joined by NUL, which no text holds,
+    and which ends a word and a lower-casing context like the end of a text); only pieces that
+    hold an apostrophe, and non-ASCII texts, go through the regular expression.
 
     >>> words_many(["It's a dog's 'toy'.", "Ein Hund_im Park"])
     [["it's", 'a', "dog's", 'toy'], ['ein', 'hund', 'im', 'park']]
     """
-    out: list[list[str]] = []
-    append = out.append
-    findall = _WORD.findall
-    table = _ASCII_SEP
-    for t in texts:
-        low = t.lower()
-        if low.isascii():
-            toks = low.encode().translate(table).decode().split()
-            if "'" in low:
-                toks = [w for piece in toks for w in (findall(piece) if "'" in piece else (piece,))]
-        else:
-            toks = findall(low)
-        append(toks)
+    if not texts:
+        return []
+    joined = "\0".join(texts)
+    if joined.count("\0") != len(texts) - 1:  # a text holds NUL: one at a time
+        return [_words_one(t.lower()) for t in texts]
+    low = joined.lower()
+    if not low.isascii():
+        return list(map(_words_one, low.split("\0")))
+    pieces = low.encode().translate(_ASCII_SEP_NUL).decode().split("\0")
+    out = list(map(str.split, pieces))
+    if "'" in low:
+        findall = _WORD.findall
+        for i, piece in enumerate(pieces):
+            if "'" in piece:
+                out[i] = [w for tok in out[i] for w in (findall(tok) if "'" in tok else (tok,))]
     return out
+
+
+def _words_one(low: str) -> list[str]:
+    """:func:`words` of a lower-cased text."""
+    if low.isascii():
+        toks = low.encode().translate(_ASCII_SEP).decode().split()
+        if "'" in low:
+            findall = _WORD.findall
+            toks = [w for piece in toks for w in (findall(piece) if "'" in piece else (piece,))]
+        return toks
+    return _WORD.findall(low)
 
 
 def normalise(text: str) -> str:
