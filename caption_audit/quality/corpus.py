@@ -27,6 +27,8 @@ Example::
 
 from __future__ import annotations
 
+import itertools
+import operator
 import zlib
 from array import array
 from dataclasses import dataclass
@@ -203,7 +205,7 @@ class _TextKeeper:
         first = dict(zip(reversed(hs), reversed(texts), strict=True))  # hash -> text of its first offer
         if first.get(0) == "":
             del first[0]  # empty texts (hash 0) are not offered
-        new = first.keys() - kept.keys()
+        new = set(first).difference(kept)  # C-level, over ``first`` only (a dict argument)
         if len(kept) + len(new) >= self.cap:  # the order of offers decides what is kept
             for h, t in zip(hs, texts, strict=True):
                 if t:
@@ -302,15 +304,22 @@ class CorpusAccumulator:
         self._cap_texts.offer_many(src, hashes, txts, [bool(x) for x in norms])
         # first and last sentence of each caption: a one-sentence caption is its own first
         # sentence (same words, same hash) and has no closer; the others are tokenised here
-        n_sent = list(map(len, sents))
-        multi = [i for i, k in enumerate(n_sent) if k > 1]
-        first_h, first_w, first_toks = list(hashes), list(lens), list(tokens)
-        last_h, last_w = [0] * n, [0] * n
-        for i, k in enumerate(n_sent):
-            if k == 0:
-                first_h[i] = first_w[i] = 0
-                first_toks[i] = []
-        last_toks: list[list[str]] = [[]] * n
+        n_sent = np.fromiter(map(len, sents), dtype=np.int64, count=n)
+        multi = np.flatnonzero(n_sent > 1).tolist()
+        first_h = np.array(hashes, dtype=np.uint64)
+        first_w = np.array(lens, dtype=np.int32)
+        first_toks = list(tokens)
+        last_h = np.zeros(n, dtype=np.uint64)
+        last_w = np.zeros(n, dtype=np.int32)
+        none = np.flatnonzero(n_sent == 0)
+        first_h[none] = 0
+        first_w[none] = 0
+        for i in none.tolist():
+            first_toks[i] = []
+        k = self._prefix_words
+        cut = operator.itemgetter(slice(0, k))
+        pre_first = list(map(" ".join, map(cut, first_toks)))
+        pre_last = [""] * n
         if multi:
             # first and last sentence of caption 1, then of caption 2, ...: the order in which
             # the text keeper sees them (its second-sighting rule depends on it)
@@ -320,33 +329,36 @@ class CorpusAccumulator:
             phash = [h if nm else 0 for h, nm in zip(_hashes(pnorms), pnorms, strict=True)]
             self._sent_texts.offer_many([src[i] for i in multi for _ in (0, 1)], phash, pieces,
                                         [bool(x) for x in pnorms])
+            plen = list(map(len, ptoks))
+            first_h[multi] = phash[0::2]
+            first_w[multi] = plen[0::2]
+            last_h[multi] = phash[1::2]
+            last_w[multi] = plen[1::2]
+            ppre = list(map(" ".join, map(cut, ptoks)))
             for j, i in enumerate(multi):
-                first_h[i], first_w[i], first_toks[i] = phash[2 * j], len(ptoks[2 * j]), ptoks[2 * j]
-                last_h[i], last_w[i], last_toks[i] = phash[2 * j + 1], len(ptoks[2 * j + 1]), ptoks[2 * j + 1]
-        k = self._prefix_words
-        pre: list[list[int]] = []
-        pre_text: list[list[str]] = []
-        for ts in (first_toks, last_toks):
-            prefixes = [" ".join(t[:k]) for t in ts]
-            pre_text.append(prefixes)
-            pre.append([h if p else 0 for h, p in zip(_hashes(prefixes), prefixes, strict=True)])
-        for hs, ws, ph, harr, parr, warr in ((first_h, first_w, pre[0], self._first, self._pfirst, self._w_first),
-                                             (last_h, last_w, pre[1], self._last, self._plast, self._w_last)):
-            harr.extend(hs)
-            warr.extend(ws)
-            parr.extend(ph)
+                pre_first[i] = ppre[2 * j]
+                pre_last[i] = ppre[2 * j + 1]
+        pre_h = []
+        for prefixes in (pre_first, pre_last):
+            ph = np.array(_hashes(prefixes), dtype=np.uint64)
+            ph[~np.fromiter(map(bool, prefixes), dtype=bool, count=n)] = 0  # empty prefix: 0
+            pre_h.append(ph)
+        for hs, ws, ph, harr, parr, warr in ((first_h, first_w, pre_h[0], self._first, self._pfirst, self._w_first),
+                                             (last_h, last_w, pre_h[1], self._last, self._plast, self._w_last)):
+            harr.frombytes(hs.tobytes())
+            warr.frombytes(ws.tobytes())
+            parr.frombytes(ph.tobytes())
         # prefixes offered in the order first, last of caption 1, then caption 2, ...
-        if len(reg) == 1 or len(set(src)) == 1:
-            hs_i = [h for pair in zip(pre[0], pre[1], strict=True) for h in pair]
-            ts_i = [t for pair in zip(pre_text[0], pre_text[1], strict=True) for t in pair]
+        hs_i = np.stack(pre_h, axis=1).ravel().tolist()
+        ts_i = [t for pair in zip(pre_first, pre_last, strict=True) for t in pair]
+        if len(set(src)) == 1:
             self._prefix_texts.offer_unseen(src[0], hs_i, ts_i)
-            offers = []
-        else:
-            offers = [(src[i], pre[j][i], pre_text[j][i]) for i in range(n) for j in (0, 1) if pre_text[j][i]]
-        if offers:
-            kept = self._prefix_texts.texts
-            offers = [o for o in offers if o[1] not in kept.get(o[0], ())]
-            self._prefix_texts.offer_many([o[0] for o in offers], [o[1] for o in offers], [o[2] for o in offers], None)
+        else:  # per source, in order (the text keeper keeps texts per source)
+            src_i = [x for x in src for _ in (0, 1)]
+            for s_ in dict.fromkeys(src):
+                mine = [x == s_ for x in src_i]
+                self._prefix_texts.offer_unseen(s_, list(itertools.compress(hs_i, mine)),
+                                                list(itertools.compress(ts_i, mine)))
         # stable token hashes (crc32, not the salted hash()): the sketches, and so the
         # near-duplicate decisions, are the same in every run
         near = self._near_min
