@@ -361,14 +361,11 @@ class CorpusAccumulator:
                                                 list(itertools.compress(ts_i, mine)))
         # stable token hashes (crc32, not the salted hash()): the sketches, and so the
         # near-duplicate decisions, are the same in every run
-        near = self._near_min
-        crc = self._crc
-        for t, m in zip(tokens, lens, strict=True):
-            if m >= near:
-                self._pend_tokens.extend(map(crc.__getitem__, t))
-                self._pend_lens.append(m)
-            else:
-                self._pend_lens.append(0)
+        lens_a = np.array(lens, dtype=np.int64)
+        long_enough = lens_a >= self._near_min
+        self._pend_tokens.extend(map(self._crc.__getitem__, itertools.chain.from_iterable(
+            itertools.compress(tokens, long_enough.tolist()))))
+        self._pend_lens.extend(np.where(long_enough, lens_a, 0).tolist())
         if len(self._pend_lens) >= _CHUNK:
             self._flush()
 

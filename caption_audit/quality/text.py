@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,8 +76,20 @@ def words_many(texts: list[str]) -> list[list[str]]:
     if joined.count("\0") != len(texts) - 1:  # a text holds NUL: one at a time
         return [_words_one(t.lower()) for t in texts]
     low = joined.lower()
-    if not low.isascii():
-        return list(map(_words_one, low.split("\0")))
+    if low.isascii():
+        return _ascii_words(low)
+    pieces = low.split("\0")
+    asc = list(map(str.isascii, pieces))
+    out: list[list[str]] = list(map(_words_one, itertools.compress(pieces, [not a for a in asc])))
+    if len(out) == len(pieces):
+        return out
+    done = iter(_ascii_words("\0".join(itertools.compress(pieces, asc))))
+    rest = iter(out)
+    return [next(done) if a else next(rest) for a in asc]
+
+
+def _ascii_words(low: str) -> list[list[str]]:
+    """:func:`words` of each NUL-separated piece of the lower-cased ASCII text ``low``."""
     pieces = low.encode().translate(_ASCII_SEP_NUL).decode().split("\0")
     out = list(map(str.split, pieces))
     if "'" in low:
