@@ -94,15 +94,18 @@ def _one_permutation_minhash(shingles: np.ndarray, owner: np.ndarray, n: int, k:
     sig = sig.reshape(n, k)
     empty = sig == empty_val
     has_any = ~empty.all(axis=1)
-    if empty.any():
+    rows = np.flatnonzero(has_any & empty.any(axis=1))
+    if rows.size:
         # an empty bin takes the value of the next non-empty bin (circularly) + step x distance:
         # the next non-empty column at or after each column, over the row written out twice
-        col = np.arange(2 * k)
-        nxt = np.where(np.concatenate([empty, empty], axis=1), 2 * k, col)
+        e = empty[rows]
+        col = np.arange(2 * k, dtype=np.int32)
+        nxt = np.where(np.concatenate([e, e], axis=1), np.int32(2 * k), col)
         nxt = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1][:, :k]
         dist = (nxt - col[:k]).astype(np.uint64)
-        src = np.take_along_axis(sig, np.minimum(nxt, 2 * k - 1) % k, axis=1)
-        sig = np.where(empty, src + dist * np.uint64(1 << 32), sig)
+        part = sig[rows]
+        src = np.take_along_axis(part, nxt % k, axis=1)
+        sig[rows] = np.where(e, src + dist * np.uint64(1 << 32), part)
     sig[~has_any] = 0
     return sig
 
@@ -249,7 +252,7 @@ class CorpusAccumulator:
         self._w_first = array("i")
         self._w_last = array("i")
         self._w_all = array("i")
-        self._pend_tokens: list[int] = []
+        self._pend_tokens = array("I")  # crc32 of each token of the pending captions
         self._pend_lens: list[int] = []
         self._bands_chunks: list[np.ndarray] = []
         self._sig_chunks: list[np.ndarray] = []
@@ -378,18 +381,20 @@ class CorpusAccumulator:
         ok = lens > 0
         sig = np.zeros((n, self.k), dtype=np.uint64)
         if ok.any():
-            flat = np.array(self._pend_tokens, dtype=np.int64).view(np.uint64)
-            starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+            # only the captions with tokens (the others keep an all-zero sketch)
+            flat = np.frombuffer(self._pend_tokens, dtype=np.uint32).astype(np.uint64)
+            lens_ok = lens[ok]
+            n_ok = lens_ok.size
+            starts = np.concatenate([[0], np.cumsum(lens_ok)[:-1]])
             # bigrams: token i and i+1 of the same caption
             nxt = np.ones(flat.size, dtype=bool)
-            ends = starts[ok] + lens[ok] - 1
-            nxt[ends] = False
+            nxt[starts + lens_ok - 1] = False
             idx = np.nonzero(nxt)[0]
             big = (flat[idx] * np.uint64(0x9E3779B97F4A7C15)) ^ (flat[idx + 1] << np.uint64(32)) ^ np.uint64(0x5BD1E995)
-            owner_uni = np.repeat(np.arange(n), lens)
+            owner_uni = np.repeat(np.arange(n_ok), lens_ok)
             shingles = np.concatenate([flat, big])
             owner = np.concatenate([owner_uni, owner_uni[idx]])
-            sig = _one_permutation_minhash(shingles, owner, n, self.k)
+            sig[ok] = _one_permutation_minhash(shingles, owner, n_ok, self.k)
         r = self.k // self.bands
         with np.errstate(over="ignore"):
             mixed = sig * self._band_mult[None, :]
@@ -397,7 +402,7 @@ class CorpusAccumulator:
         bands[~ok] = 0
         self._bands_chunks.append(bands)
         self._sig_chunks.append((sig & np.uint64(0xFF)).astype(np.uint8))
-        self._pend_tokens = []
+        self._pend_tokens = array("I")
         self._pend_lens = []
 
     # -- results ---------------------------------------------------------------------------
