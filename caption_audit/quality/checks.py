@@ -524,76 +524,74 @@ def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str |
         return QualityColumns({k: [r.flags[k] for r in rs] for k in _ALL}, [r.quality_issues for r in rs],
                               {k: [r.values[k] for r in rs] for k in VALUE_COLUMNS}, [r.reasons for r in rs])
     txts, tokens, sentences = b.texts, b.tokens, b.sents
-    suspects = _garbage_suspects(txts)  # the captions the garbage rule can flag
+    # column by column: each rule finds the captions it can flag (most pass its cheap test in
+    # one comprehension), then runs on those; issues and reasons in registry order per caption
     f_empty, f_non, f_rep, f_trunc, f_garb = ([False] * n for _ in range(5))
-    v_ntok: list[Any] = [0] * n
-    v_share: list[Any] = [None] * n
-    v_long: list[Any] = [None] * n
-    v_rsent: list[Any] = [None] * n
+    v_ntok: list[Any] = list(map(len, tokens))
+    v_share: list[Any] = [0.0] * n
+    v_long: list[Any] = [0] * n
+    v_rsent: list[Any] = [0] * n
     v_trunc: list[Any] = [None] * n
     v_unbal: list[Any] = [0] * n
     v_markup: list[Any] = [None] * n
-    issues: list[list[str]] = []
-    reasons: list[dict[str, str]] = []
-    add_issues, add_reasons = issues.append, reasons.append
+    issues: list[list[str]] = [[] for _ in range(n)]
+    reasons: list[dict[str, str]] = [{} for _ in range(n)]
     isdigit = str.isdigit
-    ngram, max_rsent = _cfg("repetition")["ngram"], _cfg("repetition")["repeated_sentences"]
-    terminal = frozenset(_cfg("truncated")["terminal"]) - frozenset(_cfg("truncated")["closing"])
-    for i in range(n):
-        text, toks, sents = txts[i], tokens[i], sentences[i]
-        problem = _UNKNOWN if problems is None else problems[i]
-        if not toks or (isdigit(toks[0]) and all(map(isdigit, toks))):
-            # no letters: only ``empty`` runs (and anything odd stays with check_caption)
-            r = check_caption(CaptionText.from_parts(text, toks, sents, problem))
-            for name, col in (("empty", f_empty), ("non_english", f_non), ("repetition", f_rep),
-                              ("truncated", f_trunc), ("garbage", f_garb)):
-                col[i] = r.flags[name]
-            v = r.values
-            v_ntok[i], v_share[i], v_long[i], v_rsent[i] = (v["n_tokens"], v["repeated_share"],
-                                                            v["longest_repeat"], v["repeated_sentences"])
-            v_trunc[i], v_unbal[i], v_markup[i] = v["truncation"], v["unbalanced_brackets"], v["markup"]
-            add_issues(r.quality_issues)
-            add_reasons(r.reasons)
-            continue
-        iss: list[str] = []
-        why: dict[str, str] = {}
-        if i in suspects:
-            out = _garbage(text)
-            v_unbal[i], v_markup[i] = out.values["unbalanced_brackets"], out.values["markup"]
-            if out.flag:
-                f_garb[i] = True
-                iss.append("garbage")
-                if out.reason:
-                    why["garbage"] = out.reason
-        if problem is _UNKNOWN:
-            from caption_audit.text.checks import text_problem
+    # no letters (no word, or digits only): only ``empty`` runs, through check_caption (rare)
+    blank = [i for i, t in enumerate(tokens) if not t or (isdigit(t[0]) and all(map(isdigit, t)))]
+    for i in blank:
+        r = check_caption(CaptionText.from_parts(txts[i], tokens[i], sentences[i],
+                                                 _UNKNOWN if problems is None else problems[i]))
+        for name, col in (("empty", f_empty), ("non_english", f_non), ("repetition", f_rep),
+                          ("truncated", f_trunc), ("garbage", f_garb)):
+            col[i] = r.flags[name]
+        v = r.values
+        v_ntok[i], v_share[i], v_long[i], v_rsent[i] = (v["n_tokens"], v["repeated_share"],
+                                                        v["longest_repeat"], v["repeated_sentences"])
+        v_trunc[i], v_unbal[i], v_markup[i] = v["truncation"], v["unbalanced_brackets"], v["markup"]
+        issues[i], reasons[i] = r.quality_issues, r.reasons
+    skip = set(blank)
+    for i in sorted(_garbage_suspects(txts) - skip):  # the captions the garbage rule can flag
+        out = _garbage(txts[i])
+        v_unbal[i], v_markup[i] = out.values["unbalanced_brackets"], out.values["markup"]
+        if out.flag:
+            f_garb[i] = True
+            issues[i].append("garbage")
+            if out.reason:
+                reasons[i]["garbage"] = out.reason
+    if problems is None:
+        from caption_audit.text.checks import text_problem
 
-            problem = text_problem(text)
-        if problem is not None and problem.startswith("non-English"):
+        problems = [None if i in skip else text_problem(t) for i, t in enumerate(txts)]
+    for i, problem in enumerate(problems):
+        if problem is not None and i not in skip and problem.startswith("non-English"):
             f_non[i] = True
-            iss.append("non_english")
-            why["non_english"] = problem
-        n_tok = v_ntok[i] = len(toks)
-        if n_tok <= ngram or (len(sents) <= max_rsent and n_tok - len(set(toks)) < ngram):
-            v_share[i] = 0.0  # repetition_values' own fast paths, inlined
-            v_long[i] = v_rsent[i] = 0
-        else:
-            share, longest, rsent, reason = repetition_values(toks, sents)
-            v_share[i], v_long[i], v_rsent[i] = share, longest, rsent
-            if reason is not None:
-                f_rep[i] = True
-                iss.append("repetition")
-                why["repetition"] = reason
-        if text[-1] not in terminal and text.rstrip()[-1] not in terminal:
-            # no terminal punctuation at the end (ending in one: not cut, truncation's first test)
-            cut = truncation(text, toks, sents)
-            if cut is not None:
-                f_trunc[i] = True
-                iss.append("truncated")
-                v_trunc[i] = cut[0]
-                why["truncated"] = cut[1]
-        add_issues(iss)
-        add_reasons(why)
+            issues[i].append("non_english")
+            reasons[i]["non_english"] = problem
+    rep_cfg = _cfg("repetition")
+    ngram, max_rsent = rep_cfg["ngram"], rep_cfg["repeated_sentences"]
+    # repetition_values' own fast paths: <= n tokens, or few sentences and < n repeated words
+    for i in [i for i, (t, ss) in enumerate(zip(tokens, sentences, strict=True))
+              if len(t) > ngram and (len(ss) > max_rsent or len(t) - len(set(t)) >= ngram)]:
+        if i in skip:
+            continue
+        share, longest, rsent, reason = repetition_values(tokens[i], sentences[i])
+        v_share[i], v_long[i], v_rsent[i] = share, longest, rsent
+        if reason is not None:
+            f_rep[i] = True
+            issues[i].append("repetition")
+            reasons[i]["repetition"] = reason
+    # truncation's first test: a caption ending in terminal punctuation is not cut
+    terminal = frozenset(_cfg("truncated")["terminal"]) - frozenset(_cfg("truncated")["closing"])
+    for i in [i for i, t in enumerate(txts) if t and t[-1] not in terminal and t.rstrip()[-1:] not in terminal]:
+        if i in skip:
+            continue
+        cut = truncation(txts[i], tokens[i], sentences[i])
+        if cut is not None:
+            f_trunc[i] = True
+            issues[i].append("truncated")
+            v_trunc[i] = cut[0]
+            reasons[i]["truncated"] = cut[1]
     flags = {"empty": f_empty, "non_english": f_non, "repetition": f_rep, "truncated": f_trunc, "garbage": f_garb}
     values = {"n_tokens": v_ntok, "repeated_share": v_share, "longest_repeat": v_long,
               "repeated_sentences": v_rsent, "truncation": v_trunc, "unbalanced_brackets": v_unbal,
