@@ -209,9 +209,10 @@ def repetition_values(toks: list[str], sents: list[str]) -> tuple[float, int, in
 
 def _repeated_sentences(sents: list[str]) -> int:
     """Sentences of >= 3 words (>= 2 spaces) identical (case aside) to an earlier one."""
-    keys = [k for k in map(str.lower, sents) if k.count(" ") >= 2]
+    keys = list(map(str.lower, sents))
     if len(set(keys)) == len(keys):
         return 0  # no sentence repeats (the common case), decided in C
+    keys = [k for k in keys if k.count(" ") >= 2]
     seen: set[str] = set()
     rep = 0
     for key in keys:

@@ -88,16 +88,18 @@ def words_many(texts: list[str]) -> list[list[str]]:
     return [next(done) if a else next(rest) for a in asc]
 
 
+# an apostrophe that is not between two letters/digits ends a word (ASCII, lower case)
+_LONE_APOSTROPHE = re.compile(r"'(?![a-z0-9])|(?<![a-z0-9])'")
+
+
 def _ascii_words(low: str) -> list[list[str]]:
-    """:func:`words` of each NUL-separated piece of the lower-cased ASCII text ``low``."""
-    pieces = low.encode().translate(_ASCII_SEP_NUL).decode().split("\0")
-    out = list(map(str.split, pieces))
-    if "'" in low:
-        findall = _WORD.findall
-        for i, piece in enumerate(pieces):
-            if "'" in piece:
-                out[i] = [w for tok in out[i] for w in (findall(tok) if "'" in tok else (tok,))]
-    return out
+    """:func:`words` of each NUL-separated piece of the lower-cased ASCII text ``low``: every
+    byte but a letter, digit, apostrophe or NUL becomes a space, then so does every apostrophe
+    that is not inside a word; a split on white space leaves the words."""
+    flat = low.encode().translate(_ASCII_SEP_NUL).decode()
+    if "'" in flat:
+        flat = _LONE_APOSTROPHE.sub(" ", flat)
+    return list(map(str.split, flat.split("\0")))
 
 
 def _words_one(low: str) -> list[str]:
