@@ -89,7 +89,8 @@ def words_many(texts: list[str]) -> list[list[str]]:
 
 
 # an apostrophe that is not between two letters/digits ends a word (ASCII, lower case)
-_LONE_APOSTROPHE = re.compile(r"'(?![a-z0-9])|(?<![a-z0-9])'")
+# (each branch starts with the apostrophe itself: the scan jumps from one to the next)
+_LONE_APOSTROPHE = re.compile(r"'(?:(?![a-z0-9])|(?<![a-z0-9]'))")
 
 
 def _ascii_words(low: str) -> list[list[str]]:
