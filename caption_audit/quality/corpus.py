@@ -63,6 +63,15 @@ class _Crc32(dict):
         v = self[key] = zlib.crc32(key.encode())
         return v
 
+    def add_many(self, tokens: list[str]) -> None:
+        """Compute the crc32 of the tokens not held yet, at once (no call per new token)."""
+        new = set(tokens).difference(self)
+        if not new:
+            return
+        if len(self) + len(new) >= 1_000_000:
+            self.clear()
+        self.update(zip(new, map(zlib.crc32, map(str.encode, new)), strict=True))
+
 
 def _mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64's finaliser: a fast, well-mixed 64-bit hash of each element."""
@@ -366,8 +375,9 @@ class CorpusAccumulator:
         # near-duplicate decisions, are the same in every run
         lens_a = np.array(lens, dtype=np.int64)
         long_enough = lens_a >= self._near_min
-        self._pend_tokens.extend(map(self._crc.__getitem__, itertools.chain.from_iterable(
-            itertools.compress(tokens, long_enough.tolist()))))
+        flat = list(itertools.chain.from_iterable(itertools.compress(tokens, long_enough.tolist())))
+        self._crc.add_many(flat)
+        self._pend_tokens.extend(map(self._crc.__getitem__, flat))
         self._pend_lens.extend(np.where(long_enough, lens_a, 0).tolist())
         if len(self._pend_lens) >= _CHUNK:
             self._flush()

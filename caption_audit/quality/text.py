@@ -169,7 +169,7 @@ def sentences(text: str) -> list[str]:
         return [body] if body else []
     found = _SENTENCE.findall(body)
     # a sentence ended by a new line keeps the white space before it: trim (rare)
-    return [s.rstrip() for s in found] if "\n" in body else found
+    return list(map(str.rstrip, found)) if "\n" in body else found
 
 
 def sentence_index(spans: list[tuple[int, int]], offset: int) -> int | None:
