@@ -10,7 +10,10 @@ one warm-up batch first), the per-caption checks (``CaptionBatch`` + ``check_cap
 batch of 1,000, with the text stage's ``text_problem`` passed in as the batch scorer does, and
 without it), the corpus accumulator (``add_batch`` on the same batches + ``finish``), and the
 total as a share of the text stage. Target:
-<= 10%. Each timing is the median of --repeats runs (the parse runs once: it is the slow one).
+<= 10%. Each timing is the median of --repeats runs after one untimed warm-up run (first-call
+imports; the parse gets a warm-up batch too), the parse runs once (it is the slow one). The load
+average (1 min) before and after is written with the results: on a shared machine the text stage
+itself slows down under load, which moves the shares.
 Prints a table plus, for each OPERA file, its repetition loops (count + an example) and its
 most common openers, and writes benchmarks/results/quality_cost.json.
 
@@ -136,7 +139,8 @@ def main() -> None:
     work = load(args.limit_short)
     parser = CaptionParser()
     parser.parse([t for *_, t in work["opera (long)"][:50]])  # load + warm up
-    out = {"machine": platform.platform(), "python": platform.python_version(), "workloads": {}}
+    out = {"machine": platform.platform(), "python": platform.python_version(),
+           "load_average_1min": {"start": round(os.getloadavg()[0], 2)}, "workloads": {}}
     print(f"{'workload':<14} {'n':>6} {'text stage s':>12} {'checks s':>9} {'corpus s':>9} "
           f"{'all s':>7} {'share':>7} {'share*':>7}  (* without reusing text_problem)")
     kept = {}
@@ -149,6 +153,7 @@ def main() -> None:
         if name.startswith("opera"):
             parsed_opera = parsed
         problems = [text_problem(x) for x in texts]
+        run_quality(rows, problems)  # warm-up, untimed
         runs = [run_quality(rows, problems)[0] for _ in range(args.repeats)]
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         plain, results, corpus = run_quality(rows)
@@ -198,6 +203,7 @@ def main() -> None:
     out["coco_top_reused"] = c_corpus.reused.head(5).to_dict("records")
     print("\nCOCO flags:", out["coco_flags"], out["coco_corpus"])
     print("COCO top reused:", [(r["text"], r["n_images"]) for r in out["coco_top_reused"]])
+    out["load_average_1min"]["end"] = round(os.getloadavg()[0], 2)
     dest = REPO / "benchmarks" / "results" / "quality_cost.json"
     dest.write_text(json.dumps(out, indent=2, default=str) + "\n")
     print(f"\nwrote {dest.relative_to(REPO)}")
