@@ -158,9 +158,10 @@ def repeat_stats(tokens: list[str], n: int) -> tuple[float, int]:
     >>> repeat_stats("the cat sat on the mat the cat sat on the mat".split(), 4)
     (0.5, 6)
     """
-    if len(tokens) - len(set(tokens)) < n:
+    if len(tokens) < 64 and len(tokens) - len(set(tokens)) < n:
         # an n-gram that occurred earlier puts n tokens that occurred earlier in a row: with fewer
-        # than n repeated words (or fewer than n tokens) there is none. Decided in C.
+        # than n repeated words (or fewer than n tokens) there is none. Decided in C. (A long
+        # caption always repeats words, "the", "a": the n-gram test below decides it.)
         return 0.0, 0
     grams = list(zip(tokens, tokens[1:], tokens[2:], tokens[3:], strict=False) if n == 4
                  else zip(*(tokens[k:] for k in range(n)), strict=False))
