@@ -169,3 +169,42 @@ def test_coco_reused_captions():
     assert res.reused.iloc[0].n_images == max(len(v) for v in images.values())
     dup = res.captions["corpus_issues"].map(lambda x: "duplicate" in x).sum()
     assert dup == sum(captions[k] for k, v in images.items() if len(v) > 1)
+
+
+def _minhash_reference(shingles, owner, n, k):
+    """One-permutation MinHash with densification done bin by bin (the plain definition)."""
+    from caption_audit.quality.corpus import _mix64
+
+    h = _mix64(shingles)
+    bits = k.bit_length() - 1
+    sig = [[None] * k for _ in range(n)]
+    for hv, o in zip(h.tolist(), owner.tolist(), strict=True):
+        b, v = hv >> (64 - bits), hv & 0xFFFFFFFF
+        if sig[o][b] is None or v < sig[o][b]:
+            sig[o][b] = v
+    out = []
+    for row in sig:
+        if all(v is None for v in row):
+            out.append([0] * k)
+            continue
+        dense = []
+        for j in range(k):
+            d = 0
+            while row[(j + d) % k] is None:
+                d += 1
+            dense.append(row[(j + d) % k] + d * (1 << 32))
+        out.append(dense)
+    return out
+
+
+def test_minhash_densification_matches_the_definition():
+    import numpy as np
+
+    from caption_audit.quality.corpus import _one_permutation_minhash
+
+    rng = np.random.default_rng(3)
+    lens = rng.integers(0, 40, 300)  # empty rows, rows with a few shingles (many empty bins), full rows
+    owner = np.repeat(np.arange(300), lens)
+    shingles = rng.integers(0, 1 << 62, owner.size).astype(np.uint64)
+    got = _one_permutation_minhash(shingles, owner, 300, 64)
+    assert got.tolist() == _minhash_reference(shingles, owner, 300, 64)

@@ -25,7 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from caption_audit.quality.text import gc_paused, sentence_spans, settings, words, words_many
+from caption_audit.quality.text import (
+    gc_paused,
+    sentence_spans,
+    sentences,
+    settings,
+    words,
+    words_many,
+)
 from caption_audit.registry import Registry
 
 _UNKNOWN = object()
@@ -40,28 +47,39 @@ VALUE_COLUMNS: dict[str, Any] = {
 
 class CaptionText:
     """One caption with the views every check needs, computed once: ``tokens`` (lower-case
-    words), ``sentences`` (character spans) and ``norm`` (the tokens joined by spaces)."""
+    words), ``sents`` (the sentence texts, :func:`~caption_audit.quality.text.sentences`) and
+    ``norm`` (the tokens joined by spaces); ``sentences`` (character spans) on demand."""
 
-    __slots__ = ("text", "problem", "tokens", "sentences", "letters", "_norm")
+    __slots__ = ("text", "problem", "tokens", "sents", "letters", "_norm", "_spans")
 
     def __init__(self, text: str | None, problem: str | None | object = _UNKNOWN):
         self.text = text or ""
         self.problem = problem  # text_problem(text) when the caller has it, else _UNKNOWN
         self.tokens = words(self.text)
-        self.sentences = sentence_spans(self.text)
+        self.sents = sentences(self.text)
         # has a letter: a word token that is not all digits (tokens are letters/digits only)
         self.letters = not all(map(str.isdigit, self.tokens))
         self._norm: str | None = None
+        self._spans: list[tuple[int, int]] | None = None
 
     @classmethod
-    def from_parts(cls, text: str, tokens: list[str], sentences: list[tuple[int, int]],
+    def from_parts(cls, text: str, tokens: list[str], sents: list[str],
                    problem: str | None | object = _UNKNOWN) -> CaptionText:
-        """A :class:`CaptionText` from views already computed (by :class:`CaptionBatch`)."""
+        """A :class:`CaptionText` from views already computed (by :class:`CaptionBatch`):
+        ``sents`` are the sentence texts."""
         c = cls.__new__(cls)
-        c.text, c.problem, c.tokens, c.sentences = text, problem, tokens, sentences
+        c.text, c.problem, c.tokens, c.sents = text, problem, tokens, sents
         c.letters = not all(map(str.isdigit, tokens))
         c._norm = None
+        c._spans = None
         return c
+
+    @property
+    def sentences(self) -> list[tuple[int, int]]:
+        """Character spans of the sentences (:func:`~caption_audit.quality.text.sentence_spans`)."""
+        if self._spans is None:
+            self._spans = sentence_spans(self.text)
+        return self._spans
 
     @property
     def norm(self) -> str:
@@ -140,9 +158,10 @@ def repeat_stats(tokens: list[str], n: int) -> tuple[float, int]:
     >>> repeat_stats("the cat sat on the mat the cat sat on the mat".split(), 4)
     (0.5, 6)
     """
-    if len(tokens) - len(set(tokens)) < n:
+    if len(tokens) < 64 and len(tokens) - len(set(tokens)) < n:
         # an n-gram that occurred earlier puts n tokens that occurred earlier in a row: with fewer
-        # than n repeated words (or fewer than n tokens) there is none. Decided in C.
+        # than n repeated words (or fewer than n tokens) there is none. Decided in C. (A long
+        # caption always repeats words, "the", "a": the n-gram test below decides it.)
         return 0.0, 0
     grams = list(zip(tokens, tokens[1:], tokens[2:], tokens[3:], strict=False) if n == 4
                  else zip(*(tokens[k:] for k in range(n)), strict=False))
@@ -165,27 +184,19 @@ def repeat_stats(tokens: list[str], n: int) -> tuple[float, int]:
     return sum(marked) / len(tokens), best
 
 
-def repetition_values(text: str, toks: list[str], sentences: list[tuple[int, int]]
-                      ) -> tuple[float, int, int, str | None]:
-    """The ``repetition`` rule on a caption's parts: ``(repeated_share`` (rounded to 4 places),
-    ``longest_repeat, repeated_sentences, reason)``; ``reason`` is None when not flagged."""
+def repetition_values(toks: list[str], sents: list[str]) -> tuple[float, int, int, str | None]:
+    """The ``repetition`` rule on a caption's parts (words, sentence texts): ``(repeated_share``
+    (rounded to 4 places), ``longest_repeat, repeated_sentences, reason)``; ``reason`` is None
+    when not flagged."""
     cfg = _CFG.get("repetition") or _cfg("repetition")
     n = cfg["ngram"]
     if len(toks) <= n:  # too short to hold a repeated n-gram (most COCO captions stop here fast)
         return 0.0, 0, 0, None
-    few_sentences = len(sentences) <= cfg["repeated_sentences"]
+    few_sentences = len(sents) <= cfg["repeated_sentences"]
     if few_sentences and len(toks) - len(set(toks)) < n:
         return 0.0, 0, 0, None  # no repeated n-gram possible (see repeat_stats), no sentence test
     share, longest = repeat_stats(toks, n)
-    rep_sents = 0
-    if not few_sentences:
-        seen: set[str] = set()
-        for s, e in sentences:
-            key = text[s:e].lower()
-            if key.count(" ") >= 2:
-                if key in seen:
-                    rep_sents += 1
-                seen.add(key)
+    rep_sents = 0 if few_sentences else _repeated_sentences(sents)
     reason = None
     if len(toks) >= cfg["min_tokens"] and (longest or rep_sents):
         if longest >= cfg["span_abs"] or (longest >= cfg["span_min"] and longest >= cfg["span_frac"] * len(toks)):
@@ -197,6 +208,21 @@ def repetition_values(text: str, toks: list[str], sentences: list[tuple[int, int
     return round(share, 4), longest, rep_sents, reason
 
 
+def _repeated_sentences(sents: list[str]) -> int:
+    """Sentences of >= 3 words (>= 2 spaces) identical (case aside) to an earlier one."""
+    keys = list(map(str.lower, sents))
+    if len(set(keys)) == len(keys):
+        return 0  # no sentence repeats (the common case), decided in C
+    keys = [k for k in keys if k.count(" ") >= 2]
+    seen: set[str] = set()
+    rep = 0
+    for key in keys:
+        if key in seen:
+            rep += 1
+        seen.add(key)
+    return rep
+
+
 @QUALITY_CHECKS.register("repetition")
 def check_repetition(c: CaptionText) -> CheckOutcome:
     """Rule (``quality.yaml`` ``repetition``, calibrated on OPERA): a caption of >= 12 tokens is a
@@ -205,14 +231,14 @@ def check_repetition(c: CaptionText) -> CheckOutcome:
     tokens lie in repeated 4-grams; or when >= 2 sentences (of >= 3 words) repeat an earlier
     sentence word for word. Normal long LVLM captions repeat short phrases ("on the left side of
     the") — spans of <= 10 tokens, under 15% of the caption — and are not flagged."""
-    share, longest, rep_sents, reason = repetition_values(c.text, c.tokens, c.sentences)
+    share, longest, rep_sents, reason = repetition_values(c.tokens, c.sents)
     values = {"repeated_share": share, "longest_repeat": longest,
               "repeated_sentences": rep_sents, "n_tokens": len(c.tokens)}
     return CheckOutcome(reason is not None, values, reason)
 
 
-def truncation(text: str, toks: list[str], sentences: list[tuple[int, int]]) -> tuple[str, str] | None:
-    """The ``truncated`` rule on a caption's parts (text, words, sentence spans): ``(kind,
+def truncation(text: str, toks: list[str], sents: list[str]) -> tuple[str, str] | None:
+    """The ``truncated`` rule on a caption's parts (text, words, sentence texts): ``(kind,
     reason)``, or None when the caption is not cut."""
     text = text.rstrip()
     if not text or not toks:
@@ -226,12 +252,12 @@ def truncation(text: str, toks: list[str], sentences: list[tuple[int, int]]) -> 
         return "punctuation", f"ends with {body[-1]!r}"
     if last in _dangling():
         return "dangling", f"ends mid-sentence on {last!r}"
-    if len(sentences) > 1:
+    if len(sents) > 1:
         # a last sentence without a full stop that is shorter than every earlier sentence: cut
         # at a length limit. As long as one of them, it is usually complete (InstructBLIP greedy
         # leaves out the final full stop of complete 10-30-word sentences; docs/quality.md)
-        n_last = len(text[sentences[-1][0]:sentences[-1][1]].split())
-        if all(n_last < len(text[s:e].split()) for s, e in sentences[:-1]):
+        n_last = len(sents[-1].split())
+        if all(n_last < len(s.split()) for s in sents[:-1]):
             return "no_end_punct", "last sentence has no end punctuation"
     return None
 
@@ -244,7 +270,7 @@ def check_truncated(c: CaptionText) -> CheckOutcome:
     another of its sentences ends in punctuation (so the source writes full stops) and the last
     sentence has fewer words than every earlier one. A one-sentence caption without a full stop
     that ends on a noun ("A man riding a wave") is COCO style, not truncation."""
-    cut = truncation(c.text, c.tokens, c.sentences)
+    cut = truncation(c.text, c.tokens, c.sents)
     if cut is None:
         return _CLEAN
     return CheckOutcome(True, {"truncation": cut[0]}, cut[1])
@@ -413,26 +439,35 @@ def _garbage_suspects(texts: list[str]) -> set[int]:
 
 class CaptionBatch:
     """Many captions with the views of :class:`CaptionText` computed once, column-wise
-    (``texts``, ``tokens``, ``sentences``; ``norms`` on demand): shared by
-    :func:`check_captions` and :meth:`caption_audit.quality.corpus.CorpusAccumulator.add_batch`.
-    ``batch[i]`` is the :class:`CaptionText` of caption ``i``."""
+    (``texts``, ``tokens``, ``sents`` = sentence texts; ``norms`` and ``sentences`` = character
+    spans on demand): shared by :func:`check_captions` and
+    :meth:`caption_audit.quality.corpus.CorpusAccumulator.add_batch`. ``batch[i]`` is the
+    :class:`CaptionText` of caption ``i``."""
 
-    __slots__ = ("texts", "problems", "tokens", "sentences", "_norms")
+    __slots__ = ("texts", "problems", "tokens", "sents", "_norms", "_spans")
 
     def __init__(self, texts: list[str | None], problems: list[str | None] | None = None):
         self.texts = [t or "" for t in texts]
         self.problems = problems  # text_problem(text) per caption when the caller has them
         with gc_paused():
             self.tokens = words_many(self.texts)
-            self.sentences = list(map(sentence_spans, self.texts))
+            self.sents = list(map(sentences, self.texts))
         self._norms: list[str] | None = None
+        self._spans: list[list[tuple[int, int]]] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def __getitem__(self, i: int) -> CaptionText:
         problem = _UNKNOWN if self.problems is None else self.problems[i]
-        return CaptionText.from_parts(self.texts[i], self.tokens[i], self.sentences[i], problem)
+        return CaptionText.from_parts(self.texts[i], self.tokens[i], self.sents[i], problem)
+
+    @property
+    def sentences(self) -> list[list[tuple[int, int]]]:
+        """:func:`~caption_audit.quality.text.sentence_spans` of each text."""
+        if self._spans is None:
+            self._spans = list(map(sentence_spans, self.texts))
+        return self._spans
 
     @property
     def norms(self) -> list[str]:
@@ -490,69 +525,75 @@ def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str |
         rs = [check_caption(b[i]) for i in range(n)]
         return QualityColumns({k: [r.flags[k] for r in rs] for k in _ALL}, [r.quality_issues for r in rs],
                               {k: [r.values[k] for r in rs] for k in VALUE_COLUMNS}, [r.reasons for r in rs])
-    txts, tokens, sentences = b.texts, b.tokens, b.sentences
-    suspects = _garbage_suspects(txts)  # the captions the garbage rule can flag
+    txts, tokens, sentences = b.texts, b.tokens, b.sents
+    # column by column: each rule finds the captions it can flag (most pass its cheap test in
+    # one comprehension), then runs on those; issues and reasons in registry order per caption
     f_empty, f_non, f_rep, f_trunc, f_garb = ([False] * n for _ in range(5))
-    v_ntok: list[Any] = [0] * n
-    v_share: list[Any] = [None] * n
-    v_long: list[Any] = [None] * n
-    v_rsent: list[Any] = [None] * n
+    v_ntok: list[Any] = list(map(len, tokens))
+    v_share: list[Any] = [0.0] * n
+    v_long: list[Any] = [0] * n
+    v_rsent: list[Any] = [0] * n
     v_trunc: list[Any] = [None] * n
     v_unbal: list[Any] = [0] * n
     v_markup: list[Any] = [None] * n
-    issues: list[list[str]] = []
-    reasons: list[dict[str, str]] = []
-    add_issues, add_reasons = issues.append, reasons.append
+    issues: list[list[str]] = [[] for _ in range(n)]
+    reasons: list[dict[str, str]] = [{} for _ in range(n)]
     isdigit = str.isdigit
-    for i in range(n):
-        text, toks, sents = txts[i], tokens[i], sentences[i]
-        problem = _UNKNOWN if problems is None else problems[i]
-        if not toks or (isdigit(toks[0]) and all(map(isdigit, toks))):
-            # no letters: only ``empty`` runs (and anything odd stays with check_caption)
-            r = check_caption(CaptionText.from_parts(text, toks, sents, problem))
-            for name, col in (("empty", f_empty), ("non_english", f_non), ("repetition", f_rep),
-                              ("truncated", f_trunc), ("garbage", f_garb)):
-                col[i] = r.flags[name]
-            v = r.values
-            v_ntok[i], v_share[i], v_long[i], v_rsent[i] = (v["n_tokens"], v["repeated_share"],
-                                                            v["longest_repeat"], v["repeated_sentences"])
-            v_trunc[i], v_unbal[i], v_markup[i] = v["truncation"], v["unbalanced_brackets"], v["markup"]
-            add_issues(r.quality_issues)
-            add_reasons(r.reasons)
-            continue
-        iss: list[str] = []
-        why: dict[str, str] = {}
-        if i in suspects:
-            out = _garbage(text)
-            v_unbal[i], v_markup[i] = out.values["unbalanced_brackets"], out.values["markup"]
-            if out.flag:
-                f_garb[i] = True
-                iss.append("garbage")
-                if out.reason:
-                    why["garbage"] = out.reason
-        if problem is _UNKNOWN:
-            from caption_audit.text.checks import text_problem
+    # no letters (no word, or digits only): only ``empty`` runs, through check_caption (rare)
+    blank = [i for i, t in enumerate(tokens) if not t or (isdigit(t[0]) and all(map(isdigit, t)))]
+    for i in blank:
+        r = check_caption(CaptionText.from_parts(txts[i], tokens[i], sentences[i],
+                                                 _UNKNOWN if problems is None else problems[i]))
+        for name, col in (("empty", f_empty), ("non_english", f_non), ("repetition", f_rep),
+                          ("truncated", f_trunc), ("garbage", f_garb)):
+            col[i] = r.flags[name]
+        v = r.values
+        v_ntok[i], v_share[i], v_long[i], v_rsent[i] = (v["n_tokens"], v["repeated_share"],
+                                                        v["longest_repeat"], v["repeated_sentences"])
+        v_trunc[i], v_unbal[i], v_markup[i] = v["truncation"], v["unbalanced_brackets"], v["markup"]
+        issues[i], reasons[i] = r.quality_issues, r.reasons
+    skip = set(blank)
+    for i in sorted(_garbage_suspects(txts) - skip):  # the captions the garbage rule can flag
+        out = _garbage(txts[i])
+        v_unbal[i], v_markup[i] = out.values["unbalanced_brackets"], out.values["markup"]
+        if out.flag:
+            f_garb[i] = True
+            issues[i].append("garbage")
+            if out.reason:
+                reasons[i]["garbage"] = out.reason
+    if problems is None:
+        from caption_audit.text.checks import text_problem
 
-            problem = text_problem(text)
-        if problem is not None and problem.startswith("non-English"):
+        problems = [None if i in skip else text_problem(t) for i, t in enumerate(txts)]
+    for i, problem in enumerate(problems):
+        if problem is not None and i not in skip and problem.startswith("non-English"):
             f_non[i] = True
-            iss.append("non_english")
-            why["non_english"] = problem
-        v_ntok[i] = len(toks)
-        share, longest, rsent, reason = repetition_values(text, toks, sents)
+            issues[i].append("non_english")
+            reasons[i]["non_english"] = problem
+    rep_cfg = _cfg("repetition")
+    ngram, max_rsent = rep_cfg["ngram"], rep_cfg["repeated_sentences"]
+    # repetition_values' own fast paths: <= n tokens, or few sentences and < n repeated words
+    for i in [i for i, (t, ss) in enumerate(zip(tokens, sentences, strict=True))
+              if len(t) > ngram and (len(ss) > max_rsent or len(t) - len(set(t)) >= ngram)]:
+        if i in skip:
+            continue
+        share, longest, rsent, reason = repetition_values(tokens[i], sentences[i])
         v_share[i], v_long[i], v_rsent[i] = share, longest, rsent
         if reason is not None:
             f_rep[i] = True
-            iss.append("repetition")
-            why["repetition"] = reason
-        cut = truncation(text, toks, sents)
+            issues[i].append("repetition")
+            reasons[i]["repetition"] = reason
+    # truncation's first test: a caption ending in terminal punctuation is not cut
+    terminal = frozenset(_cfg("truncated")["terminal"]) - frozenset(_cfg("truncated")["closing"])
+    for i in [i for i, t in enumerate(txts) if t and t[-1] not in terminal and t.rstrip()[-1:] not in terminal]:
+        if i in skip:
+            continue
+        cut = truncation(txts[i], tokens[i], sentences[i])
         if cut is not None:
             f_trunc[i] = True
-            iss.append("truncated")
+            issues[i].append("truncated")
             v_trunc[i] = cut[0]
-            why["truncated"] = cut[1]
-        add_issues(iss)
-        add_reasons(why)
+            reasons[i]["truncated"] = cut[1]
     flags = {"empty": f_empty, "non_english": f_non, "repetition": f_rep, "truncated": f_trunc, "garbage": f_garb}
     values = {"n_tokens": v_ntok, "repeated_share": v_share, "longest_repeat": v_long,
               "repeated_sentences": v_rsent, "truncation": v_trunc, "unbalanced_brackets": v_unbal,

@@ -27,6 +27,8 @@ Example::
 
 from __future__ import annotations
 
+import itertools
+import operator
 import zlib
 from array import array
 from dataclasses import dataclass
@@ -61,6 +63,15 @@ class _Crc32(dict):
         v = self[key] = zlib.crc32(key.encode())
         return v
 
+    def add_many(self, tokens: list[str]) -> None:
+        """Compute the crc32 of the tokens not held yet, at once (no call per new token)."""
+        new = set(tokens).difference(self)
+        if not new:
+            return
+        if len(self) + len(new) >= 1_000_000:
+            self.clear()
+        self.update(zip(new, map(zlib.crc32, map(str.encode, new)), strict=True))
+
 
 def _mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64's finaliser: a fast, well-mixed 64-bit hash of each element."""
@@ -92,14 +103,18 @@ def _one_permutation_minhash(shingles: np.ndarray, owner: np.ndarray, n: int, k:
     sig = sig.reshape(n, k)
     empty = sig == empty_val
     has_any = ~empty.all(axis=1)
-    empty &= has_any[:, None]
-    step = np.uint64(1 << 32)
-    while empty.any():
-        nxt_val = np.roll(sig, -1, axis=1)
-        nxt_empty = np.roll(empty, -1, axis=1)
-        fill = empty & ~nxt_empty
-        sig[fill] = nxt_val[fill] + step
-        empty &= ~fill
+    rows = np.flatnonzero(has_any & empty.any(axis=1))
+    if rows.size:
+        # an empty bin takes the value of the next non-empty bin (circularly) + step x distance:
+        # the next non-empty column at or after each column, over the row written out twice
+        e = empty[rows]
+        col = np.arange(2 * k, dtype=np.int32)
+        nxt = np.where(np.concatenate([e, e], axis=1), np.int32(2 * k), col)
+        nxt = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1][:, :k]
+        dist = (nxt - col[:k]).astype(np.uint64)
+        part = sig[rows]
+        src = np.take_along_axis(part, nxt % k, axis=1)
+        sig[rows] = np.where(e, src + dist * np.uint64(1 << 32), part)
     sig[~has_any] = 0
     return sig
 
@@ -190,6 +205,27 @@ class _TextKeeper:
         b = bit[idx]
         np.bitwise_or.at(seen, b >> 3, (np.int64(1) << (b & 7)).astype(np.uint8))
 
+    def offer_unseen(self, src: int, hs: list[int], texts: list[str]) -> None:
+        """:meth:`offer` for each ``(h, text)`` of one source whose text is not empty, in order,
+        for a keeper without second sight: a hash not kept yet keeps the text of its first
+        offer. Set operations instead of one call per offer while the cap is not in reach."""
+        if self.seen is not None:
+            raise ValueError("offer_unseen: only for a keeper without second sight")
+        kept = self.texts.get(src)
+        if kept is None:
+            kept = self.texts[src] = {}
+        first = dict(zip(reversed(hs), reversed(texts), strict=True))  # hash -> text of its first offer
+        if first.get(0) == "":
+            del first[0]  # empty texts (hash 0) are not offered
+        new = set(first).difference(kept)  # C-level, over ``first`` only (a dict argument)
+        if len(kept) + len(new) >= self.cap:  # the order of offers decides what is kept
+            for h, t in zip(hs, texts, strict=True):
+                if t:
+                    self.offer(src, h, t)
+            return
+        for h in new:
+            kept[h] = first[h].strip()[:500]
+
     def get(self, src: int, h: int) -> str | None:
         return self.texts.get(src, {}).get(h)
 
@@ -225,7 +261,7 @@ class CorpusAccumulator:
         self._w_first = array("i")
         self._w_last = array("i")
         self._w_all = array("i")
-        self._pend_tokens: list[int] = []
+        self._pend_tokens = array("I")  # crc32 of each token of the pending captions
         self._pend_lens: list[int] = []
         self._bands_chunks: list[np.ndarray] = []
         self._sig_chunks: list[np.ndarray] = []
@@ -243,7 +279,8 @@ class CorpusAccumulator:
         :meth:`add_batch` (same result, faster)."""
         if isinstance(text, CaptionText):
             b = CaptionBatch.__new__(CaptionBatch)
-            b.texts, b.problems, b.tokens, b.sentences, b._norms = [text.text], None, [text.tokens], [text.sentences], None
+            b.texts, b.problems, b.tokens, b.sents = [text.text], None, [text.tokens], [text.sents]
+            b._norms = b._spans = None
         else:
             b = CaptionBatch([text])
         self.add_batch([source], [image_id], [caption_id], b)
@@ -268,7 +305,7 @@ class CorpusAccumulator:
             if name not in reg:
                 reg[name] = len(reg)
         src = list(map(reg.__getitem__, sources))
-        txts, tokens, sentences, norms = b.texts, b.tokens, b.sentences, b.norms
+        txts, tokens, sents, norms = b.texts, b.tokens, b.sents, b.norms
         hashes = _hashes(norms)
         lens = list(map(len, tokens))
         self._ids.extend(caption_ids)
@@ -279,55 +316,69 @@ class CorpusAccumulator:
         self._cap_texts.offer_many(src, hashes, txts, [bool(x) for x in norms])
         # first and last sentence of each caption: a one-sentence caption is its own first
         # sentence (same words, same hash) and has no closer; the others are tokenised here
-        n_sent = list(map(len, sentences))
-        multi = [i for i, k in enumerate(n_sent) if k > 1]
-        first_h, first_w, first_toks = list(hashes), list(lens), list(tokens)
-        last_h, last_w = [0] * n, [0] * n
-        for i, k in enumerate(n_sent):
-            if k == 0:
-                first_h[i] = first_w[i] = 0
-                first_toks[i] = []
-        last_toks: list[list[str]] = [[]] * n
+        n_sent = np.fromiter(map(len, sents), dtype=np.int64, count=n)
+        multi = np.flatnonzero(n_sent > 1).tolist()
+        first_h = np.array(hashes, dtype=np.uint64)
+        first_w = np.array(lens, dtype=np.int32)
+        first_toks = list(tokens)
+        last_h = np.zeros(n, dtype=np.uint64)
+        last_w = np.zeros(n, dtype=np.int32)
+        none = np.flatnonzero(n_sent == 0)
+        first_h[none] = 0
+        first_w[none] = 0
+        for i in none.tolist():
+            first_toks[i] = []
+        k = self._prefix_words
+        cut = operator.itemgetter(slice(0, k))
+        pre_first = list(map(" ".join, map(cut, first_toks)))
+        pre_last = [""] * n
         if multi:
             # first and last sentence of caption 1, then of caption 2, ...: the order in which
             # the text keeper sees them (its second-sighting rule depends on it)
-            pieces = [txts[i][sp[0]:sp[1]] for i in multi for sp in (sentences[i][0], sentences[i][-1])]
+            pieces = [p for i in multi for p in (sents[i][0], sents[i][-1])]
             ptoks = words_many(pieces)
             pnorms = list(map(" ".join, ptoks))
             phash = [h if nm else 0 for h, nm in zip(_hashes(pnorms), pnorms, strict=True)]
             self._sent_texts.offer_many([src[i] for i in multi for _ in (0, 1)], phash, pieces,
                                         [bool(x) for x in pnorms])
+            plen = list(map(len, ptoks))
+            first_h[multi] = phash[0::2]
+            first_w[multi] = plen[0::2]
+            last_h[multi] = phash[1::2]
+            last_w[multi] = plen[1::2]
+            ppre = list(map(" ".join, map(cut, ptoks)))
             for j, i in enumerate(multi):
-                first_h[i], first_w[i], first_toks[i] = phash[2 * j], len(ptoks[2 * j]), ptoks[2 * j]
-                last_h[i], last_w[i], last_toks[i] = phash[2 * j + 1], len(ptoks[2 * j + 1]), ptoks[2 * j + 1]
-        k = self._prefix_words
-        pre: list[list[int]] = []
-        pre_text: list[list[str]] = []
-        for ts in (first_toks, last_toks):
-            prefixes = [" ".join(t[:k]) for t in ts]
-            pre_text.append(prefixes)
-            pre.append([h if p else 0 for h, p in zip(_hashes(prefixes), prefixes, strict=True)])
-        for hs, ws, ph, harr, parr, warr in ((first_h, first_w, pre[0], self._first, self._pfirst, self._w_first),
-                                             (last_h, last_w, pre[1], self._last, self._plast, self._w_last)):
-            harr.extend(hs)
-            warr.extend(ws)
-            parr.extend(ph)
+                pre_first[i] = ppre[2 * j]
+                pre_last[i] = ppre[2 * j + 1]
+        pre_h = []
+        for prefixes in (pre_first, pre_last):
+            ph = np.array(_hashes(prefixes), dtype=np.uint64)
+            ph[~np.fromiter(map(bool, prefixes), dtype=bool, count=n)] = 0  # empty prefix: 0
+            pre_h.append(ph)
+        for hs, ws, ph, harr, parr, warr in ((first_h, first_w, pre_h[0], self._first, self._pfirst, self._w_first),
+                                             (last_h, last_w, pre_h[1], self._last, self._plast, self._w_last)):
+            harr.frombytes(hs.tobytes())
+            warr.frombytes(ws.tobytes())
+            parr.frombytes(ph.tobytes())
         # prefixes offered in the order first, last of caption 1, then caption 2, ...
-        offers = [(src[i], pre[j][i], pre_text[j][i]) for i in range(n) for j in (0, 1) if pre_text[j][i]]
-        if offers:
-            kept = self._prefix_texts.texts
-            offers = [o for o in offers if o[1] not in kept.get(o[0], ())]
-            self._prefix_texts.offer_many([o[0] for o in offers], [o[1] for o in offers], [o[2] for o in offers], None)
+        hs_i = np.stack(pre_h, axis=1).ravel().tolist()
+        ts_i = [t for pair in zip(pre_first, pre_last, strict=True) for t in pair]
+        if len(set(src)) == 1:
+            self._prefix_texts.offer_unseen(src[0], hs_i, ts_i)
+        else:  # per source, in order (the text keeper keeps texts per source)
+            src_i = [x for x in src for _ in (0, 1)]
+            for s_ in dict.fromkeys(src):
+                mine = [x == s_ for x in src_i]
+                self._prefix_texts.offer_unseen(s_, list(itertools.compress(hs_i, mine)),
+                                                list(itertools.compress(ts_i, mine)))
         # stable token hashes (crc32, not the salted hash()): the sketches, and so the
         # near-duplicate decisions, are the same in every run
-        near = self._near_min
-        crc = self._crc
-        for t, m in zip(tokens, lens, strict=True):
-            if m >= near:
-                self._pend_tokens.extend(map(crc.__getitem__, t))
-                self._pend_lens.append(m)
-            else:
-                self._pend_lens.append(0)
+        lens_a = np.array(lens, dtype=np.int64)
+        long_enough = lens_a >= self._near_min
+        flat = list(itertools.chain.from_iterable(itertools.compress(tokens, long_enough.tolist())))
+        self._crc.add_many(flat)
+        self._pend_tokens.extend(map(self._crc.__getitem__, flat))
+        self._pend_lens.extend(np.where(long_enough, lens_a, 0).tolist())
         if len(self._pend_lens) >= _CHUNK:
             self._flush()
 
@@ -340,18 +391,20 @@ class CorpusAccumulator:
         ok = lens > 0
         sig = np.zeros((n, self.k), dtype=np.uint64)
         if ok.any():
-            flat = np.array(self._pend_tokens, dtype=np.int64).view(np.uint64)
-            starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+            # only the captions with tokens (the others keep an all-zero sketch)
+            flat = np.frombuffer(self._pend_tokens, dtype=np.uint32).astype(np.uint64)
+            lens_ok = lens[ok]
+            n_ok = lens_ok.size
+            starts = np.concatenate([[0], np.cumsum(lens_ok)[:-1]])
             # bigrams: token i and i+1 of the same caption
             nxt = np.ones(flat.size, dtype=bool)
-            ends = starts[ok] + lens[ok] - 1
-            nxt[ends] = False
+            nxt[starts + lens_ok - 1] = False
             idx = np.nonzero(nxt)[0]
             big = (flat[idx] * np.uint64(0x9E3779B97F4A7C15)) ^ (flat[idx + 1] << np.uint64(32)) ^ np.uint64(0x5BD1E995)
-            owner_uni = np.repeat(np.arange(n), lens)
+            owner_uni = np.repeat(np.arange(n_ok), lens_ok)
             shingles = np.concatenate([flat, big])
             owner = np.concatenate([owner_uni, owner_uni[idx]])
-            sig = _one_permutation_minhash(shingles, owner, n, self.k)
+            sig[ok] = _one_permutation_minhash(shingles, owner, n_ok, self.k)
         r = self.k // self.bands
         with np.errstate(over="ignore"):
             mixed = sig * self._band_mult[None, :]
@@ -359,7 +412,7 @@ class CorpusAccumulator:
         bands[~ok] = 0
         self._bands_chunks.append(bands)
         self._sig_chunks.append((sig & np.uint64(0xFF)).astype(np.uint8))
-        self._pend_tokens = []
+        self._pend_tokens = array("I")
         self._pend_lens = []
 
     # -- results ---------------------------------------------------------------------------
@@ -375,14 +428,15 @@ class CorpusAccumulator:
         src = np.frombuffer(self._src, dtype=np.int32) if n else np.zeros(0, np.int32)
         img = np.frombuffer(self._img, dtype=np.uint64) if n else np.zeros(0, np.uint64)
         hsh = np.frombuffer(self._hash, dtype=np.uint64) if n else np.zeros(0, np.uint64)
-        df = pd.DataFrame({"src": src, "img": img, "h": hsh})
-        grp = df.groupby(["src", "h"], sort=False)
-        size = grp["img"].transform("size").to_numpy()
-        nimg = grp["img"].transform("nunique").to_numpy()
-        empty = np.frombuffer(self._w_all, dtype=np.int32) == 0 if n else np.zeros(0, bool)
+        w_all = np.frombuffer(self._w_all, dtype=np.int32) if n else np.zeros(0, np.int32)
+        text_groups = _Groups(src, hsh)  # (source, normalised text): the exact duplicates
+        size = text_groups.size[text_groups.gid]
+        nimg_g = text_groups.distinct(img)  # distinct images per group
+        nimg = nimg_g[text_groups.gid]
+        empty = w_all == 0
         size = np.where(empty, 1, size)
         nimg = np.where(empty, 1, nimg)
-        near_of, near_imgs = self._near_duplicates(df, nimg)
+        near_of, near_imgs = self._near_duplicates(src, img, hsh, text_groups, nimg)
         bshare, bflag, openers = self._boilerplate(src, names)
         near_flag = np.fromiter((v is not None for v in near_of), dtype=bool, count=n)
         dup_flag = nimg >= 2
@@ -401,12 +455,13 @@ class CorpusAccumulator:
             "boilerplate_share": bshare,
             "corpus_issues": issues,
         })
-        reused = self._reused(df, names)
+        reused = self._reused(src, text_groups, nimg_g, ~empty, names)
         n_caps = {names[s]: int(c) for s, c in zip(*np.unique(src, return_counts=True), strict=True)}
         return CorpusResult(captions, reused, openers, n_caps)
 
-    def _near_duplicates(self, df: pd.DataFrame, nimg: np.ndarray) -> tuple[list[str | None], np.ndarray]:
-        n = len(df)
+    def _near_duplicates(self, src: np.ndarray, img: np.ndarray, hsh: np.ndarray, text_groups: _Groups,
+                         nimg: np.ndarray) -> tuple[list[str | None], np.ndarray]:
+        n = src.size
         near_of: list[str | None] = [None] * n
         near_imgs = nimg.astype(np.int64).copy()
         if not n:
@@ -415,7 +470,9 @@ class CorpusAccumulator:
         sig = np.concatenate(self._sig_chunks)
         valid = bands[:, 0] != 0
         # one representative per (source, exact text): its first caption
-        rep_mask = ~df.duplicated(["src", "h"]).to_numpy() & valid
+        rep_mask = np.zeros(n, dtype=bool)
+        rep_mask[text_groups.first] = True
+        rep_mask &= valid
         reps = np.nonzero(rep_mask)[0]
         parent: dict[int, int] = {}
 
@@ -427,17 +484,15 @@ class CorpusAccumulator:
             return x
 
         thr = float(self.cfg["near_threshold"])
-        src = df["src"].to_numpy()
+        src_r = src[reps]
         for b in range(self.bands):
-            key = pd.DataFrame({"s": src[reps], "k": bands[reps, b], "i": reps})
-            dup = key.duplicated(["s", "k"], keep=False).to_numpy()
-            if not dup.any():
+            g = _Groups(src_r, bands[reps, b])
+            in_pair = g.size[g.gid] >= 2
+            if not in_pair.any():
                 continue
-            sub = key[dup]
-            first = sub.groupby(["s", "k"], sort=False)["i"].transform("first").to_numpy()
-            members = sub["i"].to_numpy()
-            keep = members != first
-            members, first = members[keep], first[keep]
+            first = reps[g.first[g.gid]]  # first representative with the same band key
+            keep = in_pair & (reps != first)
+            members, first = reps[keep], first[keep]
             sims = (sig[members] == sig[first]).mean(axis=1)
             for i, f in zip(members[sims >= thr].tolist(), first[sims >= thr].tolist(), strict=True):
                 ri, rf = find(i), find(f)
@@ -451,15 +506,14 @@ class CorpusAccumulator:
         if not multi:
             return near_of, near_imgs
         # map every caption (exact duplicates too) to its representative's cluster
-        rep_of = df.groupby(["src", "h"], sort=False).ngroup().to_numpy()
-        group_rep = {int(rep_of[i]): int(i) for i in reps}
-        img = df["img"].to_numpy()
-        hsh = df["h"].to_numpy()
+        root_of_rep = np.full(n, -1, dtype=np.int64)
+        for r, root in comp.items():
+            if root in multi:
+                root_of_rep[r] = root
+        row_root = root_of_rep[text_groups.first[text_groups.gid]]
         members_of: dict[int, list[int]] = {}
-        for i in range(n):
-            r = group_rep.get(int(rep_of[i]))
-            if r is not None and comp.get(r, r) in multi:
-                members_of.setdefault(comp[r], []).append(i)
+        for i in np.nonzero(row_root >= 0)[0].tolist():
+            members_of.setdefault(int(row_root[i]), []).append(i)
         for root, rows in members_of.items():
             reps_sorted = multi[root]
             root_row, second = reps_sorted[0], reps_sorted[1]
@@ -484,27 +538,34 @@ class CorpusAccumulator:
             h = np.frombuffer(hs, dtype=np.uint64) if n else np.zeros(0, np.uint64)
             p = np.frombuffer(ps, dtype=np.uint64) if n else np.zeros(0, np.uint64)
             w = np.frombuffer(ws, dtype=np.int32).astype(np.int64) if n else np.zeros(0, np.int64)
-            frame = pd.DataFrame({"src": src, "h": h, "p": p})
-            cnt = frame.groupby(["src", "h"], sort=False)["h"].transform("size").to_numpy()
+            sent_groups = _Groups(src, h)
+            cnt = sent_groups.size[sent_groups.gid]
             share = cnt / np.maximum(n_src[src], 1) if n else np.zeros(0)
             is_boiler = (h != 0) & (cnt >= cfg["boilerplate_min_count"]) & (share >= cfg["boilerplate_min_share"])
             boiler_words += np.where(is_boiler, w, 0)
-            for kind, col, keeper in (("sentence", "h", self._sent_texts), ("prefix", "p", self._prefix_texts)):
-                counts = frame[frame[col] != 0].groupby(["src", col]).size().rename("count").reset_index()
-                counts = counts.sort_values(["src", "count"], ascending=[True, False], kind="stable")
-                for s, g in counts.groupby("src", sort=True):
-                    def text_of(key: int, s: int = int(s), keeper: Any = keeper, kind: str = kind) -> str | None:
+            for kind, col, keeper in (("sentence", h, self._sent_texts), ("prefix", p, self._prefix_texts)):
+                nz = col != 0
+                g = sent_groups if kind == "sentence" else _Groups(src, col)
+                # groups of >= 2 captions with a non-empty key, in (source, key) order
+                ok = (g.size >= 2) & nz[g.first]
+                g_src = src[g.first[ok]].tolist()
+                g_key = col[g.first[ok]].tolist()
+                g_cnt = g.size[ok].tolist()
+                by_src: dict[int, list[tuple[int, int]]] = {}
+                for s_, key, c in zip(g_src, g_key, g_cnt, strict=True):
+                    by_src.setdefault(s_, []).append((key, c))
+                for s_ in sorted(by_src):
+                    def text_of(key: int, s: int = s_, keeper: Any = keeper, kind: str = kind) -> str | None:
                         return keeper.get(s, key) or (self._cap_texts.get(s, key) if kind == "sentence" else None)
 
-                    # ties in count are ordered by text: hashes are salted per process
-                    cands = [(int(key), int(c)) for key, c in zip(g[col].tolist(), g["count"].tolist(), strict=True)
-                             if c >= 2]
+                    # ties in count are ordered by text (hashes are salted per process), then key
+                    cands = by_src[s_]
                     cands.sort(key=lambda kc: (-kc[1], text_of(kc[0]) or ""))
+                    total = int(n_src[s_])
                     for rank, (key, c) in enumerate(cands[:top_k], 1):
-                        total = int(n_src[s])
                         rows.append({
-                            "source": names[int(s)], "position": pos, "kind": kind, "rank": rank,
-                            "text": text_of(key), "count": int(c), "share": c / total,
+                            "source": names[s_], "position": pos, "kind": kind, "rank": rank,
+                            "text": text_of(key), "count": c, "share": c / total,
                             "boilerplate": bool(kind == "sentence" and c >= cfg["boilerplate_min_count"]
                                                 and c / total >= cfg["boilerplate_min_share"]),
                         })
@@ -515,21 +576,62 @@ class CorpusAccumulator:
         cols = ["source", "position", "kind", "rank", "text", "count", "share", "boilerplate"]
         return bshare, bflag, pd.DataFrame(rows, columns=cols)
 
-    def _reused(self, df: pd.DataFrame, names: dict[int, str]) -> pd.DataFrame:
+    def _reused(self, src: np.ndarray, text_groups: _Groups, nimg_g: np.ndarray, nonempty: np.ndarray,
+                names: dict[int, str]) -> pd.DataFrame:
         cols = ["source", "rank", "text", "n_captions", "n_images", "share"]
-        if df.empty:
+        if not src.size:
             return pd.DataFrame(columns=cols)
-        w_all = np.frombuffer(self._w_all, dtype=np.int32)
-        d = df[w_all > 0]
-        g = d.groupby(["src", "h"]).agg(n_captions=("img", "size"), n_images=("img", "nunique")).reset_index()
-        g = g[g["n_images"] >= 2].sort_values(["src", "n_images", "n_captions"], ascending=[True, False, False], kind="stable")
-        n_src = df.groupby("src").size()
+        n_src = np.bincount(src)
+        g = text_groups
+        # groups of non-empty captions on >= 2 images (an empty caption's group holds only
+        # empty captions: one normalised text), in (source, hash) order
+        ok = (nimg_g >= 2) & nonempty[g.first]
+        by_src: dict[int, list[tuple[int, int, int, str]]] = {}
+        hs = self._hash
+        for s_, first, n_caps, n_imgs in zip(src[g.first[ok]].tolist(), g.first[ok].tolist(),
+                                            g.size[ok].tolist(), nimg_g[ok].tolist(), strict=True):
+            h = hs[first]
+            by_src.setdefault(s_, []).append((h, n_caps, n_imgs, self._cap_texts.get(s_, h) or ""))
         rows = []
-        for s, sub in g.groupby("src", sort=True):
-            sub = sub.assign(text=[self._cap_texts.get(int(s), int(h)) or "" for h in sub["h"]])
-            sub = sub.sort_values(["n_images", "n_captions", "text"], ascending=[False, False, True], kind="stable")
-            for rank, r in enumerate(sub.head(int(self.cfg["top_k"])).itertuples(index=False), 1):
-                rows.append({"source": names[int(s)], "rank": rank, "text": self._cap_texts.get(int(s), int(r.h)),
-                             "n_captions": int(r.n_captions), "n_images": int(r.n_images),
-                             "share": int(r.n_captions) / int(n_src[s])})
+        top_k = int(self.cfg["top_k"])
+        for s_ in sorted(by_src):
+            sub = sorted(by_src[s_], key=lambda r: (-r[2], -r[1], r[3]))
+            for rank, (h, n_caps, n_imgs, _text) in enumerate(sub[:top_k], 1):
+                rows.append({"source": names[s_], "rank": rank, "text": self._cap_texts.get(s_, h),
+                             "n_captions": n_caps, "n_images": n_imgs, "share": n_caps / int(n_src[s_])})
         return pd.DataFrame(rows, columns=cols)
+
+
+class _Groups:
+    """Rows grouped by equal keys (numpy arrays of one length), groups numbered in sorted key
+    order: ``gid`` (group of each row), ``first`` (first row of each group), ``size`` (rows per
+    group). What pandas' ``groupby(...).transform("size")`` / ``duplicated`` give, without pandas."""
+
+    __slots__ = ("order", "gid", "first", "size", "_starts")
+
+    def __init__(self, *keys: np.ndarray):
+        n = keys[0].size
+        self.order = np.lexsort(keys[::-1])  # stable: rows of a group in row order
+        change = np.zeros(n, dtype=bool)
+        for k in keys:
+            ks = k[self.order]
+            change[1:] |= ks[1:] != ks[:-1]
+        if n:
+            change[0] = True
+        starts = np.nonzero(change)[0]
+        self._starts = starts
+        gid_sorted = np.cumsum(change) - 1
+        self.gid = np.empty(n, dtype=np.int64)
+        self.gid[self.order] = gid_sorted
+        self.first = self.order[starts]
+        self.size = np.diff(np.append(starts, n))
+
+    def distinct(self, values: np.ndarray) -> np.ndarray:
+        """Number of distinct ``values`` per group."""
+        if not values.size:
+            return np.zeros(0, dtype=np.int64)
+        sub = np.lexsort((values, self.gid))
+        g, v = self.gid[sub], values[sub]
+        new = np.ones(values.size, dtype=bool)
+        new[1:] = (g[1:] != g[:-1]) | (v[1:] != v[:-1])
+        return np.bincount(g[new], minlength=self.size.size)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,12 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 # blank/new line. Decimal numbers ("3.5") and "e.g." style abbreviations mid-word do not split.
 _SENT_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n+")
 _MARK_OR_NL = re.compile(r"[.!?…\n]")
+# The same split as one regular expression that matches each sentence (C-level ``findall``):
+# white space skipped, then runs of characters up to the first end mark that the rule above
+# would split at (a run of marks + closing quotes/brackets followed by white space, taken into
+# the sentence) or a new line (left out). Possessive quantifiers: no backtracking.
+_SENT_END_MARK = r"""[.!?…]+["'”’)\]]*(?=\s)"""
+_SENTENCE = re.compile(r"\s*+(?=\S)((?:[^.!?…\n]++|(?!" + _SENT_END_MARK + r")[.!?…])*+(?:" + _SENT_END_MARK + r")?)")
 
 
 @functools.lru_cache(maxsize=1)
@@ -50,28 +57,61 @@ def words(text: str) -> list[str]:
 _ASCII_SEP = bytes(c if (chr(c).isalnum() or c == 39) else 32 for c in range(256))
 
 
+# the same table keeping NUL: texts of a batch are joined by NUL and translated at once
+_ASCII_SEP_NUL = b"\0" + _ASCII_SEP[1:]
+
+
 def words_many(texts: list[str]) -> list[list[str]]:
-    """:func:`words` of each text (identical output), faster: an ASCII text is split by a byte
-    translation; only its pieces that hold an apostrophe, and non-ASCII texts, go through the
-    regular expression.
+    """:func:`words` of each text (identical output), faster: the texts are lower-cased and, when
+    ASCII, split by one byte translation of the whole batch (joined by NUL, which no text holds,
+    and which ends a word and a lower-casing context like the end of a text); only pieces that
+    hold an apostrophe, and non-ASCII texts, go through the regular expression.
 
     >>> words_many(["It's a dog's 'toy'.", "Ein Hund_im Park"])
     [["it's", 'a', "dog's", 'toy'], ['ein', 'hund', 'im', 'park']]
     """
-    out: list[list[str]] = []
-    append = out.append
-    findall = _WORD.findall
-    table = _ASCII_SEP
-    for t in texts:
-        low = t.lower()
-        if low.isascii():
-            toks = low.encode().translate(table).decode().split()
-            if "'" in low:
-                toks = [w for piece in toks for w in (findall(piece) if "'" in piece else (piece,))]
-        else:
-            toks = findall(low)
-        append(toks)
-    return out
+    if not texts:
+        return []
+    joined = "\0".join(texts)
+    if joined.count("\0") != len(texts) - 1:  # a text holds NUL: one at a time
+        return [_words_one(t.lower()) for t in texts]
+    low = joined.lower()
+    if low.isascii():
+        return _ascii_words(low)
+    pieces = low.split("\0")
+    asc = list(map(str.isascii, pieces))
+    out: list[list[str]] = list(map(_words_one, itertools.compress(pieces, [not a for a in asc])))
+    if len(out) == len(pieces):
+        return out
+    done = iter(_ascii_words("\0".join(itertools.compress(pieces, asc))))
+    rest = iter(out)
+    return [next(done) if a else next(rest) for a in asc]
+
+
+# an apostrophe that is not between two letters/digits ends a word (ASCII, lower case)
+# (each branch starts with the apostrophe itself: the scan jumps from one to the next)
+_LONE_APOSTROPHE = re.compile(r"'(?:(?![a-z0-9])|(?<![a-z0-9]'))")
+
+
+def _ascii_words(low: str) -> list[list[str]]:
+    """:func:`words` of each NUL-separated piece of the lower-cased ASCII text ``low``: every
+    byte but a letter, digit, apostrophe or NUL becomes a space, then so does every apostrophe
+    that is not inside a word; a split on white space leaves the words."""
+    flat = low.encode().translate(_ASCII_SEP_NUL).decode()
+    if "'" in flat:
+        flat = _LONE_APOSTROPHE.sub(" ", flat)
+    return list(map(str.split, flat.split("\0")))
+
+
+def _words_one(low: str) -> list[str]:
+    """:func:`words` of a lower-cased text."""
+    if low.isascii():
+        toks = low.encode().translate(_ASCII_SEP).decode().split()
+        if "'" in low:
+            findall = _WORD.findall
+            toks = [w for piece in toks for w in (findall(piece) if "'" in piece else (piece,))]
+        return toks
+    return _WORD.findall(low)
 
 
 def normalise(text: str) -> str:
@@ -113,6 +153,23 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         start = len(text) - len(seg)
         append((start, start + len(seg.rstrip())))
     return spans
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of ``text`` (white space trimmed): ``[text[s:e] for s, e in
+    sentence_spans(text)]``, about 4x faster on long captions (one regular-expression
+    ``findall``, no Python loop per sentence).
+
+    >>> sentences("A dog. A cat!\\n\\nA bird ")
+    ['A dog.', 'A cat!', 'A bird']
+    """
+    body = text.rstrip()
+    if _MARK_OR_NL.search(body, 0, len(body) - 1) is None:  # one sentence (or none)
+        body = body.lstrip()
+        return [body] if body else []
+    found = _SENTENCE.findall(body)
+    # a sentence ended by a new line keeps the white space before it: trim (rare)
+    return list(map(str.rstrip, found)) if "\n" in body else found
 
 
 def sentence_index(spans: list[tuple[int, int]], offset: int) -> int | None:
