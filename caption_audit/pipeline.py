@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import gc
-import itertools
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +26,8 @@ from typing import Any, Literal
 from caption_audit import __version__
 from caption_audit.engine import ENGINES
 from caption_audit.engine.local import run_local
-from caption_audit.engine.references import ParseReuse
+from caption_audit.engine.pool import WorkerPool
+from caption_audit.engine.references import ParseReuse, ReferenceFold, parse_references
 from caption_audit.engine.shards import ShardStore, file_identity, fingerprint
 from caption_audit.engine.sink import BatchDone, ShardSink
 from caption_audit.engine.stats import RunStats
@@ -340,9 +341,9 @@ def audit(cfg: AuditConfig) -> Path:
         caption_specs, objects, images, provenance, warnings = _load_inputs(cfg)
     if not caption_specs:
         raise ConfigError("No captions input: give --coco-captions, --llava, --sharegpt4v or --captions.")
-    with RunLock(out, {"version": __version__}) as lock, _LongLived() as long_lived:
+    with RunLock(out, {"version": __version__}) as lock, _LongLived() as long_lived, ExitStack() as stack:
         try:
-            _audit_locked(cfg, out, caption_specs, objects, images, provenance, warnings, long_lived)
+            _audit_locked(cfg, out, caption_specs, objects, images, provenance, warnings, long_lived, stack)
         except BrokenProcessPool:
             raise InputError(str(out), "a worker process died (killed, or out of memory); finished batches "
                              "are kept: rerun the same command to resume") from None
@@ -378,8 +379,9 @@ class _LongLived:
 
 def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], objects: list[GTObject],
                   images: list[ImageInfo], provenance: list[dict], warnings: list[str],
-                  long_lived: _LongLived | None = None) -> None:
-    """The run itself, inside the locked, in-progress run folder; summary.json is written last."""
+                  long_lived: _LongLived | None = None, stack: ExitStack | None = None) -> None:
+    """The run itself, inside the locked, in-progress run folder; summary.json is written last.
+    With ``--workers N`` the worker pool is entered into ``stack`` (stopped on leaving it)."""
     from caption_audit.engine.batch import BatchScorer, ScoreContext
     from caption_audit.quality.run import quality_pass
     from caption_audit.text.nlp import model_info
@@ -396,10 +398,20 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     if cfg.gt_mode == "chair" and not gt.available:
         raise ConfigError("--gt chair needs ground truth (instances or an objects file).")
     references, reference_counts = None, {}
-    # one process: the reference pass's parses are kept for the scoring pass (not parsed twice)
+    # each caption is parsed once: the reference pass's parses are kept for the scoring pass, in this
+    # process (one worker) or in the worker that scores the batch (one pool for both passes)
     reuse = ParseReuse() if cfg.engine == "local" and cfg.workers <= 1 else None
+    pool = None
+    if cfg.engine == "local" and cfg.workers > 1:
+        _ = parser.nlp  # loaded once here; the forked workers share it
+        ShardSink.warm()  # so do pandas and pyarrow
+        if long_lived is not None:
+            long_lived.mark()
+        pool = WorkerPool(cfg.workers, parser, gt, chair=cfg.gt_mode == "chair")
+        if stack is not None:
+            stack.enter_context(pool)
     if cfg.gt_mode == "chair" or cfg.claims:
-        references, reference_counts = _reference_pass(cfg, caption_specs, parser, gt, warnings, reuse)
+        references, reference_counts = _reference_pass(cfg, caption_specs, parser, gt, warnings, reuse, pool)
     if long_lived is not None:
         long_lived.mark()  # ground truth, references, spaCy (when loaded), kept parses
     detected = None
@@ -466,9 +478,11 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
 
             run_ray(todo(), ctx, workers=cfg.workers, address=cfg.ray_address, on_result=on_result, finish=sink)
         else:
-            run_local(todo(), ctx, workers=cfg.workers,
-                      scorer=BatchScorer(ctx, parser, reuse), on_result=on_result, finish=sink)
+            run_local(todo(), ctx, workers=cfg.workers, scorer=BatchScorer(ctx, parser, reuse),
+                      on_result=on_result, finish=sink, pool=pool)
         reuse = None  # free what the scoring pass did not take
+        if pool is not None:
+            pool.close()
 
     stats.check_complete(counts["batches"])
     shards.merge("captions")
@@ -521,61 +535,41 @@ def _reason_key(problem: str) -> str:
 
 
 def _reference_pass(cfg: AuditConfig, specs: list[InputSpec], parser: Any, gt: GroundTruth,
-                    warnings: list[str], reuse: ParseReuse | None = None
+                    warnings: list[str], reuse: ParseReuse | None = None, pool: WorkerPool | None = None
                     ) -> tuple[dict[str, list[tuple[str, Any]]] | None, dict[str, int]]:
     """Parse the reference source's captions once: their claims become evidence for the other
     captions of the same image (the ``references`` resolver), and in CHAIR mode their objects
-    join the ground truth. With ``reuse`` (one process), the parses are also kept there for the
-    scoring pass.
+    join the ground truth. Chunk k holds the reference captions of scoring batch k. With ``reuse``
+    (one process) the parses are also kept there for the scoring pass; with ``pool`` the chunks
+    are parsed in its workers, which keep their parses for the batches they will score. On Ray
+    the pass runs in this process and keeps nothing (the actors parse those captions again).
 
     Returns:
         ``(image_id -> [(caption_id, Claim)], image_id -> number of reference captions)``; the
         first is ``None`` when no caption of the reference source exists.
     """
-    from caption_audit.engine.local import map_ordered
-    from caption_audit.engine.references import parse_references
-
     chair = cfg.gt_mode == "chair"
-    refs: dict[str, list[tuple[str, Any]]] = {}
-    n_refs: Counter = Counter()
-    chunks: dict[int, list[tuple[str, str, str]]] = {}  # sent, not yet folded
-    ids = itertools.count()
-
-    def fold(chunk_id: int, parsed: list[tuple[str, list, set | None] | None]) -> None:
-        for (_, image_id, _), res in zip(chunks.pop(chunk_id), parsed, strict=True):
-            if res is None:  # a text that cannot be scored
-                continue
-            caption_id, claims, objects = res
-            n_refs[image_id] += 1
-            refs.setdefault(image_id, []).extend((caption_id, cl) for cl in claims)
-            if chair and gt.has_image(image_id):
-                gt.add_caption_objects(image_id, objects)
+    fold = ReferenceFold(gt, chair)
 
     def todo() -> Iterator[tuple[int, list[tuple[str, str, str]]]]:
-        chunk: list[tuple[str, str, str]] = []
-        for c in _iter_captions(specs, [], []):
-            if c.source != cfg.reference_source or c.error:  # empty texts are dropped by the workers
-                continue
-            chunk.append((c.caption_id, c.image_id, c.text))
-            if len(chunk) >= cfg.batch_size:
-                chunks[k := next(ids)] = chunk
-                yield k, chunk
-                chunk = []
-        if chunk:
-            chunks[k := next(ids)] = chunk
-            yield k, chunk
+        for batch_id, batch in enumerate(_batches(_iter_captions(specs, [], []), cfg.batch_size)):
+            chunk = [(c.caption_id, c.image_id, c.text) for c in batch
+                     if c.source == cfg.reference_source and not c.error]  # empty texts are dropped when parsed
+            if chunk:
+                yield batch_id, chunk
 
-    workers = cfg.workers if cfg.engine == "local" else 1  # Ray: in this process (see the engine notes)
-    if workers > 1:
-        _ = parser.nlp  # load spaCy before forking: workers share it
-    map_ordered(parse_references, todo(), state=(parser, chair, reuse if workers <= 1 else None), workers=workers,
-                on_result=fold)
+    if pool is not None:
+        pool.references(todo(), fold.add)
+    else:
+        for _, chunk in todo():
+            fold.add(parse_references((parser, chair, reuse), chunk))
+    n_refs = fold.n_refs
     if chair and not n_refs:  # e.g. CHAIR's own object table, which already holds the caption objects
         warnings.append(
             f"--gt chair: no reference captions of source '{cfg.reference_source}' on the audited images; "
             "ground truth is the given objects only (CHAIR's imid_to_objects table already includes them)"
         )
-    return (refs if n_refs else None), dict(n_refs)
+    return (fold.refs if n_refs else None), dict(n_refs)
 
 
 def _summary(cfg: AuditConfig, stats: RunStats, provenance: list[dict], warnings: list[str], gt: GroundTruth,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -103,3 +104,32 @@ def test_batch_stats_from_columns_equal_stats_from_the_shard(inputs: tuple[Path,
                        for k in block if k != "metrics_clean"} for name, block in sources.items()}
 
     assert batch_part(a[0]) == batch_part(summary["sources"])
+
+
+def test_workers_parse_each_reference_caption_once(inputs: tuple[Path, Path], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """--workers 2 with the captions as their own references: a spy on CaptionParser.parse
+    (inherited by the forked workers) logs every text parsed; each caption with a text is parsed
+    exactly once in the whole run (reference pass and scoring pass), by the workers, none by the
+    parent, and the run folder equals one process's."""
+    log = tmp_path / "parsed.log"
+    parse = CaptionParser.parse
+
+    def spy(self: CaptionParser, texts: list[str]) -> list:
+        texts = list(texts)
+        with open(log, "a", encoding="utf-8") as f:
+            f.writelines(f"{os.getpid()}\t{json.dumps(t)}\n" for t in texts)
+        return parse(self, texts)
+
+    extra = ("--reference-source", "preds")
+    one = _run(*inputs, tmp_path / "w1", *extra)
+    monkeypatch.setattr(CaptionParser, "parse", spy)
+    two = _run(*inputs, tmp_path / "w2", *extra, "--workers", "2")
+    assert_same_run(one, two)
+    rows = [line.split("\t") for line in log.read_text(encoding="utf-8").splitlines()]
+    parsed = Counter(json.loads(t) for _, t in rows)
+    texts = Counter(c.text for c in iter_load(inputs[0], "generic_captions", warnings=[])
+                    if not c.error and c.text.strip())
+    assert sum(texts.values()) == 241  # 243 records less the empty caption and the invalid JSON line
+    assert parsed == texts
+    assert os.getpid() not in {int(p) for p, _ in rows}

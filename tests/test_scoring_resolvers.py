@@ -650,16 +650,15 @@ def test_detector_counts_open_things_with_gt():
 def coco_refs():
     """The claims of coco_mini train2017's COCO human captions, per image, as the reference pass
     keeps them (the real extractor on the real captions)."""
-    from caption_audit.engine.references import parse_references
+    from caption_audit.engine.references import ReferenceFold, parse_references
     from caption_audit.ingest.coco import load_coco_captions
     from caption_audit.text.parse import CaptionParser
 
     caps = load_coco_captions(shared("coco_mini", "annotations", "captions_train2017.json")).captions
     rows = [(c.caption_id, c.image_id, c.text) for c in caps if c.text]
-    refs: dict[str, list] = {}
-    for (cid, iid, _), got in zip(rows, parse_references((CaptionParser(), False), rows), strict=True):
-        refs.setdefault(iid, []).extend((cid, cl) for cl in (got[1] if got else []))
-    return refs
+    fold = ReferenceFold(None, chair=False)
+    fold.add(parse_references((CaptionParser(), False), rows))
+    return fold.refs
 
 
 # Each verdict checked by looking at the photo (tests/data/claims_labelled/labels.jsonl).

@@ -45,7 +45,8 @@ class BatchScorer:
     """Parse and score batches of captions with one parser (spaCy is loaded once).
 
     ``reuse``: parses kept by the reference pass in this process
-    (:class:`~caption_audit.engine.references.ParseReuse`), taken instead of parsing again.
+    (:class:`~caption_audit.engine.references.ParseReuse`; in a pool worker, the batch's own, set
+    per batch), taken instead of parsing again.
     """
 
     def __init__(self, ctx: ScoreContext, parser: Any = None, reuse: Any = None):

@@ -1,17 +1,18 @@
 """The reference pass's unit of work: parse a chunk of reference captions (e.g. COCO's human
 captions) and keep what the other captions of the same image are judged against.
 
-Run in worker processes by :func:`caption_audit.engine.local.map_ordered` (the parent's parser is
-shared by fork), so the reference pass scales with ``--workers`` like the scoring pass; the
-parent folds the small results in chunk order.
-
-In one process (``--workers 1``, the local engine) the parsed reference captions are also kept
-(:class:`ParseReuse`) and handed to the scoring pass, which then does not parse those texts a
-second time (a COCO run's captions are its own references: half its parsing).
+Reference chunk k holds the reference captions of scoring batch k. With ``--workers N`` the chunks
+are parsed in the run's worker pool (:class:`caption_audit.engine.pool.WorkerPool`, the parent's
+parser shared by fork): the worker keeps its parses (:class:`KeptParses`) and later scores batch k
+itself, and every process folds every chunk's claims in chunk order (:class:`ReferenceFold`), so the
+parent and each worker hold the same evidence. In one process (``--workers 1``, the local engine) the
+parses are kept in a :class:`ParseReuse`. Either way a caption that is both a reference and scored
+(a COCO run's captions are their own references) is parsed once, not twice.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 # claim kinds kept as evidence for the ``references`` resolver; object claims say which reference
@@ -56,15 +57,72 @@ class ParseReuse:
         return out
 
 
+class KeptParses:
+    """Parses kept by one worker process, per scoring batch (:class:`ParseReuse` each), at most
+    ``limit`` in all; over the limit the scoring pass parses those texts again (correct, slower)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.n = 0
+        self._by_batch: dict[int, ParseReuse] = {}
+
+    def open(self, batch_id: int) -> ParseReuse:
+        """An empty store for ``batch_id``'s parses, holding at most what is left under the limit;
+        call :meth:`close` once filled."""
+        reuse = ParseReuse(limit=max(self.limit - self.n, 0))
+        self._by_batch[batch_id] = reuse
+        return reuse
+
+    def close(self, batch_id: int) -> None:
+        """Count what :meth:`open`'s store for ``batch_id`` kept (an empty one is dropped)."""
+        reuse = self._by_batch.get(batch_id)
+        if reuse is not None:
+            if len(reuse):
+                self.n += len(reuse)
+            else:
+                del self._by_batch[batch_id]
+
+    def take(self, batch_id: int) -> ParseReuse | None:
+        """The kept parses of ``batch_id`` (removed), or None."""
+        reuse = self._by_batch.pop(batch_id, None)
+        if reuse is not None:
+            self.n -= len(reuse)
+        return reuse
+
+
+class ReferenceFold:
+    """The evidence the reference pass builds, folded chunk by chunk in chunk order: per image its
+    reference captions' claims and their number; in CHAIR mode the classes they assert join
+    ``gt`` (:meth:`GroundTruth.add_caption_objects`)."""
+
+    def __init__(self, gt: Any, chair: bool):
+        self.gt = gt
+        self.chair = chair
+        self.refs: dict[str, list[tuple[str, Any]]] = {}
+        self.n_refs: Counter = Counter()
+
+    def add(self, parsed: list[tuple[str, str, list, set | None] | None]) -> None:
+        """Fold one chunk's :func:`parse_references` result."""
+        gt, chair, refs, n_refs = self.gt, self.chair, self.refs, self.n_refs
+        for res in parsed:
+            if res is None:  # a text that cannot be scored
+                continue
+            caption_id, image_id, claims, objects = res
+            n_refs[image_id] += 1
+            refs.setdefault(image_id, []).extend((caption_id, cl) for cl in claims)
+            if chair and gt.has_image(image_id):
+                gt.add_caption_objects(image_id, objects)
+
+
 def parse_references(state: tuple[Any, bool] | tuple[Any, bool, ParseReuse | None],
-                     rows: list[tuple[str, str, str]]) -> list[tuple[str, list, set | None] | None]:
+                     rows: list[tuple[str, str, str]]) -> list[tuple[str, str, list, set | None] | None]:
     """Parse ``(caption_id, image_id, text)`` rows with ``state = (parser, chair[, reuse])``;
-    with a :class:`ParseReuse` (in-process runs only), every parse is also kept there.
+    with a :class:`ParseReuse`, every parse is also kept there.
 
     Returns:
         Per row: None for a text that cannot be scored (empty, no words: see
-        :func:`~caption_audit.text.checks.text_problem`), else ``(caption_id, claims of
-        KEEP_KINDS, COCO classes it asserts)``; the classes (not negated, not non-visual coco80
+        :func:`~caption_audit.text.checks.text_problem`), else ``(caption_id, image_id, claims
+        of KEEP_KINDS, COCO classes it asserts)``; the classes (not negated, not non-visual coco80
         mentions) only in CHAIR mode, else None.
     """
     from caption_audit.text.checks import text_problem
@@ -74,7 +132,7 @@ def parse_references(state: tuple[Any, bool] | tuple[Any, bool, ParseReuse | Non
     bad = [text_problem(r[2]) is not None for r in rows]
     parsed = iter(parser.parse([r[2] for r, b in zip(rows, bad, strict=True) if not b]))
     out: list[tuple[str, list, set | None] | None] = []
-    for (caption_id, _, text), b in zip(rows, bad, strict=True):
+    for (caption_id, image_id, text), b in zip(rows, bad, strict=True):
         if b:
             out.append(None)
             continue
@@ -83,5 +141,5 @@ def parse_references(state: tuple[Any, bool] | tuple[Any, bool, ParseReuse | Non
             reuse.keep(text, p)
         objects = ({m.canonical for m in p.mentions if m.vocab == "coco80" and not m.negated and not m.nonvisual}
                    if chair else None)
-        out.append((caption_id, [cl for cl in p.claims if cl.kind in KEEP_KINDS], objects))
+        out.append((caption_id, image_id, [cl for cl in p.claims if cl.kind in KEEP_KINDS], objects))
     return out

@@ -45,7 +45,8 @@ class ShardSink:
     fingerprint: str
     reason_key: Callable[[str], str]
 
-    def warm(self) -> None:
+    @staticmethod
+    def warm() -> None:
         """Import what writing and summarising a batch needs (pandas, pyarrow.parquet), so that
         forked workers inherit the modules instead of each importing them (about 1.5 s)."""
         import pandas  # noqa: F401
