@@ -30,6 +30,7 @@ from caption_audit.quality.text import (
     gc_paused,
     sentence_spans,
     sentences,
+    sentences_many,
     settings,
     word_crc32,
     words,
@@ -487,7 +488,7 @@ class CaptionBatch:
         self.problems = problems  # text_problem(text) per caption when the caller has them
         with gc_paused():
             self.tokens = words_many(self.texts)
-            self.sents = list(map(sentences, self.texts))
+            self.sents = sentences_many(self.texts)
         self._norms: list[str] | None = None
         self._spans: list[list[tuple[int, int]]] | None = None
         self._crc: Any = None
@@ -621,8 +622,12 @@ def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str |
     # repetition_values' own fast paths: <= n tokens, or few sentences and < n repeated words
     cand = [i for i, (t, ss) in enumerate(zip(tokens, sentences, strict=True))
             if len(t) > ngram and (len(ss) > max_rsent or len(t) - len(set(t)) >= ngram) and i not in skip]
-    # long captions: one numpy pass finds those in which an n-gram can repeat at all
-    maybe = _maybe_repeated(b, cand, ngram) if len(cand) >= _MAYBE_MIN else None
+    maybe = None
+    if len(cand) >= _MAYBE_MIN:
+        # many long captions: one numpy pass finds those in which an n-gram can repeat at all;
+        # the others keep (0.0, 0) and need the rule only for their sentence test
+        maybe = _maybe_repeated(b, cand, ngram)
+        cand = [i for i in cand if i in maybe or len(sentences[i]) > max_rsent]
     for i in cand:
         stats = None if maybe is None or i in maybe else (0.0, 0)
         share, longest, rsent, reason = repetition_values(tokens[i], sentences[i], stats)

@@ -420,11 +420,11 @@ class CorpusAccumulator:
         bshare, bflag, openers = self._boilerplate(src, names)
         near_flag = np.fromiter((v is not None for v in near_of), dtype=bool, count=n)
         dup_flag = nimg >= 2
-        labels = np.array([[], ["duplicate"], ["near_duplicate"], ["duplicate", "near_duplicate"],
-                           ["boilerplate"], ["duplicate", "boilerplate"], ["near_duplicate", "boilerplate"],
-                           ["duplicate", "near_duplicate", "boilerplate"]], dtype=object)
+        labels = [(), ("duplicate",), ("near_duplicate",), ("duplicate", "near_duplicate"),
+                  ("boilerplate",), ("duplicate", "boilerplate"), ("near_duplicate", "boilerplate"),
+                  ("duplicate", "near_duplicate", "boilerplate")]
         code = dup_flag.astype(np.int64) + 2 * near_flag + 4 * bflag.astype(np.int64)
-        issues = [list(x) for x in labels[code]] if n else []
+        issues = list(map(list, map(labels.__getitem__, code.tolist()))) if n else []
         captions = pd.DataFrame({
             "caption_id": self._ids,
             "source": [names[s] for s in src.tolist()],
