@@ -87,8 +87,9 @@ def _one_permutation_minhash(shingles: np.ndarray, owner: np.ndarray, n: int, k:
         # an empty bin takes the value of the next non-empty bin (circularly) + step x distance:
         # the next non-empty column at or after each column, over the row written out twice
         e = empty[rows]
-        col = np.arange(2 * k, dtype=np.int32)
-        nxt = np.where(np.concatenate([e, e], axis=1), np.int32(2 * k), col)
+        small = np.uint8 if 2 * k < 256 else np.int32  # column numbers in one byte: less to scan
+        col = np.arange(2 * k, dtype=small)
+        nxt = np.where(np.concatenate([e, e], axis=1), small(2 * k), col)
         nxt = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1][:, :k]
         dist = (nxt - col[:k]).astype(np.uint64)
         part = sig[rows]
