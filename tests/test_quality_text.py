@@ -15,7 +15,6 @@ from caption_audit.quality.checks import CaptionBatch, CaptionText, _maybe_repea
 from caption_audit.quality.text import (
     sentence_spans,
     sentences,
-    sentences_many,
     word_crc32,
     words,
     words_many,
@@ -59,17 +58,6 @@ def test_batch_views_match_one_caption():
         c = CaptionText(t)
         assert (b.tokens[i], b.sents[i], b.sentences[i]) == (c.tokens, c.sents, c.sentences)
         assert b[i].sentences == c.sentences
-
-
-@pytest.mark.parametrize("alphabet", [ASCII, MIXED], ids=["ascii", "mixed"])
-@pytest.mark.parametrize("batch", [1, 7, 500])
-def test_sentences_many_equals_sentences(alphabet, batch):
-    texts = _texts(alphabet, 3000, seed=batch + 11) + ["A dog. A cat.", " A bird. ", "  ", "3.5 m.", "x\x00. y"]
-    for b in range(0, len(texts), batch):
-        chunk = texts[b:b + batch]
-        assert sentences_many(chunk) == [sentences(t) for t in chunk], chunk
-    long = ["A dog on a sofa. " * 20, "One long sentence " * 20]  # > 150 chars: one at a time
-    assert sentences_many(long) == [sentences(t) for t in long]
 
 
 def test_word_crc32_is_zlib_crc32():

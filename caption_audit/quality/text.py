@@ -209,40 +209,6 @@ def sentences(text: str) -> list[str]:
     return list(map(str.rstrip, found)) if "\n" in body else found
 
 
-# an end mark or new line that is not the last character of its (right-stripped) text, in
-# texts joined by NUL: only such a text can hold more than one sentence
-_MARK_INSIDE = re.compile(r"[.!?…\n](?!\0|\Z)")
-
-
-def sentences_many(texts: list[str]) -> list[list[str]]:
-    """:func:`sentences` of each text (identical output), faster on short one-sentence texts
-    (texts of more than 150 characters on average go one at a time): one scan of the texts joined by NUL finds those with an end mark or new line before their
-    last character; every other text is its own single sentence (white space trimmed).
-
-    >>> sentences_many(["A dog. A cat.", " A bird. ", "  "])
-    [['A dog.', 'A cat.'], ['A bird.'], []]
-    """
-    import bisect
-
-    if not texts:
-        return []
-    if sum(map(len, texts)) > 150 * len(texts):  # long texts: most hold several sentences
-        return list(map(sentences, texts))
-    bodies = list(map(str.rstrip, texts))
-    joined = "\0".join(bodies)
-    if joined.count("\0") != len(texts) - 1:  # a text holds NUL: one at a time
-        return list(map(sentences, texts))
-    starts = list(itertools.accumulate(map(len, bodies), lambda a, n: a + n + 1, initial=0))
-    out = [[b] if b else [] for b in map(str.lstrip, bodies)]
-    search = _MARK_INSIDE.search
-    m = search(joined)
-    while m is not None:
-        k = bisect.bisect_right(starts, m.start()) - 1
-        out[k] = sentences(texts[k])
-        m = search(joined, starts[k + 1])
-    return out
-
-
 def sentence_index(spans: list[tuple[int, int]], offset: int) -> int | None:
     """Index of the sentence holding character ``offset`` (the next one when it falls between
     sentences); None when ``spans`` is empty or the offset lies after the last sentence."""
