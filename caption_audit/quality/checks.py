@@ -637,8 +637,13 @@ def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str |
             reasons[i]["repetition"] = reason
     # truncation's first test: a caption ending in terminal punctuation is not cut
     terminal = frozenset(_cfg("truncated")["terminal"]) - frozenset(_cfg("truncated")["closing"])
+    dangling = _dangling()
     for i in [i for i, t in enumerate(txts) if t and t[-1] not in terminal and t.rstrip()[-1:] not in terminal]:
         if i in skip:
+            continue
+        # one sentence ending on a letter/digit (no punctuation to strip or test) whose last word
+        # can end a sentence: ``truncation`` has nothing to say (COCO style, most of them)
+        if len(sentences[i]) <= 1 and tokens[i][-1] not in dangling and txts[i].rstrip()[-1].isalnum():
             continue
         cut = truncation(txts[i], tokens[i], sentences[i])
         if cut is not None:
