@@ -452,7 +452,10 @@ def _maybe_repeated(b: CaptionBatch, idx: list[int], n: int) -> set[int]:
     lens = np.fromiter(map(len, b.tokens), dtype=np.int64, count=len(b))
     sel = np.zeros(len(b), dtype=bool)
     sel[idx] = True
-    c = b.word_crc[np.repeat(sel, lens)].astype(np.uint64)
+    if b._crc is None and 2 * len(idx) < len(b):  # a few captions: hash only their words
+        c = word_crc32(list(itertools.chain.from_iterable(map(b.tokens.__getitem__, idx)))).astype(np.uint64)
+    else:
+        c = b.word_crc[np.repeat(sel, lens)].astype(np.uint64)
     m = c.size - n + 1
     if m < 2:
         return set()
@@ -470,7 +473,7 @@ def _maybe_repeated(b: CaptionBatch, idx: list[int], n: int) -> set[int]:
 
 
 _MULT = [0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93, 0xC2B2AE3D27D4EB4F]
-_MAYBE_MIN = 32  # fewer candidate captions in a batch: the Python test alone is cheaper
+_MAYBE_MIN = 64  # fewer candidate captions in a batch: the Python test alone is cheaper
 
 
 class CaptionBatch:
