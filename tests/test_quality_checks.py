@@ -11,6 +11,7 @@ from caption_audit.quality.checks import (
     QUALITY_CHECKS,
     CaptionText,
     check_caption,
+    check_captions,
     repeat_stats,
     unbalanced_brackets,
 )
@@ -218,3 +219,17 @@ def test_opera_control_characters_in_shikra_ours():
     caps = _opera("shikra/ours")
     garbled = [c for c in caps if "control characters" in (check_caption(c).values["markup"] or "")]
     assert garbled and all(any(ord(ch) < 32 and ch not in "\n\t\r" for ch in c) for c in garbled)
+
+
+def test_batch_equals_one_caption_at_a_time():
+    """check_captions' shortcuts (truncation skipped for one-sentence captions ending on a
+    letter/digit, the numpy repeated-n-gram pre-test once >= 32 long captions) change nothing."""
+    ends = ["A dog on a sofa", "A dog on the", "A dog. A cat on the sofa", "A dog on a sofa 3", "A dog (on a sofa",
+            "a dog,", "A dog on a sofa ’", "A dog on a sofa.", "Ein Hund auf dem Sofa", "A dog. On a big red sofa near",
+            "A dog on a sofa…", "1 2 3", "", "the cat sat on the mat " * 3, "x y z w " * 20]
+    loops = [" ".join(f"w{(i * 7 + k) % (3 + i % 9)}" for k in range(40 + i)) for i in range(60)]
+    texts = ends + loops
+    cols = check_captions(texts)
+    for i, t in enumerate(texts):
+        one = check_caption(t)
+        assert (cols[i].quality_issues, cols[i].values, cols[i].reasons) == (one.quality_issues, one.values, one.reasons), t

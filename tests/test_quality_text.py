@@ -7,11 +7,18 @@ next character, a character that lower-cases to two)."""
 from __future__ import annotations
 
 import random
+import zlib
 
 import pytest
 
-from caption_audit.quality.checks import CaptionBatch, CaptionText
-from caption_audit.quality.text import sentence_spans, sentences, words, words_many
+from caption_audit.quality.checks import CaptionBatch, CaptionText, _maybe_repeated, repeat_stats
+from caption_audit.quality.text import (
+    sentence_spans,
+    sentences,
+    word_crc32,
+    words,
+    words_many,
+)
 
 ASCII = list("ab Z1'.-_\n\t") + ["'s", ". ", "?) "]
 MIXED = ASCII + list("ΑΣσé’…”\x00\u2028İ") + [".” ", "e.g. "]
@@ -51,3 +58,23 @@ def test_batch_views_match_one_caption():
         c = CaptionText(t)
         assert (b.tokens[i], b.sents[i], b.sentences[i]) == (c.tokens, c.sents, c.sentences)
         assert b[i].sentences == c.sentences
+
+
+def test_word_crc32_is_zlib_crc32():
+    toks = ["a", "dog", "a", "é", "ΟΔΟΣ", ""]
+    assert word_crc32(toks).tolist() == [zlib.crc32(t.encode()) for t in toks]
+    assert word_crc32(["x"]).tolist() == [zlib.crc32(b"x")] and word_crc32([]).size == 0
+
+
+def test_maybe_repeated_holds_every_caption_with_a_repeated_ngram():
+    rng = random.Random(3)
+    vocab = ["a", "dog", "on", "the", "sofa", "cat", "red", "b"]
+    texts = [" ".join(rng.choice(vocab[:rng.randint(2, 8)]) for _ in range(rng.randint(0, 40))) for _ in range(2000)]
+    b = CaptionBatch(texts)
+    idx = [i for i, t in enumerate(b.tokens) if len(t) > 4]
+    maybe = _maybe_repeated(b, idx, 4)
+    assert maybe <= set(idx)
+    for i in idx:
+        if repeat_stats(b.tokens[i], 4) != (0.0, 0):
+            assert i in maybe, texts[i]
+    assert len(maybe) < len(idx)  # it does filter

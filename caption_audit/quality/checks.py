@@ -19,6 +19,7 @@ and without flagged captions), never dropped here.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import re
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from caption_audit.quality.text import (
     sentence_spans,
     sentences,
     settings,
+    word_crc32,
     words,
     words_many,
 )
@@ -184,10 +186,12 @@ def repeat_stats(tokens: list[str], n: int) -> tuple[float, int]:
     return sum(marked) / len(tokens), best
 
 
-def repetition_values(toks: list[str], sents: list[str]) -> tuple[float, int, int, str | None]:
+def repetition_values(toks: list[str], sents: list[str],
+                      stats: tuple[float, int] | None = None) -> tuple[float, int, int, str | None]:
     """The ``repetition`` rule on a caption's parts (words, sentence texts): ``(repeated_share``
     (rounded to 4 places), ``longest_repeat, repeated_sentences, reason)``; ``reason`` is None
-    when not flagged."""
+    when not flagged. ``stats``: :func:`repeat_stats` of the words when the caller already knows
+    it (:func:`check_captions` does for a caption in which no n-gram repeats)."""
     cfg = _CFG.get("repetition") or _cfg("repetition")
     n = cfg["ngram"]
     if len(toks) <= n:  # too short to hold a repeated n-gram (most COCO captions stop here fast)
@@ -195,7 +199,7 @@ def repetition_values(toks: list[str], sents: list[str]) -> tuple[float, int, in
     few_sentences = len(sents) <= cfg["repeated_sentences"]
     if few_sentences and len(toks) - len(set(toks)) < n:
         return 0.0, 0, 0, None  # no repeated n-gram possible (see repeat_stats), no sentence test
-    share, longest = repeat_stats(toks, n)
+    share, longest = repeat_stats(toks, n) if stats is None else stats
     rep_sents = 0 if few_sentences else _repeated_sentences(sents)
     reason = None
     if len(toks) >= cfg["min_tokens"] and (longest or rep_sents):
@@ -437,6 +441,41 @@ def _garbage_suspects(texts: list[str]) -> set[int]:
     return {bisect.bisect_right(offsets, k) - 1 for k in hits}
 
 
+def _maybe_repeated(b: CaptionBatch, idx: list[int], n: int) -> set[int]:
+    """The captions among ``idx`` in which a word n-gram may occur twice (a superset of those
+    where one does): one numpy pass over the batch's word hashes (:attr:`CaptionBatch.word_crc`).
+    Each n-gram gets a key that equal n-grams share (a mix of its words' crc32s, the caption's
+    index in the low bits); a caption none of whose keys occurs twice has no repeated n-gram,
+    so :func:`repeat_stats` would give ``(0.0, 0)``. Hash collisions only add captions."""
+    import numpy as np
+
+    lens = np.fromiter(map(len, b.tokens), dtype=np.int64, count=len(b))
+    sel = np.zeros(len(b), dtype=bool)
+    sel[idx] = True
+    if b._crc is None and 2 * len(idx) < len(b):  # a few captions: hash only their words
+        c = word_crc32(list(itertools.chain.from_iterable(map(b.tokens.__getitem__, idx)))).astype(np.uint64)
+    else:
+        c = b.word_crc[np.repeat(sel, lens)].astype(np.uint64)
+    m = c.size - n + 1
+    if m < 2:
+        return set()
+    owner = np.repeat(np.asarray(idx, dtype=np.uint64), lens[idx])
+    with np.errstate(over="ignore"):
+        key = c[:m] * np.uint64(0x9E3779B97F4A7C15)
+        for k in range(1, n):
+            key ^= (c[k:m + k] + np.uint64(k)) * _MULT[k % len(_MULT)]
+            key ^= key >> np.uint64(29)
+    bits = np.uint64(max(1, int(max(idx)).bit_length()))
+    key = ((key >> bits) << bits) | owner[:m]
+    key = np.sort(key[owner[:m] == owner[n - 1:]])  # n-grams inside one caption only
+    dup = key[1:][key[1:] == key[:-1]]
+    return set((dup & ((np.uint64(1) << bits) - np.uint64(1))).tolist())
+
+
+_MULT = [0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93, 0xC2B2AE3D27D4EB4F]
+_MAYBE_MIN = 64  # fewer candidate captions in a batch: the Python test alone is cheaper
+
+
 class CaptionBatch:
     """Many captions with the views of :class:`CaptionText` computed once, column-wise
     (``texts``, ``tokens``, ``sents`` = sentence texts; ``norms`` and ``sentences`` = character
@@ -444,7 +483,7 @@ class CaptionBatch:
     :meth:`caption_audit.quality.corpus.CorpusAccumulator.add_batch`. ``batch[i]`` is the
     :class:`CaptionText` of caption ``i``."""
 
-    __slots__ = ("texts", "problems", "tokens", "sents", "_norms", "_spans")
+    __slots__ = ("texts", "problems", "tokens", "sents", "_norms", "_spans", "_crc")
 
     def __init__(self, texts: list[str | None], problems: list[str | None] | None = None):
         self.texts = [t or "" for t in texts]
@@ -454,6 +493,7 @@ class CaptionBatch:
             self.sents = list(map(sentences, self.texts))
         self._norms: list[str] | None = None
         self._spans: list[list[tuple[int, int]]] | None = None
+        self._crc: Any = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -475,6 +515,15 @@ class CaptionBatch:
         if self._norms is None:
             self._norms = list(map(" ".join, self.tokens))
         return self._norms
+
+    @property
+    def word_crc(self) -> Any:
+        """:func:`~caption_audit.quality.text.word_crc32` of all tokens, caption after caption
+        (a uint32 numpy array): a stable word hash, shared by the repetition filter of
+        :func:`check_captions` and the MinHash sketches of the corpus pass."""
+        if self._crc is None:
+            self._crc = word_crc32(list(itertools.chain.from_iterable(self.tokens)))
+        return self._crc
 
 
 @dataclass(slots=True)
@@ -573,11 +622,17 @@ def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str |
     rep_cfg = _cfg("repetition")
     ngram, max_rsent = rep_cfg["ngram"], rep_cfg["repeated_sentences"]
     # repetition_values' own fast paths: <= n tokens, or few sentences and < n repeated words
-    for i in [i for i, (t, ss) in enumerate(zip(tokens, sentences, strict=True))
-              if len(t) > ngram and (len(ss) > max_rsent or len(t) - len(set(t)) >= ngram)]:
-        if i in skip:
-            continue
-        share, longest, rsent, reason = repetition_values(tokens[i], sentences[i])
+    cand = [i for i, (t, ss) in enumerate(zip(tokens, sentences, strict=True))
+            if len(t) > ngram and (len(ss) > max_rsent or len(t) - len(set(t)) >= ngram) and i not in skip]
+    maybe = None
+    if len(cand) >= _MAYBE_MIN:
+        # many long captions: one numpy pass finds those in which an n-gram can repeat at all;
+        # the others keep (0.0, 0) and need the rule only for their sentence test
+        maybe = _maybe_repeated(b, cand, ngram)
+        cand = [i for i in cand if i in maybe or len(sentences[i]) > max_rsent]
+    for i in cand:
+        stats = None if maybe is None or i in maybe else (0.0, 0)
+        share, longest, rsent, reason = repetition_values(tokens[i], sentences[i], stats)
         v_share[i], v_long[i], v_rsent[i] = share, longest, rsent
         if reason is not None:
             f_rep[i] = True
@@ -585,8 +640,13 @@ def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str |
             reasons[i]["repetition"] = reason
     # truncation's first test: a caption ending in terminal punctuation is not cut
     terminal = frozenset(_cfg("truncated")["terminal"]) - frozenset(_cfg("truncated")["closing"])
+    dangling = _dangling()
     for i in [i for i, t in enumerate(txts) if t and t[-1] not in terminal and t.rstrip()[-1:] not in terminal]:
         if i in skip:
+            continue
+        # one sentence ending on a letter/digit (no punctuation to strip or test) whose last word
+        # can end a sentence: ``truncation`` has nothing to say (COCO style, most of them)
+        if len(sentences[i]) <= 1 and tokens[i][-1] not in dangling and txts[i].rstrip()[-1].isalnum():
             continue
         cut = truncation(txts[i], tokens[i], sentences[i])
         if cut is not None:

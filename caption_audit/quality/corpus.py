@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import itertools
 import operator
-import zlib
 from array import array
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from caption_audit.quality.checks import CaptionBatch, CaptionText
-from caption_audit.quality.text import gc_paused, settings, words_many
+from caption_audit.quality.text import gc_paused, settings, word_crc32, words_many
 
 _CHUNK = 2048
 # Text and id hashes are Python's own ``hash(str) & _MASK`` (cached on the str object, fast). It is
@@ -51,26 +50,6 @@ _BITMAP_BITS = 1 << 24
 def _hashes(texts: list[str]) -> list[int]:
     """``hash(t) & _MASK`` of each text (Python's own, cached on the str)."""
     return np.fromiter(map(hash, texts), dtype=np.int64, count=len(texts)).view(np.uint64).tolist()
-
-
-class _Crc32(dict):
-    """token -> zlib.crc32 of its UTF-8 bytes, computed once per distinct token (cleared when it
-    holds a million tokens: the memory stays bounded on untrusted text)."""
-
-    def __missing__(self, key: str) -> int:
-        if len(self) >= 1_000_000:
-            self.clear()
-        v = self[key] = zlib.crc32(key.encode())
-        return v
-
-    def add_many(self, tokens: list[str]) -> None:
-        """Compute the crc32 of the tokens not held yet, at once (no call per new token)."""
-        new = set(tokens).difference(self)
-        if not new:
-            return
-        if len(self) + len(new) >= 1_000_000:
-            self.clear()
-        self.update(zip(new, map(zlib.crc32, map(str.encode, new)), strict=True))
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -108,8 +87,9 @@ def _one_permutation_minhash(shingles: np.ndarray, owner: np.ndarray, n: int, k:
         # an empty bin takes the value of the next non-empty bin (circularly) + step x distance:
         # the next non-empty column at or after each column, over the row written out twice
         e = empty[rows]
-        col = np.arange(2 * k, dtype=np.int32)
-        nxt = np.where(np.concatenate([e, e], axis=1), np.int32(2 * k), col)
+        small = np.uint8 if 2 * k < 256 else np.int32  # column numbers in one byte: less to scan
+        col = np.arange(2 * k, dtype=small)
+        nxt = np.where(np.concatenate([e, e], axis=1), small(2 * k), col)
         nxt = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1][:, :k]
         dist = (nxt - col[:k]).astype(np.uint64)
         part = sig[rows]
@@ -269,7 +249,6 @@ class CorpusAccumulator:
         self._cap_texts = _TextKeeper(cap, second_sight=True)
         self._sent_texts = _TextKeeper(cap, second_sight=True)
         self._prefix_texts = _TextKeeper(cap, second_sight=False)
-        self._crc = _Crc32()
 
     # -- streaming -------------------------------------------------------------------------
     def add(self, source: str, image_id: str | int, caption_id: str, text: str | CaptionText | None) -> None:
@@ -280,7 +259,7 @@ class CorpusAccumulator:
         if isinstance(text, CaptionText):
             b = CaptionBatch.__new__(CaptionBatch)
             b.texts, b.problems, b.tokens, b.sents = [text.text], None, [text.tokens], [text.sents]
-            b._norms = b._spans = None
+            b._norms = b._spans = b._crc = None
         else:
             b = CaptionBatch([text])
         self.add_batch([source], [image_id], [caption_id], b)
@@ -375,9 +354,11 @@ class CorpusAccumulator:
         # near-duplicate decisions, are the same in every run
         lens_a = np.array(lens, dtype=np.int64)
         long_enough = lens_a >= self._near_min
-        flat = list(itertools.chain.from_iterable(itertools.compress(tokens, long_enough.tolist())))
-        self._crc.add_many(flat)
-        self._pend_tokens.extend(map(self._crc.__getitem__, flat))
+        if b._crc is None and 2 * int(long_enough.sum()) < n:  # mostly short captions: hash only the long
+            crc = word_crc32(list(itertools.chain.from_iterable(itertools.compress(tokens, long_enough.tolist()))))
+        else:
+            crc = b.word_crc if long_enough.all() else b.word_crc[np.repeat(long_enough, lens_a)]
+        self._pend_tokens.frombytes(crc.astype(np.uint32, copy=False).tobytes())
         self._pend_lens.extend(np.where(long_enough, lens_a, 0).tolist())
         if len(self._pend_lens) >= _CHUNK:
             self._flush()
@@ -440,11 +421,11 @@ class CorpusAccumulator:
         bshare, bflag, openers = self._boilerplate(src, names)
         near_flag = np.fromiter((v is not None for v in near_of), dtype=bool, count=n)
         dup_flag = nimg >= 2
-        labels = np.array([[], ["duplicate"], ["near_duplicate"], ["duplicate", "near_duplicate"],
-                           ["boilerplate"], ["duplicate", "boilerplate"], ["near_duplicate", "boilerplate"],
-                           ["duplicate", "near_duplicate", "boilerplate"]], dtype=object)
+        labels = [(), ("duplicate",), ("near_duplicate",), ("duplicate", "near_duplicate"),
+                  ("boilerplate",), ("duplicate", "boilerplate"), ("near_duplicate", "boilerplate"),
+                  ("duplicate", "near_duplicate", "boilerplate")]
         code = dup_flag.astype(np.int64) + 2 * near_flag + 4 * bflag.astype(np.int64)
-        issues = [list(x) for x in labels[code]] if n else []
+        issues = list(map(list, map(labels.__getitem__, code.tolist()))) if n else []
         captions = pd.DataFrame({
             "caption_id": self._ids,
             "source": [names[s] for s in src.tolist()],

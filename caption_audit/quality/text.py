@@ -6,12 +6,18 @@ import contextlib
 import functools
 import gc
 import itertools
+import operator
 import re
+import zlib
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 # A sentence ends at . ! ? … (plus closing quotes/brackets) followed by white space, or at a
@@ -112,6 +118,37 @@ def _words_one(low: str) -> list[str]:
             toks = [w for piece in toks for w in (findall(piece) if "'" in piece else (piece,))]
         return toks
     return _WORD.findall(low)
+
+
+class _Crc32Cache(dict):
+    """token -> ``zlib.crc32`` of its UTF-8 bytes, one per process, filled once per distinct
+    token on its first lookup (cleared when it holds ``_CRC_MAX`` tokens: bounded on untrusted
+    text)."""
+
+    def __missing__(self, key: str) -> int:
+        if len(self) >= _CRC_MAX:
+            self.clear()
+        v = self[key] = zlib.crc32(key.encode())
+        return v
+
+
+_CRC_MAX = 500_000
+_CRC = _Crc32Cache()
+
+
+def word_crc32(tokens: list[str]) -> np.ndarray:
+    """``zlib.crc32`` of the UTF-8 bytes of each token, as a uint32 array: a stable (unsalted)
+    word hash, computed once per distinct word and process (a bounded cache).
+
+    >>> word_crc32(["a", "dog", "a"]).tolist() == [zlib.crc32(b"a"), zlib.crc32(b"dog"), zlib.crc32(b"a")]
+    True
+    """
+    import numpy as np  # lazy: ``import caption_audit.quality`` stays without numpy
+
+    if not tokens:
+        return np.zeros(0, dtype=np.uint32)
+    got = operator.itemgetter(*tokens)(_CRC)  # one C-level call for all lookups
+    return np.frombuffer(array("I", got if len(tokens) > 1 else (got,)), dtype=np.uint32)
 
 
 def normalise(text: str) -> str:
