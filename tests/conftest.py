@@ -19,6 +19,12 @@ def shared(*parts: str) -> Path:
     return p
 
 
+# The ingest cache (caption_audit/ingest/cache.py) stays off in tests (and in the CLI subprocesses
+# they start), so no test writes under the user's home; tests/test_ingest_cache.py turns it on
+# against tmp_path.
+os.environ["CAPTION_AUDIT_NO_CACHE"] = "1"
+
+
 @pytest.fixture(scope="session")
 def parser():
     from caption_audit.text.parse import CaptionParser

@@ -37,6 +37,7 @@ from caption_audit.ingest._io import (
     type_name,
 )
 from caption_audit.ingest.base import LoadResult
+from caption_audit.ingest.cache import ObjectTableCache
 from caption_audit.types import Caption, GTObject, ImageIds, ImageInfo, NamedObjects
 
 IMAGE_FIELDS = ("image_id", "image")
@@ -255,10 +256,17 @@ def load_generic_objects(
     if kind == "json_stream" and is_mapping_file(path):
         kind = "json_object"
     if kind == "json_object":
+        cache = ObjectTableCache(path, "generic_objects", {"bbox_format": bbox_format, "origin": origin})
+        hit = cache.get(origin)
+        if hit is not None:
+            result.objects, result.images, result.warnings = hit  # type: ignore[assignment]
+            return result
         result.objects = NamedObjects(origin)  # type: ignore[assignment]  # a list once a box appears
         result.images = ImageIds()  # type: ignore[assignment]  # ids only: no ImageInfo per image
         for key, objs in iter_json_object_items(path):
             _add_mapping_entry(result, sp, key, objs, bbox_format, origin, line=None)
+        if isinstance(result.objects, NamedObjects) and isinstance(result.images, ImageIds):
+            cache.put(result.objects, result.images, result.warnings)
         return result
     for _origin, pos, rec, err in _rows(path, ()):
         line = int(pos) if kind != "json_array" else None
