@@ -333,7 +333,7 @@ def audit(cfg: AuditConfig) -> Path:
         raise ConfigError(f"--bootstrap must be at least 1 (got {cfg.n_resamples}).")
     if not 0 < cfg.confidence < 1:
         raise ConfigError(f"confidence must be between 0 and 1 (got {cfg.confidence}).")
-    from caption_audit.text.parse import gc_paused
+    from caption_audit.gc_pause import gc_paused
 
     out = Path(cfg.out)
     check_out(out)
@@ -383,9 +383,10 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     """The run itself, inside the locked, in-progress run folder; summary.json is written last.
     With ``--workers N`` the worker pool is entered into ``stack`` (stopped on leaving it)."""
     from caption_audit.engine.batch import BatchScorer, ScoreContext
+    from caption_audit.gc_pause import gc_paused
     from caption_audit.quality.run import quality_pass
     from caption_audit.text.nlp import model_info
-    from caption_audit.text.parse import CaptionParser, gc_paused
+    from caption_audit.text.parse import CaptionParser
 
     t_start = time.perf_counter()
     parser = CaptionParser(use_parser=cfg.use_parser)

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from caption_audit.gc_pause import gc_paused
 from caption_audit.quality.text import (
-    gc_paused,
     sentence_spans,
     sentences,
     settings,

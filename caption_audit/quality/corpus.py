@@ -36,8 +36,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from caption_audit.gc_pause import gc_paused
 from caption_audit.quality.checks import CaptionBatch, CaptionText
-from caption_audit.quality.text import gc_paused, settings, word_crc32, words_many
+from caption_audit.quality.text import settings, word_crc32, words_many
 
 _CHUNK = 2048
 # Text and id hashes are Python's own ``hash(str) & _MASK`` (cached on the str object, fast). It is

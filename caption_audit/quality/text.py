@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import itertools
 import operator
 import re
 import zlib
 from array import array
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,20 +33,6 @@ _SENTENCE = re.compile(r"\s*+(?=\S)((?:[^.!?…\n]++|(?!" + _SENT_END_MARK + r")
 def settings() -> dict[str, Any]:
     """The thresholds and word lists of ``caption_audit/quality/quality.yaml``."""
     return yaml.safe_load((Path(__file__).with_name("quality.yaml")).read_text(encoding="utf-8"))
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for one batch (as the text stage's parser does): a
-    batch allocates many small acyclic lists and strings, and the collections they trigger scan
-    everything the process holds (spaCy's heap, the ground truth). Restored on leaving."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def words(text: str) -> list[str]:

@@ -19,12 +19,11 @@ Discharge Summaries", J. Biomed. Inform. 2001.
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from caption_audit.gc_pause import gc_paused
 from caption_audit.text.claims import ClaimExtractor, default_extractor
 from caption_audit.text.nlp import LazyPipeline
 from caption_audit.text.tokenize import Token, load_rule_tokenizer
@@ -549,21 +548,6 @@ class CaptionParser:
                 )
             )
         return out
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector: a batch allocates many small acyclic objects, and
-    the collections they trigger (each also scanning everything already loaded, such as the
-    ground truth) cost about a third of the lexical pass. Restored on leaving. (Also used
-    while ground truth is read and built: a third of that time, too.)"""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _cue_table(cues: Iterable[str]) -> dict[str, list[tuple[str, ...]]]:
