@@ -340,27 +340,19 @@ def to_html(summary: dict[str, Any], run_dir: Path, *, worst: list[dict[str, Any
     no external URLs; every string from the run is escaped with :func:`html.escape`."""
     s = annotate(summary)
     e = html.escape
-    hs = headers(s)
+
+    def table(columns: tuple[tuple[str, str], ...] = COLUMNS) -> list[str]:
+        head = "".join(f"<th>{e(h)}</th>" for h in headers(s, columns))
+        trs = ["<tr>" + f"<td>{e(r[0])}</td>" + "".join(f'<td class="n">{e(c)}</td>' for c in r[1:]) + "</tr>"
+               for r in rows(s, columns)]
+        return [f"<table><thead><tr>{head}</tr></thead><tbody>", *trs, "</tbody></table>"]
+
     body = [f"<h1>caption-audit report</h1><p>Run: <code>{e(str(run_dir))}</code> · ground truth: "
-            f"{e(str(s.get('gt_mode')))}</p>", "<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in hs)
-            + "</tr></thead><tbody>"]
-    for r in rows(s):
-        body.append("<tr>" + f"<td>{e(r[0])}</td>" + "".join(f'<td class="n">{e(c)}</td>' for c in r[1:]) + "</tr>")
-    body.append("</tbody></table>")
+            f"{e(str(s.get('gt_mode')))}</p>", *table()]
     if has_claims(s):
-        body.append("<h2>Claims: share of checked claims contradicted</h2><table><thead><tr>"
-                    + "".join(f"<th>{e(h)}</th>" for h in headers(s, CLAIM_COLUMNS)) + "</tr></thead><tbody>")
-        for r in rows(s, CLAIM_COLUMNS):
-            body.append("<tr>" + f"<td>{e(r[0])}</td>" + "".join(f'<td class="n">{e(c)}</td>' for c in r[1:])
-                        + "</tr>")
-        body.append("</tbody></table>")
+        body += ["<h2>Claims: share of checked claims contradicted</h2>", *table(CLAIM_COLUMNS)]
     if has_quality(s):
-        body.append("<h2>Caption quality: share of scored captions flagged</h2><table><thead><tr>"
-                    + "".join(f"<th>{e(h)}</th>" for h in headers(s, QUALITY_COLUMNS)) + "</tr></thead><tbody>")
-        for r in rows(s, QUALITY_COLUMNS):
-            body.append("<tr>" + f"<td>{e(r[0])}</td>" + "".join(f'<td class="n">{e(c)}</td>' for c in r[1:])
-                        + "</tr>")
-        body.append("</tbody></table>")
+        body += ["<h2>Caption quality: share of scored captions flagged</h2>", *table(QUALITY_COLUMNS)]
         body.extend(f"<p>{e(x)}</p>" for x in clean_lines(s) + position_lines(s))
     body.extend(f'<p class="warn">⚠ {e(n)}</p>' for n in notes(s))
     body.append("<p>CIs: 95% image-cluster bootstrap. CHAIR-i/-s, hall/100w: lower is better; coverage: higher.</p>")
