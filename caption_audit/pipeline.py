@@ -28,10 +28,11 @@ from caption_audit.engine import ENGINES
 from caption_audit.engine.local import run_local
 from caption_audit.engine.pool import WorkerPool
 from caption_audit.engine.references import ParseReuse, ReferenceFold, parse_references
-from caption_audit.engine.shards import ShardStore, file_identity, fingerprint
+from caption_audit.engine.shards import ShardStore, fingerprint
 from caption_audit.engine.sink import BatchDone, ShardSink
 from caption_audit.engine.stats import RunStats
 from caption_audit.errors import ConfigError, InputError
+from caption_audit.ingest.identity import file_identity
 from caption_audit.scoring.aggregate import class_table
 from caption_audit.scoring.groundtruth import GT_MODES, GroundTruth
 from caption_audit.scoring.metrics import metric_metadata

@@ -18,8 +18,8 @@ import pytest
 
 from caption_audit.cli import build_parser, main
 from caption_audit.commands.run import config_from_args
-from caption_audit.engine.shards import file_identity
 from caption_audit.errors import InputError
+from caption_audit.ingest.identity import file_identity
 from caption_audit.pipeline import audit
 from caption_audit.store import read_summary
 from caption_audit.store.lifecycle import IN_PROGRESS_MESSAGE, RunLock

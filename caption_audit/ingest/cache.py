@@ -3,7 +3,7 @@
 Parsing CHAIR's ``imid_to_objects`` (123,287 images, ~400k names, 5.5 MB of JSON) costs about
 a second on every run; reading the same columns back from an Arrow file costs a small fraction.
 
-Key = the file's content hash (:func:`caption_audit.engine.shards.content_hash`, blake2b of its
+Key = the file's content hash (:func:`caption_audit.ingest.identity.content_hash`, blake2b of its
 bytes: a rename or a touch keeps the entry, any edit misses it) + :data:`CACHE_VERSION` + the
 loader name + the loader options that change the result (``bbox_format``, ``origin``). Only
 name-only ``{image_id: [names]}`` tables are cached (the column form: :class:`NamedObjects` +
@@ -68,7 +68,7 @@ class ObjectTableCache:
             p = Path(path)
             if not p.is_file() or p.stat().st_size < MIN_BYTES:
                 return
-            from caption_audit.engine.shards import content_hash
+            from caption_audit.ingest.identity import content_hash
 
             blob = json.dumps({"v": CACHE_VERSION, "loader": loader, "options": options,
                                "content": content_hash(p)}, sort_keys=True)
