@@ -30,6 +30,7 @@ from caption_audit.gc_pause import gc_paused
 from caption_audit.quality.text import (
     sentence_spans,
     sentences,
+    sentences_many,
     settings,
     word_crc32,
     words,
@@ -477,15 +478,26 @@ def _repeat_stats_many(b: CaptionBatch, idx: list[int], n: int) -> dict[int, tup
         for k in range(1, n):
             key ^= (c[k:m + k] + np.uint64(k)) * _MULT[k % len(_MULT)]
             key ^= key >> np.uint64(29)
-    pos = np.flatnonzero(owner[:m] == owner[n - 1:])  # n-grams inside one caption only
-    # group equal (caption, key) pairs; a stable sort keeps each group in word order
-    order = np.lexsort((key[pos], owner[pos]))
-    pos = pos[order]
-    own, ks = owner[pos], key[pos]
-    same = np.zeros(pos.size, dtype=bool)
-    same[1:] = (ks[1:] == ks[:-1]) & (own[1:] == own[:-1])
-    if not same.any():
+    # the caption's index in the low bits: equal keys only within one caption
+    bits = np.uint64(max(1, len(idx).bit_length()))
+    key = ((key >> bits) << bits) | owner[:m].astype(np.uint64)
+    inside = np.flatnonzero(owner[:m] == owner[n - 1:])  # n-grams inside one caption only
+    order = np.argsort(key[inside])
+    srt = key[inside[order]]
+    twice = srt[1:] == srt[:-1]
+    if not twice.any():
         return {}
+    # the few n-grams whose key occurs twice, in word order; then grouped by key (a stable
+    # sort keeps each group in word order)
+    member = np.zeros(srt.size, dtype=bool)
+    member[1:] = twice
+    member[:-1] |= twice
+    pos = np.sort(inside[order[member]])
+    ks = key[pos]
+    order = np.argsort(ks, kind="stable")
+    pos, ks = pos[order], ks[order]
+    same = np.zeros(pos.size, dtype=bool)
+    same[1:] = ks[1:] == ks[:-1]
     # the first n-gram of each group (where its key first occurs in the caption)
     first = pos[np.maximum.accumulate(np.where(same, 0, np.arange(pos.size)))]
     rep, first = pos[same], first[same]
@@ -493,13 +505,14 @@ def _repeat_stats_many(b: CaptionBatch, idx: list[int], n: int) -> dict[int, tup
     rep, first = rep[by_word], first[by_word]
     rep_owner = owner[rep]
     out: dict[int, tuple[float, int]] = {}
-    bounds = np.flatnonzero(np.diff(rep_owner)) + 1
-    for o, ps, fs in zip(rep_owner[np.concatenate([[0], bounds])].tolist(),
-                         np.split(rep - starts[rep_owner], bounds),
-                         np.split(first - starts[rep_owner], bounds), strict=True):
-        i = idx[o]
+    edges = [0, *(np.flatnonzero(np.diff(rep_owner)) + 1).tolist(), rep.size]
+    owners = rep_owner.tolist()
+    rel_rep = (rep - starts[rep_owner]).tolist()  # word positions inside the caption
+    rel_first = (first - starts[rep_owner]).tolist()
+    for a, z in itertools.pairwise(edges):
+        i = idx[owners[a]]
         t = tokens[i]
-        ps, fs = ps.tolist(), fs.tolist()
+        ps, fs = rel_rep[a:z], rel_first[a:z]
         if any(t[p:p + n] != t[f:f + n] for p, f in zip(ps, fs, strict=True)):
             exact = repeat_stats(t, n)  # a hash collision: the exact test decides
             if exact != (0.0, 0):
@@ -555,7 +568,7 @@ class CaptionBatch:
         self.problems = problems  # text_problem(text) per caption when the caller has them
         with gc_paused():
             self.tokens = words_many(self.texts)
-            self.sents = list(map(sentences, self.texts))
+            self.sents = sentences_many(self.texts)
         self._norms: list[str] | None = None
         self._spans: list[list[tuple[int, int]]] | None = None
         self._crc: Any = None

@@ -290,10 +290,10 @@ class CorpusAccumulator:
         lens = list(map(len, tokens))
         self._ids.extend(caption_ids)
         self._src.extend(src)
-        self._img.extend(_hashes([x if type(x) is str else str(x) for x in image_ids]))
+        self._img.extend(_hashes(list(map(str, image_ids))))
         self._hash.extend(hashes)
         self._w_all.extend(lens)
-        self._cap_texts.offer_many(src, hashes, txts, [bool(x) for x in norms])
+        self._cap_texts.offer_many(src, hashes, txts, list(map(bool, norms)))
         # first and last sentence of each caption: a one-sentence caption is its own first
         # sentence (same words, same hash) and has no closer; the others are tokenised here
         n_sent = np.fromiter(map(len, sents), dtype=np.int64, count=n)
@@ -320,7 +320,7 @@ class CorpusAccumulator:
             pnorms = list(map(" ".join, ptoks))
             phash = [h if nm else 0 for h, nm in zip(_hashes(pnorms), pnorms, strict=True)]
             self._sent_texts.offer_many([src[i] for i in multi for _ in (0, 1)], phash, pieces,
-                                        [bool(x) for x in pnorms])
+                                        list(map(bool, pnorms)))
             plen = list(map(len, ptoks))
             first_h[multi] = phash[0::2]
             first_w[multi] = plen[0::2]
@@ -342,7 +342,7 @@ class CorpusAccumulator:
             parr.frombytes(ph.tobytes())
         # prefixes offered in the order first, last of caption 1, then caption 2, ...
         hs_i = np.stack(pre_h, axis=1).ravel().tolist()
-        ts_i = [t for pair in zip(pre_first, pre_last, strict=True) for t in pair]
+        ts_i = list(itertools.chain.from_iterable(zip(pre_first, pre_last, strict=True)))
         if len(set(src)) == 1:
             self._prefix_texts.offer_unseen(src[0], hs_i, ts_i)
         else:  # per source, in order (the text keeper keeps texts per source)
@@ -388,10 +388,10 @@ class CorpusAccumulator:
             owner = np.concatenate([owner_uni, owner_uni[idx]])
             sig[ok] = _one_permutation_minhash(shingles, owner, n_ok, self.k)
         r = self.k // self.bands
+        bands = np.zeros((n, self.bands), dtype=np.uint64)  # 0: no tokens, no band keys
         with np.errstate(over="ignore"):
-            mixed = sig * self._band_mult[None, :]
-            bands = mixed.reshape(n, self.bands, r).sum(axis=2, dtype=np.uint64)
-        bands[~ok] = 0
+            mixed = sig[ok] * self._band_mult[None, :]
+            bands[ok] = mixed.reshape(-1, self.bands, r).sum(axis=2, dtype=np.uint64)
         self._bands_chunks.append(bands)
         self._sig_chunks.append((sig & np.uint64(0xFF)).astype(np.uint8))
         self._pend_tokens = array("I")
@@ -420,16 +420,18 @@ class CorpusAccumulator:
         nimg = np.where(empty, 1, nimg)
         near_of, near_imgs = self._near_duplicates(src, img, hsh, text_groups, nimg)
         bshare, bflag, openers = self._boilerplate(src, names)
-        near_flag = np.fromiter((v is not None for v in near_of), dtype=bool, count=n)
+        near_flag = np.fromiter(map(operator.is_not, near_of, itertools.repeat(None)), dtype=bool, count=n)
         dup_flag = nimg >= 2
-        labels = [(), ("duplicate",), ("near_duplicate",), ("duplicate", "near_duplicate"),
-                  ("boilerplate",), ("duplicate", "boilerplate"), ("near_duplicate", "boilerplate"),
-                  ("duplicate", "near_duplicate", "boilerplate")]
+        # the captions with the same flags share one (read-only) list: 8 lists in all, none
+        # per caption
+        labels = [[], ["duplicate"], ["near_duplicate"], ["duplicate", "near_duplicate"],
+                  ["boilerplate"], ["duplicate", "boilerplate"], ["near_duplicate", "boilerplate"],
+                  ["duplicate", "near_duplicate", "boilerplate"]]
         code = dup_flag.astype(np.int64) + 2 * near_flag + 4 * bflag.astype(np.int64)
-        issues = list(map(list, map(labels.__getitem__, code.tolist()))) if n else []
+        issues = list(map(labels.__getitem__, code.tolist())) if n else []
         captions = pd.DataFrame({
             "caption_id": self._ids,
-            "source": [names[s] for s in src.tolist()],
+            "source": list(map(names.__getitem__, src.tolist())),
             "dup_group_size": size.astype(np.int64),
             "dup_images": nimg.astype(np.int64),
             "near_dup_of": near_of,
