@@ -23,7 +23,6 @@ from caption_audit.quality.checks import (
 from caption_audit.quality.text import (
     sentence_spans,
     sentences,
-    sentences_many,
     word_crc32,
     words,
     words_many,
@@ -58,15 +57,6 @@ def test_words_many_apostrophes_and_sigma():
 def test_sentences_equal_span_texts(alphabet):
     for t in _texts(alphabet, 20000, seed=7) + ["A dog. A cat!\n\nA bird ", " . . ", "3.5 m. Next", ""]:
         assert sentences(t) == [t[s:e] for s, e in sentence_spans(t)], t
-
-
-@pytest.mark.parametrize("alphabet", [ASCII, MIXED + ["\x1c", "\x85", " \x00."]], ids=["ascii", "mixed"])
-@pytest.mark.parametrize("batch", [1, 7, 1000])
-def test_sentences_many_equals_sentences(alphabet, batch):
-    texts = _texts(alphabet, 6000, seed=11 + batch)
-    for b in range(0, len(texts), batch):
-        chunk = texts[b:b + batch]
-        assert sentences_many(chunk) == [sentences(t) for t in chunk], chunk
 
 
 def test_batch_views_match_one_caption():

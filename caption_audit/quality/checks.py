@@ -30,7 +30,6 @@ from caption_audit.gc_pause import gc_paused
 from caption_audit.quality.text import (
     sentence_spans,
     sentences,
-    sentences_many,
     settings,
     word_crc32,
     words,
@@ -568,7 +567,7 @@ class CaptionBatch:
         self.problems = problems  # text_problem(text) per caption when the caller has them
         with gc_paused():
             self.tokens = words_many(self.texts)
-            self.sents = sentences_many(self.texts)
+            self.sents = list(map(sentences, self.texts))
         self._norms: list[str] | None = None
         self._spans: list[list[tuple[int, int]]] | None = None
         self._crc: Any = None

@@ -192,33 +192,6 @@ def sentences(text: str) -> list[str]:
     return list(map(str.rstrip, found)) if "\n" in body else found
 
 
-# a sentence end mark (or new line) with a non-white-space character after it in the same text
-# (texts joined by NUL): a text without one is one sentence (the fast path of ``sentences``)
-_MARK_THEN_TEXT = re.compile(r"[.!?…\n]\s*[^\s\0]")
-
-
-def sentences_many(texts: list[str]) -> list[list[str]]:
-    """:func:`sentences` of each text (identical output), faster on one-sentence texts: one
-    regular-expression scan of the texts joined by NUL finds those with an end mark or new line
-    before their last character; every other text is its own (stripped) sentence.
-
-    >>> sentences_many(["A dog. A cat", "A dog.", " "])
-    [['A dog.', 'A cat'], ['A dog.'], []]
-    """
-    import bisect
-
-    joined = "\0".join(texts)
-    if joined.count("\0") != len(texts) - 1:  # a text holds NUL: one at a time
-        return list(map(sentences, texts))
-    out = [[s] if s else [] for s in map(str.strip, texts)]
-    hits = [m.start() for m in _MARK_THEN_TEXT.finditer(joined)]
-    if hits:
-        offsets = [0, *itertools.accumulate(len(t) + 1 for t in texts[:-1])]
-        for i in {bisect.bisect_right(offsets, k) - 1 for k in hits}:
-            out[i] = sentences(texts[i])
-    return out
-
-
 def sentence_index(spans: list[tuple[int, int]], offset: int) -> int | None:
     """Index of the sentence holding character ``offset`` (the next one when it falls between
     sentences); None when ``spans`` is empty or the offset lies after the last sentence."""
