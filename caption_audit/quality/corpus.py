@@ -48,9 +48,9 @@ _MASK = (1 << 64) - 1
 _BITMAP_BITS = 1 << 24
 
 
-def _hashes(texts: list[str]) -> list[int]:
-    """``hash(t) & _MASK`` of each text (Python's own, cached on the str)."""
-    return np.fromiter(map(hash, texts), dtype=np.int64, count=len(texts)).view(np.uint64).tolist()
+def _hashes(texts: list[str]) -> np.ndarray:
+    """``hash(t) & _MASK`` of each text (Python's own, cached on the str), as a uint64 array."""
+    return np.fromiter(map(hash, texts), dtype=np.int64, count=len(texts)).view(np.uint64)
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -149,20 +149,22 @@ class _TextKeeper:
                 return
         kept[h] = text.strip()[:500]
 
-    def offer_many(self, srcs: list[int], hs: list[int], texts: list[str], ok: list[bool] | None) -> None:
-        """:meth:`offer` for each ``(src, h, text)`` where ``ok`` (all when None), in order; the
-        "seen before" bitmap test is done for the whole batch in numpy."""
+    def offer_many(self, srcs: list[int], hs: np.ndarray, texts: list[str], ok: list[bool] | None) -> None:
+        """:meth:`offer` for each ``(src, h, text)`` where ``ok`` (all when None), in order
+        (``hs``: a uint64 array); the "seen before" bitmap test is done for the whole batch in
+        numpy."""
         n = len(hs)
         if not n:
             return
         full = self.cap
         # near the cap (or without second sight) the order of sightings matters: one at a time
         if self.seen is None or any(len(self.texts.get(s, ())) + n >= full for s in set(srcs)):
+            hl = hs.tolist()
             for i in range(n):
                 if ok is None or ok[i]:
-                    self.offer(srcs[i], hs[i], texts[i])
+                    self.offer(srcs[i], hl[i], texts[i])
             return
-        h = np.array(hs, dtype=np.uint64)
+        h = hs
         sv = np.array(srcs, dtype=np.uint64)
         with np.errstate(over="ignore"):
             bit = (h ^ (sv * np.uint64(0x9E3779B97F4A7C15))) & np.uint64(_BITMAP_BITS - 1)
@@ -177,12 +179,13 @@ class _TextKeeper:
         again[first] = False
         cand = np.zeros(n, dtype=bool)
         cand[idx] = before[idx] | again
-        for i in np.nonzero(cand)[0].tolist():
+        at = np.flatnonzero(cand)
+        for i, hi in zip(at.tolist(), h[at].tolist(), strict=True):
             kept = self.texts.get(srcs[i])
             if kept is None:
                 kept = self.texts[srcs[i]] = {}
-            if hs[i] not in kept:
-                kept[hs[i]] = texts[i].strip()[:500]
+            if hi not in kept:
+                kept[hi] = texts[i].strip()[:500]
         b = bit[idx]
         np.bitwise_or.at(seen, b >> 3, (np.int64(1) << (b & 7)).astype(np.uint8))
 
@@ -290,15 +293,15 @@ class CorpusAccumulator:
         lens = list(map(len, tokens))
         self._ids.extend(caption_ids)
         self._src.extend(src)
-        self._img.extend(_hashes(list(map(str, image_ids))))
-        self._hash.extend(hashes)
+        self._img.frombytes(_hashes(list(map(str, image_ids))).tobytes())
+        self._hash.frombytes(hashes.tobytes())
         self._w_all.extend(lens)
         self._cap_texts.offer_many(src, hashes, txts, list(map(bool, norms)))
         # first and last sentence of each caption: a one-sentence caption is its own first
         # sentence (same words, same hash) and has no closer; the others are tokenised here
         n_sent = np.fromiter(map(len, sents), dtype=np.int64, count=n)
         multi = np.flatnonzero(n_sent > 1).tolist()
-        first_h = np.array(hashes, dtype=np.uint64)
+        first_h = hashes.copy()
         first_w = np.array(lens, dtype=np.int32)
         first_toks = list(tokens)
         last_h = np.zeros(n, dtype=np.uint64)
@@ -318,9 +321,10 @@ class CorpusAccumulator:
             pieces = [p for i in multi for p in (sents[i][0], sents[i][-1])]
             ptoks = words_many(pieces)
             pnorms = list(map(" ".join, ptoks))
-            phash = [h if nm else 0 for h, nm in zip(_hashes(pnorms), pnorms, strict=True)]
-            self._sent_texts.offer_many([src[i] for i in multi for _ in (0, 1)], phash, pieces,
-                                        list(map(bool, pnorms)))
+            nonempty = list(map(bool, pnorms))
+            phash = _hashes(pnorms)
+            phash[~np.array(nonempty, dtype=bool)] = 0  # an empty sentence: 0
+            self._sent_texts.offer_many([src[i] for i in multi for _ in (0, 1)], phash, pieces, nonempty)
             plen = list(map(len, ptoks))
             first_h[multi] = phash[0::2]
             first_w[multi] = plen[0::2]
@@ -332,7 +336,7 @@ class CorpusAccumulator:
                 pre_last[i] = ppre[2 * j + 1]
         pre_h = []
         for prefixes in (pre_first, pre_last):
-            ph = np.array(_hashes(prefixes), dtype=np.uint64)
+            ph = _hashes(prefixes)
             ph[~np.fromiter(map(bool, prefixes), dtype=bool, count=n)] = 0  # empty prefix: 0
             pre_h.append(ph)
         for hs, ws, ph, harr, parr, warr in ((first_h, first_w, pre_h[0], self._first, self._pfirst, self._w_first),
@@ -341,12 +345,15 @@ class CorpusAccumulator:
             warr.frombytes(ws.tobytes())
             parr.frombytes(ph.tobytes())
         # prefixes offered in the order first, last of caption 1, then caption 2, ...
-        hs_i = np.stack(pre_h, axis=1).ravel().tolist()
+        # (empty prefixes are not offered: left out here)
         ts_i = list(itertools.chain.from_iterable(zip(pre_first, pre_last, strict=True)))
+        offered = list(map(bool, ts_i))
+        hs_i = np.stack(pre_h, axis=1).ravel()[np.array(offered, dtype=bool)].tolist()
+        ts_i = list(itertools.compress(ts_i, offered))
         if len(set(src)) == 1:
             self._prefix_texts.offer_unseen(src[0], hs_i, ts_i)
         else:  # per source, in order (the text keeper keeps texts per source)
-            src_i = [x for x in src for _ in (0, 1)]
+            src_i = list(itertools.compress([x for x in src for _ in (0, 1)], offered))
             for s_ in dict.fromkeys(src):
                 mine = [x == s_ for x in src_i]
                 self._prefix_texts.offer_unseen(s_, list(itertools.compress(hs_i, mine)),
