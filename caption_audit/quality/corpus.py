@@ -27,6 +27,7 @@ Example::
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import operator
 from array import array
@@ -549,8 +550,9 @@ class CorpusAccumulator:
                     def text_of(key: int, s: int = s_, keeper: Any = keeper, kind: str = kind) -> str | None:
                         return keeper.get(s, key) or (self._cap_texts.get(s, key) if kind == "sentence" else None)
 
-                    # ties in count are ordered by text (hashes are salted per process), then key
-                    cands = by_src[s_]
+                    # ties in count are ordered by text (hashes are salted per process), then key;
+                    # only the candidates that can reach the top k are looked up and sorted
+                    cands = _top_candidates(by_src[s_], top_k, lambda kc: kc[1])
                     cands.sort(key=lambda kc: (-kc[1], text_of(kc[0]) or ""))
                     total = int(n_src[s_])
                     for rank, (key, c) in enumerate(cands[:top_k], 1):
@@ -579,18 +581,30 @@ class CorpusAccumulator:
         ok = (nimg_g >= 2) & nonempty[g.first]
         by_src: dict[int, list[tuple[int, int, int, str]]] = {}
         hs = self._hash
+        top_k = int(self.cfg["top_k"])
         for s_, first, n_caps, n_imgs in zip(src[g.first[ok]].tolist(), g.first[ok].tolist(),
                                             g.size[ok].tolist(), nimg_g[ok].tolist(), strict=True):
-            h = hs[first]
-            by_src.setdefault(s_, []).append((h, n_caps, n_imgs, self._cap_texts.get(s_, h) or ""))
+            by_src.setdefault(s_, []).append((hs[first], n_caps, n_imgs))
         rows = []
-        top_k = int(self.cfg["top_k"])
         for s_ in sorted(by_src):
-            sub = sorted(by_src[s_], key=lambda r: (-r[2], -r[1], r[3]))
+            # only the groups that can reach the top k (by images, then captions) are looked up
+            top = _top_candidates(by_src[s_], top_k, lambda r: (r[2], r[1]))
+            sub = sorted(((h, n_caps, n_imgs, self._cap_texts.get(s_, h) or "") for h, n_caps, n_imgs in top),
+                         key=lambda r: (-r[2], -r[1], r[3]))
             for rank, (h, n_caps, n_imgs, _text) in enumerate(sub[:top_k], 1):
                 rows.append({"source": names[s_], "rank": rank, "text": self._cap_texts.get(s_, h),
                              "n_captions": n_caps, "n_images": n_imgs, "share": n_caps / int(n_src[s_])})
         return pd.DataFrame(rows, columns=cols)
+
+
+def _top_candidates(items: list, k: int, rank: Any) -> list:
+    """The items of ``items`` that can be among the first ``k`` when sorted by ``rank`` (higher
+    first) with any tie-break: those ranked at least as high as the ``k``-th highest, in their
+    order. Sorting them with the tie-break and keeping ``k`` gives what sorting all would."""
+    if len(items) <= k:
+        return items
+    kth = heapq.nlargest(k, map(rank, items))[-1]
+    return [x for x in items if rank(x) >= kth]
 
 
 class _Groups:
@@ -602,6 +616,8 @@ class _Groups:
 
     def __init__(self, *keys: np.ndarray):
         n = keys[0].size
+        # a key with one value on every row (one source) splits nothing: left out of the sort
+        keys = tuple(k for k in keys if k.size and k.min() != k.max()) or keys[-1:]
         self.order = np.lexsort(keys[::-1])  # stable: rows of a group in row order
         change = np.zeros(n, dtype=bool)
         for k in keys:
