@@ -440,7 +440,7 @@ def _garbage_suspects(texts: list[str]) -> set[int]:
     if not hits:
         return set()
     # start of each text in ``joined`` (C-level running sum of the lengths + separators)
-    offsets = [0, *itertools.accumulate(len(t) + 1 for t in texts[:-1])]
+    offsets = [0, *itertools.accumulate(map(operator.add, map(len, texts[:-1]), itertools.repeat(1)))]
     return {bisect.bisect_right(offsets, k) - 1 for k in hits}
 
 
@@ -740,13 +740,19 @@ def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str |
     # truncation's first test: a caption ending in terminal punctuation is not cut
     terminal = frozenset(_cfg("truncated")["terminal"]) - frozenset(_cfg("truncated")["closing"])
     dangling = _dangling()
-    for i in [i for i, t in enumerate(txts) if t and t[-1] not in terminal and t.rstrip()[-1:] not in terminal]:
-        if i in skip:
-            continue
-        # one sentence ending on a letter/digit (no punctuation to strip or test) whose last word
-        # can end a sentence: ``truncation`` has nothing to say (COCO style, most of them)
-        if len(sentences[i]) <= 1 and tokens[i][-1] not in dangling and txts[i].rstrip()[-1].isalnum():
-            continue
+    last = list(map(operator.itemgetter(slice(-1, None)), map(str.rstrip, txts)))  # "" when blank
+    open_end = ~np.fromiter(map(terminal.__contains__, last), dtype=bool, count=n)
+    if skip:
+        open_end[list(skip)] = False  # (every blank caption: no words)
+    at = np.flatnonzero(open_end)
+    ats = at.tolist()
+    # one sentence ending on a letter/digit (no punctuation to strip or test) whose last word
+    # can end a sentence: ``truncation`` has nothing to say (COCO style, most of them)
+    plain = ((n_sent[at] <= 1)
+             & np.fromiter(map(str.isalnum, map(last.__getitem__, ats)), dtype=bool, count=at.size)
+             & ~np.fromiter(map(dangling.__contains__, map(operator.itemgetter(-1), map(tokens.__getitem__, ats))),
+                            dtype=bool, count=at.size))
+    for i in at[~plain].tolist():
         cut = truncation(txts[i], tokens[i], sentences[i])
         if cut is not None:
             f_trunc[i] = True
