@@ -94,11 +94,12 @@ class BatchScorer:
         lrow: list[tuple] = []
         image_ev: dict[str, Any] = {}
         # quality checks (issue #12) on every caption with a text, the whole batch at once; the
-        # text stage's text_problem result is reused for the non_english check
+        # text stage's text_problem result is reused for the non_english check; read column by
+        # column per caption (no per-caption result object)
         quality = check_captions([c.text for c in batch], problems)
         for k_q, (c, problem) in enumerate(zip(batch, problems, strict=True)):
             gt_ok = have_gt and gt.has_image(c.image_id)
-            q = None if c.error else quality[k_q]
+            q = None if c.error else (quality, k_q)
             if problem is not None:
                 _caption_row(crow, c, f"skipped: {problem}", None, 0, 0, gt_ok, q)
                 continue
@@ -152,10 +153,11 @@ def _caption_row(rows: dict, c: Caption, status: str, s: Any, n_words: int, n_ch
     _quality_columns(rows, q)
 
 
-def _quality_columns(rows: dict, q: Any) -> None:
+def _quality_columns(rows: dict, q: tuple[Any, int] | None) -> None:
     """The per-caption quality columns (docs/quality.md, docs/run-folder.md); ``q`` is the
-    :class:`caption_audit.quality.checks.QualityResult`, None for a caption without a text.
-    The corpus columns are filled later, by :func:`caption_audit.quality.run.corpus_pass`."""
+    batch's :class:`caption_audit.quality.checks.QualityColumns` and the caption's row in it,
+    None for a caption without a text. The corpus columns are filled later, by
+    :func:`caption_audit.quality.run.corpus_pass`."""
     if q is None:
         for col in QUALITY_FLAG_COLUMNS.values():
             rows[col].append(None)
@@ -164,13 +166,16 @@ def _quality_columns(rows: dict, q: Any) -> None:
         rows["repeated_share"].append(None)
         rows["longest_repeat"].append(None)
     else:
-        flags = q.flags
+        cols, k = q
+        flags = cols.flags
         for name, col in QUALITY_FLAG_COLUMNS.items():
-            rows[col].append(flags.get(name, False))
-        rows["quality_issues"].append(q.quality_issues)
-        rows["degenerate"].append(bool(q.quality_issues))
-        rows["repeated_share"].append(q.values.get("repeated_share"))
-        rows["longest_repeat"].append(q.values.get("longest_repeat"))
+            rows[col].append(flags[name][k] if name in flags else False)
+        issues = cols.quality_issues[k]  # read-only (clean captions share one empty list)
+        rows["quality_issues"].append(issues)
+        rows["degenerate"].append(bool(issues))
+        values = cols.values
+        rows["repeated_share"].append(values["repeated_share"][k] if "repeated_share" in values else None)
+        rows["longest_repeat"].append(values["longest_repeat"][k] if "longest_repeat" in values else None)
     for col in CORPUS_COLUMNS:
         rows[col].append(None)
 
