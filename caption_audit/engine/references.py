@@ -118,31 +118,32 @@ class ReferenceClaims(Mapping):
     """
 
     def __init__(self) -> None:
-        self._raw: dict[str, list[tuple[str, Any]]] = {}
-        self._built: dict[str, list[tuple[str, Claim]]] = {}
+        self._lists: dict[str, list[tuple[str, Any]]] = {}
+        self._tuples: set[str] = set()  # images whose list still holds field tuples
 
     def extend(self, image_id: str, caption_id: str, claims: list) -> None:
         """Append one reference caption's claims (``Claim`` objects or field tuples)."""
-        raw = self._raw.setdefault(image_id, [])
+        lst = self._lists.setdefault(image_id, [])
         if claims:
-            self._built.pop(image_id, None)  # read before this fold: built again when next read
-            raw.extend((caption_id, cl) for cl in claims)
+            lst.extend((caption_id, cl) for cl in claims)
+            if type(claims[0]) is tuple:
+                self._tuples.add(image_id)
 
     def __getitem__(self, image_id: str) -> list[tuple[str, Claim]]:
-        built = self._built.get(image_id)
-        if built is None:
-            built = [(cid, Claim(*cl) if type(cl) is tuple else cl) for cid, cl in self._raw[image_id]]
-            self._built[image_id] = built
-        return built
+        lst = self._lists[image_id]
+        if image_id in self._tuples:  # built in place, once
+            lst[:] = [(cid, Claim(*cl) if type(cl) is tuple else cl) for cid, cl in lst]
+            self._tuples.discard(image_id)
+        return lst
 
     def __contains__(self, image_id: object) -> bool:
-        return image_id in self._raw
+        return image_id in self._lists
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._raw)
+        return iter(self._lists)
 
     def __len__(self) -> int:
-        return len(self._raw)
+        return len(self._lists)
 
 
 class ReferenceFold:
