@@ -405,7 +405,9 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     reuse = ParseReuse() if cfg.engine == "local" and cfg.workers <= 1 else None
     pool = None
     if cfg.engine == "local" and cfg.workers > 1:
-        _ = parser.nlp  # loaded once here; the forked workers share it
+        if cfg.use_parser:
+            parser.nlp.resolve()  # spaCy loaded once here (``parser.nlp`` alone is a lazy stand-in), so
+            # that it is frozen below with the rest: the forked workers share it
         ShardSink.warm()  # so do pandas and pyarrow
         if long_lived is not None:
             long_lived.mark()
