@@ -274,9 +274,10 @@ class CorpusAccumulator:
         """Add many captions (in order): the same as :meth:`add` for each, column-wise. ``texts``
         may be the :class:`~caption_audit.quality.checks.CaptionBatch` already given to
         :func:`~caption_audit.quality.checks.check_captions`."""
-        b = texts if isinstance(texts, CaptionBatch) else CaptionBatch(list(texts))
-        with gc_paused():
+        with gc_paused():  # a batch built here is also dropped here: its lists never reach the collector
+            b = texts if isinstance(texts, CaptionBatch) else CaptionBatch(list(texts))
             self._add_batch(sources, image_ids, caption_ids, b)
+            del b
 
     def _add_batch(self, sources: list[str], image_ids: list[str | int], caption_ids: list[str], b: CaptionBatch) -> None:
         n = len(b)
