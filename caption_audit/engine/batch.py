@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from caption_audit.quality.checks import check_captions
+from caption_audit.quality.checks import check_batch
 from caption_audit.quality.run import CORPUS_COLUMNS, QUALITY_FLAG_COLUMNS
 from caption_audit.scoring.groundtruth import GroundTruth
 from caption_audit.scoring.metrics import METRICS
@@ -46,13 +46,17 @@ class BatchScorer:
 
     ``reuse``: parses kept by the reference pass in this process
     (:class:`~caption_audit.engine.references.ParseReuse`; in a pool worker, the batch's own, set
-    per batch), taken instead of parsing again.
+    per batch), taken instead of parsing again. ``corpus``: a
+    :class:`~caption_audit.quality.corpus.CorpusAccumulator` that every scored caption is added to,
+    from the quality checks' tokenisation (one process, batches scored in order: the run's corpus
+    pass then needs no second reading of the captions; see :func:`caption_audit.quality.run.quality_pass`).
     """
 
-    def __init__(self, ctx: ScoreContext, parser: Any = None, reuse: Any = None):
+    def __init__(self, ctx: ScoreContext, parser: Any = None, reuse: Any = None, corpus: Any = None):
         from caption_audit.text.parse import CaptionParser
 
         self.ctx = ctx
+        self.corpus = corpus
         self.parser = parser or CaptionParser(use_parser=ctx.use_parser)
         self.reuse = reuse
         self.caption_scorer = CaptionScorer(self.parser.vocab, resolvers=ctx.resolvers, semantic=ctx.semantic)
@@ -96,7 +100,9 @@ class BatchScorer:
         # quality checks (issue #12) on every caption with a text, the whole batch at once; the
         # text stage's text_problem result is reused for the non_english check; read column by
         # column per caption (no per-caption result object)
-        quality = check_captions([c.text for c in batch], problems)
+        quality = check_batch([c.text for c in batch], problems, corpus=self.corpus,
+                              sources=[c.source for c in batch], image_ids=[c.image_id for c in batch],
+                              caption_ids=[c.caption_id for c in batch])
         for k_q, (c, problem) in enumerate(zip(batch, problems, strict=True)):
             gt_ok = have_gt and gt.has_image(c.image_id)
             q = None if c.error else (quality, k_q)

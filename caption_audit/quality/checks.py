@@ -579,6 +579,19 @@ class CaptionBatch:
         problem = _UNKNOWN if self.problems is None else self.problems[i]
         return CaptionText.from_parts(self.texts[i], self.tokens[i], self.sents[i], problem)
 
+    def subset(self, idx: list[int]) -> CaptionBatch:
+        """The captions ``idx`` (in that order) as a batch, sharing this batch's token and
+        sentence lists (nothing is tokenised again)."""
+        b = CaptionBatch.__new__(CaptionBatch)
+        b.texts = [self.texts[i] for i in idx]
+        b.problems = None if self.problems is None else [self.problems[i] for i in idx]
+        b.tokens = [self.tokens[i] for i in idx]
+        b.sents = [self.sents[i] for i in idx]
+        b._norms = None if self._norms is None else [self._norms[i] for i in idx]
+        b._spans = None if self._spans is None else [self._spans[i] for i in idx]
+        b._crc = None
+        return b
+
     @property
     def sentences(self) -> list[list[tuple[int, int]]]:
         """:func:`~caption_audit.quality.text.sentence_spans` of each text."""
@@ -623,6 +636,40 @@ class QualityColumns:
     def __getitem__(self, i: int) -> QualityResult:
         return QualityResult({k: v[i] for k, v in self.flags.items()}, self.quality_issues[i],
                              {k: v[i] for k, v in self.values.items()}, self.reasons[i])
+
+
+def check_batch(texts: list[str | None], problems: list[str | None] | None, *, corpus: Any = None,
+                sources: list[str] | None = None, image_ids: list[str] | None = None,
+                caption_ids: list[str] | None = None) -> QualityColumns:
+    """The quality checks of one scoring batch, as the batch scorer runs them:
+    :func:`check_captions` on every text, and, with ``corpus`` (a
+    :class:`~caption_audit.quality.corpus.CorpusAccumulator`), the captions that are scored
+    (``problems[i] is None``; every caption when ``problems`` is None) added to it in order, from
+    the same tokenisation (``sources``,
+    ``image_ids``, ``caption_ids``: one per text). The batch's word and sentence lists are built and
+    dropped while the garbage collector is paused, so they never trigger a collection.
+
+    >>> from caption_audit.quality.corpus import CorpusAccumulator
+    >>> acc = CorpusAccumulator()
+    >>> cols = check_batch(["A dog on a sofa.", ""], [None, "empty caption"], corpus=acc,
+    ...                    sources=["s", "s"], image_ids=["1", "2"], caption_ids=["a", "b"])
+    >>> cols.quality_issues, len(acc.finish().captions)
+    ([[], ['empty']], 1)
+    """
+    with gc_paused():
+        b = CaptionBatch(texts, problems)
+        cols = _check_captions(b, problems)
+        if corpus is not None:
+            if sources is None or image_ids is None or caption_ids is None:
+                raise ValueError("check_batch: a corpus needs sources, image_ids and caption_ids")
+            keep = list(range(len(b))) if problems is None else [i for i, p in enumerate(problems) if p is None]
+            if keep:
+                sub = b if len(keep) == len(b) else b.subset(keep)
+                corpus.add_batch([sources[i] for i in keep], [image_ids[i] for i in keep],
+                                 [caption_ids[i] for i in keep], sub)
+                del sub
+        del b
+    return cols
 
 
 def check_captions(texts: list[str | None] | CaptionBatch,

@@ -75,17 +75,19 @@ class QualityReport:
 
 
 def quality_pass(run_dir: Path, stats: Any, *, n_resamples: int = 1000, confidence: float = 0.95,
-                 seed: int = 0) -> QualityReport:
+                 seed: int = 0, corpus: Any = None) -> QualityReport:
     """Corpus checks, clean metrics and position curves of a run folder whose tables are merged.
 
     ``stats``: the run's :class:`~caption_audit.engine.stats.RunStats` (every batch folded);
     the corpus statistics are added to it, so the summary computed from it afterwards holds the
-    corpus metrics.
+    corpus metrics. ``corpus``: a :class:`~caption_audit.quality.corpus.CorpusAccumulator` to
+    which the scoring pass added every scored caption in captions.parquet's order (one process,
+    nothing resumed); None: the captions are read back from captions.parquet and added here.
     """
     from caption_audit.store.layout import table_file
 
     caps = table_file(run_dir, "captions")
-    corpus = _corpus(caps)
+    corpus = _corpus(caps) if corpus is None else corpus.finish()
     clean, flag_counts = _rewrite(caps, corpus.captions, stats)
     report = QualityReport()
     report.quality = _quality_block(corpus, flag_counts)
