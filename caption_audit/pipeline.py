@@ -404,9 +404,12 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     # each caption is parsed once: the reference pass's parses are kept for the scoring pass, in this
     # process (one worker) or in the worker that scores the batch (one pool for both passes)
     reuse = ParseReuse() if cfg.engine == "local" and cfg.workers <= 1 else None
-    # in one process the batches are scored in order: the quality checks' tokenisation feeds the
-    # corpus pass (duplicates, boilerplate) as they go, instead of the captions being read back
-    corpus = CorpusAccumulator() if cfg.engine == "local" and cfg.workers <= 1 else None
+    # the quality checks' tokenisation feeds the corpus pass (duplicates, boilerplate) as batches
+    # are scored, instead of the captions being read back: in one process as they go; with
+    # --workers N each worker prepares its batches' records and the pool absorbs them here in
+    # batch order. Not with Ray: its actors hash str with another salt than this process
+    # (the corpus keeps Python hash() values), so the quality pass reads the captions back
+    corpus = CorpusAccumulator() if cfg.engine == "local" else None
     pool = None
     if cfg.engine == "local" and cfg.workers > 1:
         if cfg.use_parser:
@@ -486,8 +489,9 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
 
             run_ray(todo(), ctx, workers=cfg.workers, address=cfg.ray_address, on_result=on_result, finish=sink)
         else:
-            run_local(todo(), ctx, workers=cfg.workers, scorer=BatchScorer(ctx, parser, reuse, corpus),
-                      on_result=on_result, finish=sink, pool=pool)
+            run_local(todo(), ctx, workers=cfg.workers,
+                      scorer=BatchScorer(ctx, parser, reuse, corpus if pool is None else None),
+                      on_result=on_result, finish=sink, pool=pool, corpus=corpus)
         reuse = None  # free what the scoring pass did not take
         if pool is not None:
             pool.close()

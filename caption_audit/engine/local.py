@@ -33,15 +33,19 @@ def run_local(
     on_result: Callable[[Result, int], None],
     finish: Finish | None = None,
     pool: WorkerPool | None = None,
+    corpus: Any = None,
 ) -> None:
     """Score ``(batch_id, captions)`` pairs and call ``on_result((id, tables), n)``, where
     ``tables`` is :meth:`BatchScorer.score`'s tuple of column dicts, in batch order; with
     ``finish``, the process that scored the batch calls ``finish(id, tables)`` and ``on_result``
     gets ``(id, what finish returned)`` instead (``finish`` must be picklable), as batches
     complete (not necessarily in batch order: the caller reorders). ``pool``: score in this
-    already started pool (which may hold the batches' reference parses) instead of a new one."""
+    already started pool (which may hold the batches' reference parses) instead of a new one.
+    ``corpus``: with workers, the run's :class:`~caption_audit.quality.corpus.CorpusAccumulator`,
+    fed in batch order from the workers' quality checks (:meth:`WorkerPool.score`); in one
+    process the ``scorer`` carries it."""
     if pool is not None:
-        pool.score(batches, ctx, on_result=on_result, finish=finish)
+        pool.score(batches, ctx, on_result=on_result, finish=finish, corpus=corpus)
         return
     if workers <= 1:
         scorer = scorer or BatchScorer(ctx)
@@ -56,4 +60,4 @@ def run_local(
     else:
         parser = scorer.parser  # the pool loads its spaCy once, before forking
     with WorkerPool(workers, parser, ctx.gt) as new:
-        new.score(batches, ctx, on_result=on_result, finish=finish)
+        new.score(batches, ctx, on_result=on_result, finish=finish, corpus=corpus)

@@ -16,7 +16,14 @@ copy-on-write), and runs the reference pass and the scoring pass in the same pro
    takes its kept parses instead of parsing those captions again (always that worker, so no
    caption is parsed twice; the split follows the reference pass's, where each chunk went to the
    least busy worker); it writes the batch's shards itself (``finish``) and returns only what
-   ``finish`` returns. Other batches go to the least busy worker.
+   ``finish`` returns. Other batches go to the least busy worker. With ``corpus`` (the run's
+   :class:`~caption_audit.quality.corpus.CorpusAccumulator`), each worker's quality checks also
+   prepare the batch's corpus record from their own tokenisation
+   (:class:`~caption_audit.quality.corpus.CorpusRecorder`); it comes back beside the batch's
+   result and the parent absorbs the records strictly in batch order (buffering those that
+   arrive early), so the run's corpus pass reads no caption back. The records hold Python
+   ``hash()`` values of str: the forked workers share the parent's hash salt, so they are the
+   parent's own (Ray actors are other interpreters, with another salt: not for Ray).
 
 At most two tasks are in flight per worker. Results with ``finish`` are handed over as they
 arrive; without it, in batch order. A worker that dies raises ``BrokenProcessPool``; an
@@ -25,6 +32,7 @@ exception in a worker is raised again in the parent. Workers exit when the paren
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gc
 import multiprocessing as mp
@@ -111,6 +119,7 @@ def _worker_main(conn: Connection, inherited: list[Connection], parser: Any, gt:
     kept = KeptParses(keep)
     own: dict[int, list] = {}  # this worker's reference results, until the parent says to fold them
     scorer: BatchScorer | None = None
+    recorder: Any = None
     finish: Callable | None = None
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     threading.Thread(target=_read, args=(conn, inbox), daemon=True).start()
@@ -132,14 +141,20 @@ def _worker_main(conn: Connection, inherited: list[Connection], parser: Any, gt:
             elif kind == "ctx":
                 ctx, use_fold, finish = msg[2], msg[3], msg[4]
                 ctx = replace(ctx, gt=gt, references=fold.refs if use_fold else ctx.references)
-                scorer = BatchScorer(ctx, parser)
+                recorder = None
+                if msg[5]:  # the parent gathers the corpus: prepare each batch's record here
+                    from caption_audit.quality.corpus import CorpusRecorder
+
+                    recorder = CorpusRecorder()
+                scorer = BatchScorer(ctx, parser, corpus=recorder)
                 gc.freeze()  # ground truth, references, spaCy: alive for the rest of the run
             elif kind == "score":
                 assert scorer is not None
                 scorer.reuse = kept.take(task)
                 tables = scorer.score(unpack(msg[2]))
                 scorer.reuse = None
-                conn.send(("done", task, tables if finish is None else finish(task, tables)))
+                records = None if recorder is None else recorder.take()
+                conn.send(("done", task, tables if finish is None else finish(task, tables), records))
         except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
             _send_error(conn, task, exc)
 
@@ -263,22 +278,32 @@ class WorkerPool:
         self._folded = True
 
     def score(self, batches: Iterator[tuple[int, list[Caption]]], ctx: Any, *,
-              on_result: Callable[[tuple[int, Any], int], None], finish: Callable | None = None) -> None:
+              on_result: Callable[[tuple[int, Any], int], None], finish: Callable | None = None,
+              corpus: Any = None) -> None:
         """Score ``(batch_id, captions)`` pairs: ``on_result((batch_id, tables or what finish
         returned), n)`` as they arrive with ``finish``, in batch order without it. ``ctx`` is the
         run's :class:`~caption_audit.engine.batch.ScoreContext`; its ground truth (and, after
-        :meth:`references`, its references) are the workers' own, not sent again."""
+        :meth:`references`, its references) are the workers' own, not sent again. ``corpus``: a
+        :class:`~caption_audit.quality.corpus.CorpusAccumulator` that absorbs the scored captions
+        of every batch, in batch order (see the module notes)."""
         use_fold = self._folded and ctx.references is not None
         lite = replace(ctx, gt=None, references=None if use_fold else ctx.references)
         for conn in self._conns:
-            conn.send(("ctx", None, lite, use_fold, finish))
+            conn.send(("ctx", None, lite, use_fold, finish, corpus is not None))
         sizes: dict[int, int] = {}
         order: list[int] = []
         done: dict[int, Any] = {}
+        sent: collections.deque[int] = collections.deque()  # batches whose corpus records are not absorbed yet
+        records: dict[int, list] = {}
 
         def collect() -> None:
             for _, _, msg in self._receive():
                 k = msg[1]
+                if corpus is not None:
+                    records[k] = msg[3]
+                    while sent and sent[0] in records:  # strictly in batch order
+                        for rec in records.pop(sent.popleft()):
+                            corpus.absorb(rec)
                 if finish is not None:
                     on_result((k, msg[2]), sizes.pop(k))
                 else:
@@ -300,6 +325,8 @@ class WorkerPool:
             sizes[k] = len(batch)
             if finish is None:
                 order.append(k)
+            if corpus is not None:
+                sent.append(k)
             self._send(w, ("score", k, pack(batch)))
         while sizes:
             collect()

@@ -102,6 +102,80 @@ def _one_permutation_minhash(shingles: np.ndarray, owner: np.ndarray, n: int, k:
 
 
 @dataclass
+class CorpusRecord:
+    """One batch of captions as :meth:`CorpusAccumulator.prepare` leaves it for
+    :meth:`CorpusAccumulator.absorb`: picklable and compact (numpy arrays, plus the texts the
+    text keepers may be offered, in offer order). Sources are by name (``names``, in order of
+    first appearance; ``src``/``pre_src`` index it), not by the accumulator's registry. Hashes
+    are Python's salted ``hash()``: absorb a record only in a process with the preparer's salt.
+
+    Per caption: ``caption_ids``, ``src``, ``img`` (image id hash), ``hash`` (normalised text),
+    ``w_all`` (words), ``cap_ok`` (non-empty normalised text) and ``cap_texts`` (its text, "" when
+    not offered), first/last sentence hash and words (``first_h``, ``first_w``, ``last_h``,
+    ``last_w``) and prefix hashes (``pfirst``, ``plast``), ``token_lens`` (tokens for the MinHash,
+    0 for a short caption). Per multi-sentence caption ``multi[j]``: its first and last sentence
+    (``pieces[2j]``, ``pieces[2j+1]``, hashes ``piece_hash``, non-empty ``piece_ok``). Per offered
+    prefix: ``pre_src``, ``pre_hash``, ``pre_texts``. ``tokens``: crc32 of the MinHash tokens, caption
+    after caption."""
+
+    names: list[str]
+    src: np.ndarray
+    caption_ids: list[str]
+    img: np.ndarray
+    hash: np.ndarray
+    w_all: np.ndarray
+    cap_ok: np.ndarray
+    cap_texts: list[str]
+    first_h: np.ndarray
+    first_w: np.ndarray
+    last_h: np.ndarray
+    last_w: np.ndarray
+    pfirst: np.ndarray
+    plast: np.ndarray
+    multi: np.ndarray
+    pieces: list[str]
+    piece_hash: np.ndarray
+    piece_ok: np.ndarray
+    pre_src: np.ndarray
+    pre_hash: np.ndarray
+    pre_texts: list[str]
+    tokens: np.ndarray
+    token_lens: np.ndarray
+
+    @classmethod
+    def empty(cls) -> CorpusRecord:
+        """A record of no captions (absorbing it changes nothing)."""
+        u, i, b = np.zeros(0, np.uint64), np.zeros(0, np.int32), np.zeros(0, bool)
+        return cls([], i, [], u, u, i, b, [], u, i, u, i, u, u, np.zeros(0, np.int64), [], u, b, i, u, [],
+                   np.zeros(0, np.uint32), np.zeros(0, np.int64))
+
+
+class CorpusRecorder:
+    """Stands in for a :class:`CorpusAccumulator` where captions are scored but not gathered (a
+    ``--workers N`` pool worker): :meth:`add_batch` only :meth:`~CorpusAccumulator.prepare`\ s
+    the batch and keeps the record; :meth:`take` hands the records over (to be sent to the
+    process that absorbs them, in batch order). Give it as ``corpus`` to
+    :func:`~caption_audit.quality.checks.check_batch`."""
+
+    def __init__(self, config: dict[str, Any] | None = None):
+        self._acc = CorpusAccumulator(config, keepers=False)
+        self._records: list[CorpusRecord] = []
+
+    def add_batch(self, sources: list[str], image_ids: list[str | int], caption_ids: list[str],
+                  texts: list[str | None] | CaptionBatch) -> None:
+        """Prepare the batch's record (see :meth:`CorpusAccumulator.add_batch` for the arguments)."""
+        with gc_paused():
+            b = texts if isinstance(texts, CaptionBatch) else CaptionBatch(list(texts))
+            self._records.append(self._acc.prepare(sources, image_ids, caption_ids, b))
+            del b
+
+    def take(self) -> list[CorpusRecord]:
+        """The records prepared since the last call, in order."""
+        out, self._records = self._records, []
+        return out
+
+
+@dataclass
 class CorpusResult:
     """What :meth:`CorpusAccumulator.finish` returns.
 
@@ -222,7 +296,7 @@ class CorpusAccumulator:
     numpy/pandas, linear in Python work per near-duplicate candidate).
     """
 
-    def __init__(self, config: dict[str, Any] | None = None):
+    def __init__(self, config: dict[str, Any] | None = None, *, keepers: bool = True):
         cfg = dict(settings()["corpus"])
         cfg.update(config or {})
         self.cfg = cfg
@@ -251,9 +325,10 @@ class CorpusAccumulator:
         self._bands_chunks: list[np.ndarray] = []
         self._sig_chunks: list[np.ndarray] = []
         cap = int(cfg["max_kept_texts"])
-        self._cap_texts = _TextKeeper(cap, second_sight=True)
-        self._sent_texts = _TextKeeper(cap, second_sight=True)
-        self._prefix_texts = _TextKeeper(cap, second_sight=False)
+        if keepers:  # not for one that only prepares (CorpusRecorder): no 2 MB bitmaps
+            self._cap_texts = _TextKeeper(cap, second_sight=True)
+            self._sent_texts = _TextKeeper(cap, second_sight=True)
+            self._prefix_texts = _TextKeeper(cap, second_sight=False)
 
     # -- streaming -------------------------------------------------------------------------
     def add(self, source: str, image_id: str | int, caption_id: str, text: str | CaptionText | None) -> None:
@@ -280,25 +355,29 @@ class CorpusAccumulator:
             del b
 
     def _add_batch(self, sources: list[str], image_ids: list[str | int], caption_ids: list[str], b: CaptionBatch) -> None:
+        self.absorb(self.prepare(sources, image_ids, caption_ids, b))
+
+    def prepare(self, sources: list[str], image_ids: list[str | int], caption_ids: list[str],
+                b: CaptionBatch) -> CorpusRecord:
+        """The per-batch half of :meth:`add_batch`: every hash, token and first/last sentence of
+        the captions, computed without touching this accumulator's state (only its settings), as
+        a picklable :class:`CorpusRecord`. :meth:`absorb` adds it; ``absorb(prepare(...))`` is
+        ``add_batch``. A pool worker prepares the batches it scores; the parent absorbs their
+        records in batch order. The text hashes are Python's ``hash()`` of str (salted per
+        process): a record must be absorbed by a process with the same salt (a forked child of
+        the accumulator's process, or that process itself)."""
         n = len(b)
         if not (len(sources) == len(image_ids) == len(caption_ids) == n):
             raise ValueError("add_batch: sources, image_ids, caption_ids and texts differ in length")
+        names = list(dict.fromkeys(sources))
         if not n:
-            return
-        reg = self._sources
-        for name in dict.fromkeys(sources):
-            if name not in reg:
-                reg[name] = len(reg)
-        src = list(map(reg.__getitem__, sources))
+            return CorpusRecord.empty()
+        local = {name: i for i, name in enumerate(names)}
+        src = list(map(local.__getitem__, sources))
         txts, tokens, sents, norms = b.texts, b.tokens, b.sents, b.norms
         hashes = _hashes(norms)
         lens = list(map(len, tokens))
-        self._ids.extend(caption_ids)
-        self._src.extend(src)
-        self._img.frombytes(_hashes(list(map(str, image_ids))).tobytes())
-        self._hash.frombytes(hashes.tobytes())
-        self._w_all.extend(lens)
-        self._cap_texts.offer_many(src, hashes, txts, list(map(bool, norms)))
+        cap_ok = list(map(bool, norms))
         # first and last sentence of each caption: a one-sentence caption is its own first
         # sentence (same words, same hash) and has no closer; the others are tokenised here
         n_sent = np.fromiter(map(len, sents), dtype=np.int64, count=n)
@@ -317,6 +396,9 @@ class CorpusAccumulator:
         cut = operator.itemgetter(slice(0, k))
         pre_first = list(map(" ".join, map(cut, first_toks)))
         pre_last = [""] * n
+        pieces: list[str] = []
+        phash = np.zeros(0, dtype=np.uint64)
+        nonempty: list[bool] = []
         if multi:
             # first and last sentence of caption 1, then of caption 2, ...: the order in which
             # the text keeper sees them (its second-sighting rule depends on it)
@@ -326,7 +408,6 @@ class CorpusAccumulator:
             nonempty = list(map(bool, pnorms))
             phash = _hashes(pnorms)
             phash[~np.array(nonempty, dtype=bool)] = 0  # an empty sentence: 0
-            self._sent_texts.offer_many([src[i] for i in multi for _ in (0, 1)], phash, pieces, nonempty)
             plen = list(map(len, ptoks))
             first_h[multi] = phash[0::2]
             first_w[multi] = plen[0::2]
@@ -341,25 +422,14 @@ class CorpusAccumulator:
             ph = _hashes(prefixes)
             ph[~np.fromiter(map(bool, prefixes), dtype=bool, count=n)] = 0  # empty prefix: 0
             pre_h.append(ph)
-        for hs, ws, ph, harr, parr, warr in ((first_h, first_w, pre_h[0], self._first, self._pfirst, self._w_first),
-                                             (last_h, last_w, pre_h[1], self._last, self._plast, self._w_last)):
-            harr.frombytes(hs.tobytes())
-            warr.frombytes(ws.tobytes())
-            parr.frombytes(ph.tobytes())
         # prefixes offered in the order first, last of caption 1, then caption 2, ...
         # (empty prefixes are not offered: left out here)
         ts_i = list(itertools.chain.from_iterable(zip(pre_first, pre_last, strict=True)))
         offered = list(map(bool, ts_i))
-        hs_i = np.stack(pre_h, axis=1).ravel()[np.array(offered, dtype=bool)].tolist()
+        offered_a = np.array(offered, dtype=bool)
+        hs_i = np.stack(pre_h, axis=1).ravel()[offered_a]
         ts_i = list(itertools.compress(ts_i, offered))
-        if len(set(src)) == 1:
-            self._prefix_texts.offer_unseen(src[0], hs_i, ts_i)
-        else:  # per source, in order (the text keeper keeps texts per source)
-            src_i = list(itertools.compress([x for x in src for _ in (0, 1)], offered))
-            for s_ in dict.fromkeys(src):
-                mine = [x == s_ for x in src_i]
-                self._prefix_texts.offer_unseen(s_, list(itertools.compress(hs_i, mine)),
-                                                list(itertools.compress(ts_i, mine)))
+        src_i = np.repeat(np.array(src, dtype=np.int32), 2)[offered_a]
         # stable token hashes (crc32, not the salted hash()): the sketches, and so the
         # near-duplicate decisions, are the same in every run
         lens_a = np.array(lens, dtype=np.int64)
@@ -368,8 +438,55 @@ class CorpusAccumulator:
             crc = word_crc32(list(itertools.chain.from_iterable(itertools.compress(tokens, long_enough.tolist()))))
         else:
             crc = b.word_crc if long_enough.all() else b.word_crc[np.repeat(long_enough, lens_a)]
-        self._pend_tokens.frombytes(crc.astype(np.uint32, copy=False).tobytes())
-        self._pend_lens.extend(np.where(long_enough, lens_a, 0).tolist())
+        return CorpusRecord(
+            names=names, src=np.array(src, dtype=np.int32), caption_ids=list(caption_ids),
+            img=_hashes(list(map(str, image_ids))), hash=hashes, w_all=np.array(lens, dtype=np.int32),
+            cap_ok=np.array(cap_ok, dtype=bool),
+            cap_texts=[t if ok else "" for t, ok in zip(txts, cap_ok, strict=True)],  # only these are offered
+            first_h=first_h, first_w=first_w, last_h=last_h, last_w=last_w, pfirst=pre_h[0], plast=pre_h[1],
+            multi=np.array(multi, dtype=np.int64), pieces=pieces, piece_hash=phash,
+            piece_ok=np.array(nonempty, dtype=bool), pre_src=src_i, pre_hash=hs_i, pre_texts=ts_i,
+            tokens=crc.astype(np.uint32, copy=False), token_lens=np.where(long_enough, lens_a, 0))
+
+    def absorb(self, rec: CorpusRecord) -> None:
+        """The order-dependent half of :meth:`add_batch`: add a :meth:`prepare` record (the
+        source registry, the per-caption arrays, the text keepers' offers in the record's
+        order, the pending MinHash tokens). Records are absorbed in the order their captions
+        are to be added (captions.parquet's order in a run)."""
+        n = len(rec.caption_ids)
+        if not n:
+            return
+        reg = self._sources
+        for name in rec.names:
+            if name not in reg:
+                reg[name] = len(reg)
+        gmap = np.array([reg[name] for name in rec.names], dtype=np.int32)
+        src_a = gmap[rec.src]
+        src = src_a.tolist()
+        self._ids.extend(rec.caption_ids)
+        self._src.frombytes(src_a.tobytes())
+        self._img.frombytes(rec.img.tobytes())
+        self._hash.frombytes(rec.hash.tobytes())
+        self._w_all.frombytes(rec.w_all.tobytes())
+        self._cap_texts.offer_many(src, rec.hash, rec.cap_texts, rec.cap_ok.tolist())
+        multi = rec.multi.tolist()
+        if multi:
+            self._sent_texts.offer_many([src[i] for i in multi for _ in (0, 1)], rec.piece_hash, rec.pieces,
+                                        rec.piece_ok.tolist())
+        for arr, data in ((self._first, rec.first_h), (self._w_first, rec.first_w), (self._pfirst, rec.pfirst),
+                          (self._last, rec.last_h), (self._w_last, rec.last_w), (self._plast, rec.plast)):
+            arr.frombytes(data.tobytes())
+        hs_i = rec.pre_hash.tolist()
+        if len(rec.names) == 1:
+            self._prefix_texts.offer_unseen(int(gmap[0]), hs_i, rec.pre_texts)
+        else:  # per source, in order (the text keeper keeps texts per source)
+            src_i = rec.pre_src.tolist()
+            for j, s_ in enumerate(gmap.tolist()):
+                mine = [x == j for x in src_i]
+                self._prefix_texts.offer_unseen(s_, list(itertools.compress(hs_i, mine)),
+                                                list(itertools.compress(rec.pre_texts, mine)))
+        self._pend_tokens.frombytes(rec.tokens.tobytes())
+        self._pend_lens.extend(rec.token_lens.tolist())
         if len(self._pend_lens) >= _CHUNK:
             self._flush()
 
