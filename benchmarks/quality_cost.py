@@ -10,9 +10,11 @@ then ``CaptionParser().parse`` on those it lets through; model loaded and one un
 the whole workload first), then the quality checks and the corpus pass as a run calls them
 (:func:`run_quality`), per batch of 1,000 with the text stage's ``text_problem`` reused:
 ``share`` = their time over the text stage's in one process (``--workers 1``: ``check_batch``
-feeds the corpus from the checks' tokenisation), ``workers`` = the same as ``--workers N`` and
-Ray run them (the checks in the workers; the parent's corpus pass tokenises the captions again;
-both times summed against one process's text stage). Target: <= 10%. Each repeat times the text
+feeds the corpus from the checks' tokenisation), ``workers`` = the same as ``--workers N`` runs
+them (the checks in the workers, each batch's corpus record prepared there from the checks'
+tokenisation and pickled; the parent unpickles and absorbs the records in batch order, then
+``finish``; both sides summed against one process's text stage; ``parent s`` = the parent's
+side alone). Ray still reads the captions back (``run_quality(..., read_back=True)``). Target: <= 10%. Each repeat times the text
 stage and then the checks, so that both see the same machine load; the share reported is the
 median of the per-repeat shares (also shown over the parse alone, the definition used before
 2026-12-02 06:00, which leaves out ``text_problem``: the checks reuse its result, so its cost
@@ -56,36 +58,48 @@ def load(limit_short: int) -> dict[str, list[tuple[str, str, str, str]]]:
     return {"opera (long)": longs, "coco (short)": shorts}
 
 
-def run_quality(rows, problems=None, batch=1000, *, one_process=True):
+def run_quality(rows, problems=None, batch=1000, *, one_process=True, read_back=False):
     """The quality checks and the corpus pass over ``rows`` in batches of ``batch``, exactly as a
     run calls them. ``one_process`` (``--workers 1``): ``check_batch`` with the run's
     ``CorpusAccumulator``, so the corpus is fed from the checks' tokenisation (``checks_s`` then
-    holds both; ``corpus_s`` is ``finish``). Otherwise (``--workers N``, Ray): ``check_batch``
-    alone in the scorer, then the parent's corpus pass, which tokenises the scored captions
-    again (``add_batch`` on 4,096 texts at a time, then ``finish``). Returns (times,
+    holds both; ``corpus_s`` is ``finish``). Otherwise (``--workers N``): ``check_batch`` in the
+    scorer with a ``CorpusRecorder`` (each batch's record prepared from the checks' tokenisation)
+    and the record pickled as a worker sends it (``checks_s``); the parent unpickles and absorbs
+    the records in batch order, then ``finish`` (``corpus_s``). ``read_back`` (Ray, resumed runs):
+    ``check_batch`` alone in the scorer, then the parent's corpus pass, which tokenises the scored
+    captions again (``add_batch`` on 4,096 texts at a time, then ``finish``). Returns (times,
     (quality_issues, reasons) per caption, corpus)."""
+    import pickle
+
     from caption_audit.quality.checks import check_batch
-    from caption_audit.quality.corpus import CorpusAccumulator
+    from caption_audit.quality.corpus import CorpusAccumulator, CorpusRecorder
 
     t0, c0 = time.perf_counter(), time.process_time()
     acc = CorpusAccumulator()
     issues: list[list[str]] = []
     reasons: list[dict[str, str]] = []
     t_checks = t_corpus = 0.0
+    feed = None if read_back else acc if one_process else CorpusRecorder()
+    sent = []  # the workers' pickled records, in batch order
     for b in range(0, len(rows), batch):
         chunk = rows[b:b + batch]
         a = time.perf_counter()
         probs = None if problems is None else problems[b:b + batch]
-        if one_process:
-            cols = check_batch([r[3] for r in chunk], probs, corpus=acc, sources=[r[0] for r in chunk],
+        if feed is not None:
+            cols = check_batch([r[3] for r in chunk], probs, corpus=feed, sources=[r[0] for r in chunk],
                                image_ids=[r[1] for r in chunk], caption_ids=[r[2] for r in chunk])
+            if feed is not acc:
+                sent.append(pickle.dumps(feed.take(), protocol=pickle.HIGHEST_PROTOCOL))
         else:
             cols = check_batch([r[3] for r in chunk], probs)
         issues.extend(cols.quality_issues)  # what the scorer keeps: columns, not objects
         reasons.extend(cols.reasons)
         t_checks += time.perf_counter() - a
     a = time.perf_counter()
-    if not one_process:
+    for raw in sent:  # the parent: records absorbed in batch order
+        for rec in pickle.loads(raw):
+            acc.absorb(rec)
+    if read_back:
         scored = [r for k, r in enumerate(rows) if problems is None or problems[k] is None]
         for b in range(0, len(scored), 4096):
             chunk = scored[b:b + 4096]
@@ -158,7 +172,8 @@ def main() -> None:
     out = {"machine": platform.platform(), "python": platform.python_version(),
            "load_average_1min": {"start": round(os.getloadavg()[0], 2)}, "workloads": {}}
     print(f"{'workload':<14} {'n':>6} {'parse s':>8} {'text stage s':>12} {'checks s':>9} {'corpus s':>9} "
-          f"{'all s':>7} {'share':>7} {'of parse':>9} {'cpu share':>9} {'workers':>8}")
+          f"{'all s':>7} {'share':>7} {'of parse':>9} {'cpu share':>9} {'workers':>8} {'parent s':>8} "
+          f"{'read back':>9} {'parent s':>8}")
     kept = {}
     parsed_opera = None
     for name, rows in work.items():
@@ -169,6 +184,7 @@ def main() -> None:
         problems = [text_problem(x) for x in texts]
         run_quality(rows, problems)  # warm-ups, untimed
         run_quality(rows, problems, one_process=False)
+        run_quality(rows, problems, one_process=False, read_back=True)
         reps = []
         for _ in range(args.repeats):  # text stage and checks side by side, so each share sees one load
             t, c = time.perf_counter(), time.process_time()
@@ -179,12 +195,15 @@ def main() -> None:
             t_parse, c_parse = time.perf_counter() - t, time.process_time() - c
             q = run_quality(rows, problems)[0]
             qw = run_quality(rows, problems, one_process=False)[0]
+            qr = run_quality(rows, problems, one_process=False, read_back=True)[0]
             t_text = t_prob + t_parse
             reps.append({**q, "parse_s": t_parse, "parse_cpu_s": c_parse, "text_problem_s": t_prob,
                          "text_s": t_text, "text_cpu_s": c_prob + c_parse,
                          "share": q["total_s"] / t_text, "share_of_parse": q["total_s"] / t_parse,
                          "cpu_share": q["cpu_s"] / (c_prob + c_parse),
-                         "workers_total_s": qw["total_s"], "share_workers": qw["total_s"] / t_text})
+                         "workers_total_s": qw["total_s"], "share_workers": qw["total_s"] / t_text,
+                         "workers_parent_s": qw["corpus_s"], "read_back_parent_s": qr["corpus_s"],
+                         "share_read_back": qr["total_s"] / t_text})
         med = {k: statistics.median(r[k] for r in reps) for k in reps[0]}
         _times, results, corpus = run_quality(rows, problems)
         kept[name] = (rows, results, corpus)
@@ -201,14 +220,20 @@ def main() -> None:
             "us_per_caption": round(med["total_s"] / len(rows) * 1e6, 1),
             "workers_quality_total_s": round(med["workers_total_s"], 3),
             "workers_share_of_text_stage": round(med["share_workers"], 4),
+            "workers_parent_s": round(med["workers_parent_s"], 3),
+            "read_back_parent_s": round(med["read_back_parent_s"], 3),
+            "read_back_share_of_text_stage": round(med["share_read_back"], 4),
         }
         print(f"{name:<14} {len(rows):>6} {med['parse_s']:>8.2f} {med['text_s']:>12.2f} {med['checks_s']:>9.2f} "
               f"{med['corpus_s']:>9.2f} {med['total_s']:>7.2f} {med['share']:>7.1%} {med['share_of_parse']:>9.1%} "
-              f"{med['cpu_share']:>9.1%} {med['share_workers']:>8.1%}")
+              f"{med['cpu_share']:>9.1%} {med['share_workers']:>8.1%} {med['workers_parent_s']:>8.2f} "
+              f"{med['share_read_back']:>9.1%} {med['read_back_parent_s']:>8.2f}")
     print("share = quality checks + corpus pass over the text stage (text_problem + parse, as the batch scorer runs")
     print("them), one process (the corpus fed from the checks' tokenisation; 'checks s' holds both, 'corpus s' is")
     print("finish), median of the per-repeat shares; 'of parse' = over the parse alone; 'workers' = as --workers N")
-    print("runs them (checks in the workers, the corpus pass in the parent, tokenising the captions again)")
+    print("runs them (checks + corpus records prepared in the workers; the parent absorbs the records in batch")
+    print("order and finishes: 'parent s'); 'read back' = as Ray and resumed runs do (the parent's corpus pass")
+    print("tokenises the scored captions again: its 'parent s')")
 
     rows, (issues, reasons), corpus = kept["opera (long)"]
     print("\nOPERA files: repetition loops, other flags, most common openers")

@@ -49,7 +49,9 @@ class BatchScorer:
     per batch), taken instead of parsing again. ``corpus``: a
     :class:`~caption_audit.quality.corpus.CorpusAccumulator` that every scored caption is added to,
     from the quality checks' tokenisation (one process, batches scored in order: the run's corpus
-    pass then needs no second reading of the captions; see :func:`caption_audit.quality.run.quality_pass`).
+    pass then needs no second reading of the captions; see :func:`caption_audit.quality.run.quality_pass`),
+    or, in a ``--workers N`` pool worker, a :class:`~caption_audit.quality.corpus.CorpusRecorder`
+    that only prepares each batch's record for the parent (see :mod:`caption_audit.engine.pool`).
     """
 
     def __init__(self, ctx: ScoreContext, parser: Any = None, reuse: Any = None, corpus: Any = None):

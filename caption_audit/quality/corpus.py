@@ -152,7 +152,7 @@ class CorpusRecord:
 
 class CorpusRecorder:
     """Stands in for a :class:`CorpusAccumulator` where captions are scored but not gathered (a
-    ``--workers N`` pool worker): :meth:`add_batch` only :meth:`~CorpusAccumulator.prepare`\ s
+    ``--workers N`` pool worker): :meth:`add_batch` only prepares (:meth:`CorpusAccumulator.prepare`)
     the batch and keeps the record; :meth:`take` hands the records over (to be sent to the
     process that absorbs them, in batch order). Give it as ``corpus`` to
     :func:`~caption_audit.quality.checks.check_batch`."""

@@ -81,8 +81,9 @@ def quality_pass(run_dir: Path, stats: Any, *, n_resamples: int = 1000, confiden
     ``stats``: the run's :class:`~caption_audit.engine.stats.RunStats` (every batch folded);
     the corpus statistics are added to it, so the summary computed from it afterwards holds the
     corpus metrics. ``corpus``: a :class:`~caption_audit.quality.corpus.CorpusAccumulator` to
-    which the scoring pass added every scored caption in captions.parquet's order (one process,
-    nothing resumed); None: the captions are read back from captions.parquet and added here.
+    which the scoring pass added every scored caption in captions.parquet's order (local engine,
+    one process or a worker pool, nothing resumed); None: the captions are read back from
+    captions.parquet and added here.
     """
     from caption_audit.store.layout import table_file
 
