@@ -453,6 +453,8 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     })
     shards = ShardStore(out, fp)
     done = shards.open(resume=cfg.resume)
+    if done:
+        corpus = None  # resumed batches are not scored here: the quality pass reads all captions back
     stats = RunStats(_reason_key)
     counts = Counter()
     with _Progress(cfg.progress) as progress:
