@@ -437,7 +437,7 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     fp = fingerprint({
         "inputs": [(file_identity(s.path), s.role, s.format, s.source, s.options) for s in cfg.inputs],
         "gt_mode": cfg.gt_mode, "batch_size": cfg.batch_size, "use_parser": cfg.use_parser,
-        "vocab": parser.vocab.hash, "version": __version__, "semantic": _semantic_dict(cfg),
+        "vocab": parser.vocab.hash, "version": __version__, "schema": SCHEMA_VERSION, "semantic": _semantic_dict(cfg),
         "claims": (resolvers, cfg.reference_source, str(images_dir) if pixels else None),
         "detector": None if cfg.detector is None else (cfg.detector.name, cfg.detector.kwargs, detected.info["model"],
                                                        detected.info["images_computed"] + detected.info["images_cached"]),

@@ -12,7 +12,8 @@ shards are merged (:func:`quality_pass`, called by :mod:`caption_audit.pipeline`
    ``near_duplicate_share`` and ``boilerplate_share`` of summary.json are exact, with CIs), and
    the statistics of the non-degenerate captions are summed per source for ``metrics_clean``;
 3. the hallucination (mentions) and contradiction (claims) rates by caption decile and sentence
-   index are aggregated with DuckDB + :mod:`caption_audit.quality.position`, batch by batch.
+   index are one DuckDB group-by over the position columns of mentions.parquet and
+   claims.parquet (written by the batch scorer, :mod:`caption_audit.quality.position`).
 
 Memory: the accumulator (~330 bytes per caption), one row group, per-image sums. Caption texts
 in the top lists are untrusted strings: stored raw in summary.json, escaped where rendered.
@@ -50,11 +51,14 @@ CLEAN_METRICS: tuple[str, ...] = ("chair_i", "chair_s", "coverage", "halluc_per_
 TOP_ROWS = 10
 
 _BATCH_ROWS = 65_536
-_JUDGED_MENTIONS = ("select m.source, m.caption_id, m.start, m.verdict, c.caption from read_parquet(?) m "
-                    "join read_parquet(?) c using (caption_id) where m.vocab = 'coco80' and not m.negated "
-                    "and not m.nonvisual and m.verdict in ('supported', 'hallucinated')")
-_JUDGED_CLAIMS = ("select m.source, m.caption_id, m.start, m.verdict, c.caption from read_parquet(?) m "
-                  "join read_parquet(?) c using (caption_id) where m.verdict in ('supported', 'contradicted')")
+# judged rows of mentions.parquet / claims.parquet per (source, decile, sentence bin), from the
+# position columns the batch scorer wrote (no join with captions.parquet, no per-row Python)
+_POSITION_SQL = ("select source, decile, least(sentence_idx, ?) as sbin, count(*) as n, "
+                 "count(*) filter (where verdict in ('hallucinated', 'contradicted')) as k "
+                 "from read_parquet(?) where {judged} group by all")
+_JUDGED = {"mentions": ("vocab = 'coco80' and not negated and not nonvisual "
+                        "and verdict in ('supported', 'hallucinated')"),
+           "claims": "verdict in ('supported', 'contradicted')"}
 
 
 @dataclass
@@ -249,46 +253,41 @@ def _quality_block(corpus: Any, flags: dict[str, dict[str, int]]) -> dict[str, A
 def position_block(run_dir: Path) -> dict[str, Any]:
     """summary.json's ``position`` block: per source, ``mentions`` (COCO-80 mentions judged
     supported/hallucinated) and ``claims`` (judged supported/contradicted), each with ``decile``
-    and ``sentence`` lists of ``{bin, n_judged, n_bad, rate}`` (rate None when nothing judged)."""
+    and ``sentence`` lists of ``{bin, n_judged, n_bad, rate}`` (rate None when nothing judged).
+
+    One DuckDB group-by per table over the position columns (``decile``, ``sentence_idx``) the
+    batch scorer wrote (:func:`caption_audit.quality.position.caption_positions`). A source gets
+    every bin of a curve once one of its judged rows has a position on that axis; rows without
+    a position (offset outside the text) are left out, as in
+    :func:`~caption_audit.quality.position.position_curves`.
+    """
     import duckdb
 
+    from caption_audit.quality.position import MAX_SENTENCE_BIN
     from caption_audit.store.layout import table_file
 
-    caps = table_file(run_dir, "captions").as_posix()
+    bins = {"decile": range(10), "sentence": range(MAX_SENTENCE_BIN + 1)}
     out: dict[str, dict[str, Any]] = {}
     con = duckdb.connect()
     try:
-        for kind, table, sql in (("mentions", "mentions", _JUDGED_MENTIONS), ("claims", "claims", _JUDGED_CLAIMS)):
-            path = table_file(run_dir, table)
+        for kind, judged in _JUDGED.items():
+            path = table_file(run_dir, kind)
             if not path.exists():
                 continue
-            sums: dict[tuple[str, str, int], list[int]] = {}
-            reader = con.sql(sql, params=[path.as_posix(), caps]).to_arrow_reader(_BATCH_ROWS)
-            for batch in reader:
-                _add_curves(batch.to_pandas(), sums)
-            for (source, curve, b), (n, k) in sorted(sums.items()):
+            rows = con.execute(_POSITION_SQL.format(judged=judged),
+                               [MAX_SENTENCE_BIN, path.as_posix()]).fetchall()
+            sums: dict[tuple[str, str], dict[int, list[int]]] = {}
+            for source, decile, sbin, n, k in rows:
+                for curve, b in (("decile", decile), ("sentence", sbin)):
+                    if b is not None:
+                        acc = sums.setdefault((str(source), curve), {}).setdefault(int(b), [0, 0])
+                        acc[0] += int(n)
+                        acc[1] += int(k)
+            for (source, curve), counts in sorted(sums.items()):
                 entry = out.setdefault(source, {}).setdefault(kind, {"decile": [], "sentence": []})
-                entry[curve].append({"bin": b, "n_judged": n, "n_bad": k, "rate": k / n if n else None})
+                for b in bins[curve]:
+                    n, k = counts.get(b, (0, 0))
+                    entry[curve].append({"bin": b, "n_judged": n, "n_bad": k, "rate": k / n if n else None})
     finally:
         con.close()
-    return {"doc": "docs/quality.md#position-of-errors", "max_sentence_bin": _max_bin(), "sources": out}
-
-
-def _max_bin() -> int:
-    from caption_audit.quality.position import MAX_SENTENCE_BIN
-
-    return MAX_SENTENCE_BIN
-
-
-def _add_curves(df: Any, sums: dict[tuple[str, str, int], list[int]]) -> None:
-    from caption_audit.quality.position import mention_positions, position_curves
-
-    if df.empty:
-        return
-    caps = df[["caption_id", "caption"]].drop_duplicates("caption_id")
-    curves = position_curves(mention_positions(df[["source", "caption_id", "start", "verdict"]], caps))
-    for curve, frame in curves.items():
-        for source, b, n, k in zip(frame["source"], frame["bin"], frame["n_judged"], frame["n_bad"], strict=True):
-            acc = sums.setdefault((str(source), curve, int(b)), [0, 0])
-            acc[0] += int(n)
-            acc[1] += int(k)
+    return {"doc": "docs/quality.md#position-of-errors", "max_sentence_bin": MAX_SENTENCE_BIN, "sources": out}
