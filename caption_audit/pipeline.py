@@ -487,13 +487,15 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
             pool.close()
 
     stats.check_complete(counts["batches"])
-    shards.merge("captions")
     shards.merge("mentions")
     shards.merge("claims")
+    # the captions shards are merged by the quality pass: one read and one write of the table
+    # with the corpus columns filled (caption_audit.quality.run)
+    quality = quality_pass(out, stats, n_resamples=cfg.n_resamples, confidence=cfg.confidence, seed=cfg.seed,
+                           parts=shards.parts("captions"))
     _write_gt_tables(out, objects, images, gt, parser.vocab, detected.objects if detected else None)
     _write_classes(out)
     _coverage_warning(stats, gt, warnings, detector=detected is not None)
-    quality = quality_pass(out, stats, n_resamples=cfg.n_resamples, confidence=cfg.confidence, seed=cfg.seed)
     summary = _summary(cfg, stats, provenance, warnings, gt, parser, model_info(parser.nlp))
     quality.attach(summary)
     summary["run"] = {"engine": cfg.engine, "workers": cfg.workers, "batch_size": cfg.batch_size,
