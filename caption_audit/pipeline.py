@@ -17,6 +17,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -385,7 +386,7 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     With ``--workers N`` the worker pool is entered into ``stack`` (stopped on leaving it)."""
     from caption_audit.engine.batch import BatchScorer, ScoreContext
     from caption_audit.gc_pause import gc_paused
-    from caption_audit.quality.run import quality_pass
+    from caption_audit.quality.run import position_block, quality_pass
     from caption_audit.text.nlp import model_info
     from caption_audit.text.parse import CaptionParser
 
@@ -487,13 +488,20 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
             pool.close()
 
     stats.check_complete(counts["batches"])
-    shards.merge("mentions")
-    shards.merge("claims")
-    # the captions shards are merged by the quality pass: one read and one write of the table
-    # with the corpus columns filled (caption_audit.quality.run)
-    quality = quality_pass(out, stats, n_resamples=cfg.n_resamples, confidence=cfg.confidence, seed=cfg.seed,
-                           parts=shards.parts("captions"))
-    _write_gt_tables(out, objects, images, gt, parser.vocab, detected.objects if detected else None)
+    # The tail (issue #15). Arrow/Parquet reading and writing mostly runs without the GIL, so the
+    # mentions/claims merges and the objects table are written by one background thread while
+    # this thread runs the quality pass (Python: corpus hashing), which merges the captions
+    # shards itself: one read and one write of the table with the corpus columns filled.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="caption-audit-tail") as io:
+        written = [io.submit(shards.merge, "mentions"), io.submit(shards.merge, "claims"),
+                   io.submit(_write_objects_table, out, objects, parser.vocab,
+                             detected.objects if detected else None)]
+        quality = quality_pass(out, stats, n_resamples=cfg.n_resamples, confidence=cfg.confidence, seed=cfg.seed,
+                               parts=shards.parts("captions"), position=False)
+        _write_images_table(out, images, gt)  # reads captions.parquet
+        for f in written:
+            f.result()  # re-raises what the thread raised
+    quality.position = position_block(out)  # reads mentions.parquet, claims.parquet
     _write_classes(out)
     _coverage_warning(stats, gt, warnings, detector=detected is not None)
     summary = _summary(cfg, stats, provenance, warnings, gt, parser, model_info(parser.nlp))
@@ -601,6 +609,14 @@ def _summary(cfg: AuditConfig, stats: RunStats, provenance: list[dict], warnings
 
 def _write_gt_tables(out: Path, objects: list[GTObject], images: list[ImageInfo], gt: GroundTruth, vocab: Any,
                      detected: dict[str, list] | None = None) -> None:
+    """objects.parquet and images.parquet (images.parquet reads captions.parquet)."""
+    _write_objects_table(out, objects, vocab, detected)
+    _write_images_table(out, images, gt)
+
+
+def _write_objects_table(out: Path, objects: list[GTObject], vocab: Any, detected: dict[str, list] | None = None
+                         ) -> None:
+    """objects.parquet: the ground-truth objects, then the detected ones (depends on no other table)."""
     if isinstance(objects, NamedObjects) and len(objects) and not detected:
         _write_named_objects(out, objects, vocab)
     else:
@@ -608,7 +624,6 @@ def _write_gt_tables(out: Path, objects: list[GTObject], images: list[ImageInfo]
         for k, v in (detected or {}).items():
             cols.setdefault(k, []).extend(v)
         write_table(out, "objects", cols)
-    _write_images_table(out, images, gt)
 
 
 def _write_named_objects(out: Path, objects: NamedObjects, vocab: Any) -> None:
