@@ -17,7 +17,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -386,7 +385,7 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     With ``--workers N`` the worker pool is entered into ``stack`` (stopped on leaving it)."""
     from caption_audit.engine.batch import BatchScorer, ScoreContext
     from caption_audit.gc_pause import gc_paused
-    from caption_audit.quality.run import position_block, quality_pass
+    from caption_audit.quality.run import quality_pass
     from caption_audit.text.nlp import model_info
     from caption_audit.text.parse import CaptionParser
 
@@ -488,20 +487,15 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
             pool.close()
 
     stats.check_complete(counts["batches"])
-    # The tail (issue #15). Arrow/Parquet reading and writing mostly runs without the GIL, so the
-    # mentions/claims merges and the objects table are written by one background thread while
-    # this thread runs the quality pass (Python: corpus hashing), which merges the captions
-    # shards itself: one read and one write of the table with the corpus columns filled.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="caption-audit-tail") as io:
-        written = [io.submit(shards.merge, "mentions"), io.submit(shards.merge, "claims"),
-                   io.submit(_write_objects_table, out, objects, parser.vocab,
-                             detected.objects if detected else None)]
-        quality = quality_pass(out, stats, n_resamples=cfg.n_resamples, confidence=cfg.confidence, seed=cfg.seed,
-                               parts=shards.parts("captions"), position=False)
-        _write_images_table(out, images, gt)  # reads captions.parquet
-        for f in written:
-            f.result()  # re-raises what the thread raised
-    quality.position = position_block(out)  # reads mentions.parquet, claims.parquet
+    # The tail (issue #15): the quality pass merges the captions shards itself (one read and one
+    # write of the table with the corpus columns filled). A background thread for the Arrow I/O
+    # (merges, objects.parquet) was measured slower on a loaded 2-core machine (GIL hand-offs
+    # slow the corpus pass), so the tail stays sequential.
+    shards.merge("mentions")
+    shards.merge("claims")
+    quality = quality_pass(out, stats, n_resamples=cfg.n_resamples, confidence=cfg.confidence, seed=cfg.seed,
+                           parts=shards.parts("captions"))
+    _write_gt_tables(out, objects, images, gt, parser.vocab, detected.objects if detected else None)
     _write_classes(out)
     _coverage_warning(stats, gt, warnings, detector=detected is not None)
     summary = _summary(cfg, stats, provenance, warnings, gt, parser, model_info(parser.nlp))
@@ -633,16 +627,19 @@ def _write_named_objects(out: Path, objects: NamedObjects, vocab: Any) -> None:
 
     from caption_audit.store.writer import SCHEMAS, write_arrow_table
 
-    n, labels = len(objects), objects.labels
+    n = len(objects)
     schema = SCHEMAS["objects"]
-    canon = {c: vocab.canonical_of(c) or c for c in set(labels)}
+    labels = pa.array(objects.labels, schema.field("label").type)
+    # the canonical name of each distinct label, spread by the dictionary indices (no per-row Python)
+    enc = labels.dictionary_encode()
+    canon = pa.array([vocab.canonical_of(c) or c for c in enc.dictionary.to_pylist()], schema.field("category").type)
     write_arrow_table(out, "objects", pa.Table.from_arrays([
         pa.array(objects.image_ids, schema.field("image_id").type),
-        pa.array([canon[c] for c in labels], schema.field("category").type),
-        pa.array(labels, schema.field("label").type),
+        canon.take(enc.indices),
+        labels,
         pa.nulls(n, schema.field("bbox").type),
         pa.repeat(pa.scalar(False, schema.field("normalized").type), n),
-        pa.array([objects.origin] * n, schema.field("origin").type),
+        pa.repeat(pa.scalar(objects.origin, schema.field("origin").type), n),
         pa.nulls(n, schema.field("score").type),
     ], schema=schema))
 

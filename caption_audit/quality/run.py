@@ -79,7 +79,7 @@ class QualityReport:
 
 
 def quality_pass(run_dir: Path, stats: Any, *, n_resamples: int = 1000, confidence: float = 0.95,
-                 seed: int = 0, parts: list[Path] | None = None, position: bool = True) -> QualityReport:
+                 seed: int = 0, parts: list[Path] | None = None) -> QualityReport:
     """Corpus checks, clean metrics and position curves of a run folder.
 
     ``stats``: the run's :class:`~caption_audit.engine.stats.RunStats` (every batch folded);
@@ -87,8 +87,7 @@ def quality_pass(run_dir: Path, stats: Any, *, n_resamples: int = 1000, confiden
     corpus metrics. ``parts``: the captions shards in batch order (the pipeline's): read twice
     (corpus, then fill) and written once as ``captions.parquet``, so the merge and the rewrite
     are one pass; None: ``captions.parquet`` is already merged and is rewritten in place.
-    ``position``: also the ``position`` block (:func:`position_block`, which reads the merged
-    mentions.parquet and claims.parquet); False leaves it to the caller.
+    mentions.parquet and claims.parquet must be merged already (:func:`position_block`).
     """
     from caption_audit.store.layout import table_file
 
@@ -102,8 +101,7 @@ def quality_pass(run_dir: Path, stats: Any, *, n_resamples: int = 1000, confiden
         report.metrics_clean[name] = _clean_block(sums, n_resamples=n_resamples, confidence=confidence, seed=seed)
     for name in stats.sources:  # a source whose every caption is degenerate: metrics undefined
         report.metrics_clean.setdefault(name, _clean_block(None, n_resamples=1, confidence=confidence, seed=seed))
-    if position:
-        report.position = position_block(run_dir)
+    report.position = position_block(run_dir)
     return report
 
 
