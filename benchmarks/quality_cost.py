@@ -5,16 +5,20 @@ Workloads (from ../shared/data):
   (a) long:  the 6,000 LVLM captions of opera/chair_eval_results/*/*.jsonl (12 sources)
   (b) short: the 25,014 COCO captions of coco_val2017_captions/captions_val2017.json (1 source)
 
-Rows per workload: the text stage (``CaptionParser().parse`` on the same texts, model loaded,
-one warm-up batch first), the per-caption checks (``CaptionBatch`` + ``check_captions`` per
-batch of 1,000, with the text stage's ``text_problem`` passed in as the batch scorer does, and
-without it), the corpus accumulator (``add_batch`` on the same batches + ``finish``), and the
-total as a share of the text stage. Target: <= 10%. Each timing is the median of --repeats runs
-after one untimed warm-up run (first-call imports; the parse gets a warm-up batch too); the
-parse runs once (it is the slow one). Besides the wall-clock shares, CPU-time shares
-(``time.process_time``, all threads of the process) are written: they move less when other
-processes share the machine. The load average (1 min) at start and end is written too: under
-load the text stage itself slows down, which moves the shares.
+Rows per workload: the text stage as the batch scorer runs it (``text_problem`` on every text,
+then ``CaptionParser().parse`` on those it lets through; model loaded and one untimed parse of
+the whole workload first), then the quality checks and the corpus pass as a run calls them
+(:func:`run_quality`), per batch of 1,000 with the text stage's ``text_problem`` reused:
+``share`` = their time over the text stage's in one process (``--workers 1``: ``check_batch``
+feeds the corpus from the checks' tokenisation), ``workers`` = the same as ``--workers N`` and
+Ray run them (the checks in the workers; the parent's corpus pass tokenises the captions again;
+both times summed against one process's text stage). Target: <= 10%. Each repeat times the text
+stage and then the checks, so that both see the same machine load; the share reported is the
+median of the per-repeat shares (also shown over the parse alone, the definition used before
+2026-12-02 06:00, which leaves out ``text_problem``: the checks reuse its result, so its cost
+belongs to the text stage that produces it). One untimed warm-up run of each first. CPU-time
+shares (``time.process_time``) are written too: they move less when other processes share the
+machine; so is the load average (1 min) at start and end.
 Prints a table plus, for each OPERA file, its repetition loops (count + an example) and its
 most common openers, and writes benchmarks/results/quality_cost.json.
 
@@ -52,12 +56,15 @@ def load(limit_short: int) -> dict[str, list[tuple[str, str, str, str]]]:
     return {"opera (long)": longs, "coco (short)": shorts}
 
 
-def run_quality(rows, problems=None, batch=1000):
-    """Per-caption checks and corpus accumulator over ``rows`` in batches of ``batch``, as the
-    batch scorer and the quality pass call them (``CaptionBatch`` + ``check_captions``, then
-    ``CorpusAccumulator.add_batch`` on the same batch), timed per batch. Returns (times,
+def run_quality(rows, problems=None, batch=1000, *, one_process=True):
+    """The quality checks and the corpus pass over ``rows`` in batches of ``batch``, exactly as a
+    run calls them. ``one_process`` (``--workers 1``): ``check_batch`` with the run's
+    ``CorpusAccumulator``, so the corpus is fed from the checks' tokenisation (``checks_s`` then
+    holds both; ``corpus_s`` is ``finish``). Otherwise (``--workers N``, Ray): ``check_batch``
+    alone in the scorer, then the parent's corpus pass, which tokenises the scored captions
+    again (``add_batch`` on 4,096 texts at a time, then ``finish``). Returns (times,
     (quality_issues, reasons) per caption, corpus)."""
-    from caption_audit.quality.checks import CaptionBatch, check_captions
+    from caption_audit.quality.checks import check_batch
     from caption_audit.quality.corpus import CorpusAccumulator
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -68,15 +75,21 @@ def run_quality(rows, problems=None, batch=1000):
     for b in range(0, len(rows), batch):
         chunk = rows[b:b + batch]
         a = time.perf_counter()
-        cb = CaptionBatch([r[3] for r in chunk])
-        cols = check_captions(cb, None if problems is None else problems[b:b + batch])
+        probs = None if problems is None else problems[b:b + batch]
+        if one_process:
+            cols = check_batch([r[3] for r in chunk], probs, corpus=acc, sources=[r[0] for r in chunk],
+                               image_ids=[r[1] for r in chunk], caption_ids=[r[2] for r in chunk])
+        else:
+            cols = check_batch([r[3] for r in chunk], probs)
         issues.extend(cols.quality_issues)  # what the scorer keeps: columns, not objects
         reasons.extend(cols.reasons)
-        m = time.perf_counter()
-        acc.add_batch([r[0] for r in chunk], [r[1] for r in chunk], [r[2] for r in chunk], cb)
-        t_checks += m - a
-        t_corpus += time.perf_counter() - m
+        t_checks += time.perf_counter() - a
     a = time.perf_counter()
+    if not one_process:
+        scored = [r for k, r in enumerate(rows) if problems is None or problems[k] is None]
+        for b in range(0, len(scored), 4096):
+            chunk = scored[b:b + 4096]
+            acc.add_batch([r[0] for r in chunk], [r[1] for r in chunk], [r[2] for r in chunk], [r[3] for r in chunk])
     corpus = acc.finish()
     t_corpus += time.perf_counter() - a
     times = {"checks_s": t_checks, "corpus_s": t_corpus, "total_s": time.perf_counter() - t0,
@@ -144,37 +157,58 @@ def main() -> None:
     parser.parse([t for *_, t in work["opera (long)"][:50]])  # load + warm up
     out = {"machine": platform.platform(), "python": platform.python_version(),
            "load_average_1min": {"start": round(os.getloadavg()[0], 2)}, "workloads": {}}
-    print(f"{'workload':<14} {'n':>6} {'text stage s':>12} {'checks s':>9} {'corpus s':>9} "
-          f"{'all s':>7} {'share':>7} {'share*':>7} {'cpu share':>9}  (* without reusing text_problem)")
+    print(f"{'workload':<14} {'n':>6} {'parse s':>8} {'text stage s':>12} {'checks s':>9} {'corpus s':>9} "
+          f"{'all s':>7} {'share':>7} {'of parse':>9} {'cpu share':>9} {'workers':>8}")
     kept = {}
     parsed_opera = None
     for name, rows in work.items():
         texts = [t for *_, t in rows]
-        t, c = time.perf_counter(), time.process_time()
-        parsed = parser.parse(texts)
-        t_text = time.perf_counter() - t
-        c_text = time.process_time() - c
+        parsed = parser.parse(texts)  # warm-up, untimed (the tokenizer's chunk cache fills)
         if name.startswith("opera"):
             parsed_opera = parsed
         problems = [text_problem(x) for x in texts]
-        run_quality(rows, problems)  # warm-up, untimed
-        runs = [run_quality(rows, problems)[0] for _ in range(args.repeats)]
-        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        plain, results, corpus = run_quality(rows)
+        run_quality(rows, problems)  # warm-ups, untimed
+        run_quality(rows, problems, one_process=False)
+        reps = []
+        for _ in range(args.repeats):  # text stage and checks side by side, so each share sees one load
+            t, c = time.perf_counter(), time.process_time()
+            problems = [text_problem(x) for x in texts]
+            t_prob, c_prob = time.perf_counter() - t, time.process_time() - c
+            t, c = time.perf_counter(), time.process_time()
+            parser.parse([x for x, pr in zip(texts, problems, strict=True) if pr is None])
+            t_parse, c_parse = time.perf_counter() - t, time.process_time() - c
+            q = run_quality(rows, problems)[0]
+            qw = run_quality(rows, problems, one_process=False)[0]
+            t_text = t_prob + t_parse
+            reps.append({**q, "parse_s": t_parse, "parse_cpu_s": c_parse, "text_problem_s": t_prob,
+                         "text_s": t_text, "text_cpu_s": c_prob + c_parse,
+                         "share": q["total_s"] / t_text, "share_of_parse": q["total_s"] / t_parse,
+                         "cpu_share": q["cpu_s"] / (c_prob + c_parse),
+                         "workers_total_s": qw["total_s"], "share_workers": qw["total_s"] / t_text})
+        med = {k: statistics.median(r[k] for r in reps) for k in reps[0]}
+        _times, results, corpus = run_quality(rows, problems)
         kept[name] = (rows, results, corpus)
-        share = med["total_s"] / t_text
-        share_plain = plain["total_s"] / t_text
         out["workloads"][name] = {
-            "n_captions": len(rows), "text_stage_s": round(t_text, 3),
+            "n_captions": len(rows), "text_stage_s": round(med["text_s"], 3), "parse_s": round(med["parse_s"], 3),
+            "text_problem_s": round(med["text_problem_s"], 3),
             "checks_s": round(med["checks_s"], 3), "corpus_s": round(med["corpus_s"], 3),
-            "quality_total_s": round(med["total_s"], 3), "share_of_text_stage": round(share, 4),
-            "share_without_reused_text_problem": round(share_plain, 4),
-            "text_stage_cpu_s": round(c_text, 3), "quality_cpu_s": round(med["cpu_s"], 3),
-            "cpu_share_of_text_stage": round(med["cpu_s"] / c_text, 4),
+            "quality_total_s": round(med["total_s"], 3),
+            "share_of_text_stage": round(med["share"], 4),
+            "share_of_text_stage_per_repeat": [round(r["share"], 4) for r in reps],
+            "share_of_parse": round(med["share_of_parse"], 4),
+            "text_stage_cpu_s": round(med["text_cpu_s"], 3), "quality_cpu_s": round(med["cpu_s"], 3),
+            "cpu_share_of_text_stage": round(med["cpu_share"], 4),
             "us_per_caption": round(med["total_s"] / len(rows) * 1e6, 1),
+            "workers_quality_total_s": round(med["workers_total_s"], 3),
+            "workers_share_of_text_stage": round(med["share_workers"], 4),
         }
-        print(f"{name:<14} {len(rows):>6} {t_text:>12.2f} {med['checks_s']:>9.2f} {med['corpus_s']:>9.2f} "
-              f"{med['total_s']:>7.2f} {share:>7.1%} {share_plain:>7.1%} {med['cpu_s'] / c_text:>9.1%}")
+        print(f"{name:<14} {len(rows):>6} {med['parse_s']:>8.2f} {med['text_s']:>12.2f} {med['checks_s']:>9.2f} "
+              f"{med['corpus_s']:>9.2f} {med['total_s']:>7.2f} {med['share']:>7.1%} {med['share_of_parse']:>9.1%} "
+              f"{med['cpu_share']:>9.1%} {med['share_workers']:>8.1%}")
+    print("share = quality checks + corpus pass over the text stage (text_problem + parse, as the batch scorer runs")
+    print("them), one process (the corpus fed from the checks' tokenisation; 'checks s' holds both, 'corpus s' is")
+    print("finish), median of the per-repeat shares; 'of parse' = over the parse alone; 'workers' = as --workers N")
+    print("runs them (checks in the workers, the corpus pass in the parent, tokenising the captions again)")
 
     rows, (issues, reasons), corpus = kept["opera (long)"]
     print("\nOPERA files: repetition loops, other flags, most common openers")

@@ -7,9 +7,11 @@ truth CHAIR's object table (123k images) via ``--objects``:
   so the reference pass parses every caption too);
 * ``opera``: the 6,000 OPERA LVLM captions (12 JSONL files, ``--captions``).
 
-Each setting runs ``--repeats`` times (default 3) in a fresh process; the script prints the min and
-median wall time per workload and worker count and the speedup of the medians, and checks that the
-run folders of every worker count are identical (all tables, summary.json minus timings). Python
+Each setting runs ``--repeats`` times (default 3) in a fresh process, the worker counts interleaved
+(1, 2, 1, 2, ...: a load that changes during the benchmark hits every count alike); the script
+prints the min and median wall time and the median CPU time (all processes) per workload and worker
+count, the load average, and the speedup of the medians, and checks that the run folders of every
+worker count are identical (all tables, summary.json minus timings). Python
 byte code is cached under a temp prefix (``PYTHONPYCACHEPREFIX``, one warm-up run first), as in an
 installed package, even where the environment sets ``PYTHONDONTWRITEBYTECODE``::
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,7 +46,9 @@ def _inputs(workload: str) -> list[str]:
     return [a for f in files for a in ("--captions", str(f))] + objects
 
 
-def _run(workload: str, workers: int, out: Path, env: dict[str, str]) -> float:
+def _run(workload: str, workers: int, out: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, the command and its workers) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [sys.executable, "-m", "caption_audit.cli", "run", *_inputs(workload), "--out", str(out), "--quiet",
            "--no-resume", "--workers", str(workers)]
     t = time.perf_counter()
@@ -51,7 +56,8 @@ def _run(workload: str, workers: int, out: Path, env: dict[str, str]) -> float:
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -75,19 +81,29 @@ def main() -> None:
         results = []
         for workload in (["coco", "opera"] if args.workload == "both" else [args.workload]):
             _run("opera", 1, Path(tmp) / "warmup", env)  # fills the byte-code cache
-            runs = {}
+            runs: dict[int, list[float]] = {w: [] for w in args.workers}
+            cpu: dict[int, list[float]] = {w: [] for w in args.workers}
+            loads = []
+            for _ in range(args.repeats):
+                for w in args.workers:
+                    loads.append(os.getloadavg()[0])
+                    wall, used = _run(workload, w, Path(tmp) / f"{workload}-w{w}", env)
+                    runs[w].append(wall)
+                    cpu[w].append(used)
             for w in args.workers:
-                times = [_run(workload, w, Path(tmp) / f"{workload}-w{w}", env) for _ in range(args.repeats)]
-                runs[w] = times
+                times = runs[w]
                 print(f"{workload:6s} --workers {w}: min {min(times):6.1f} s  median {statistics.median(times):6.1f} s"
-                      f"  ({', '.join(f'{t:.1f}' for t in times)})", flush=True)
+                      f"  ({', '.join(f'{t:.1f}' for t in times)}); CPU median {statistics.median(cpu[w]):.1f} s",
+                      flush=True)
+            print(f"{workload:6s} 1-min load average before the runs: median {statistics.median(loads):.2f} "
+                  f"(min {min(loads):.2f}, max {max(loads):.2f})", flush=True)
             base = args.workers[0]
             for w in args.workers[1:]:
                 same = _same(Path(tmp) / f"{workload}-w{base}", Path(tmp) / f"{workload}-w{w}")
                 speed = statistics.median(runs[base]) / statistics.median(runs[w])
                 print(f"{workload:6s} speedup --workers {w} vs {base}: {speed:.2f}x (medians), "
                       f"{min(runs[base]) / min(runs[w]):.2f}x (mins); run folders identical: {same}", flush=True)
-            results.append({"workload": workload, "seconds": runs})
+            results.append({"workload": workload, "seconds": runs, "cpu_seconds": cpu, "load_average": loads})
     if args.json:
         args.json.write_text(json.dumps({"cpus": os.cpu_count(), "load_at_end": os.getloadavg(),
                                          "results": results}, indent=2))

@@ -385,6 +385,7 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     With ``--workers N`` the worker pool is entered into ``stack`` (stopped on leaving it)."""
     from caption_audit.engine.batch import BatchScorer, ScoreContext
     from caption_audit.gc_pause import gc_paused
+    from caption_audit.quality.corpus import CorpusAccumulator
     from caption_audit.quality.run import quality_pass
     from caption_audit.text.nlp import model_info
     from caption_audit.text.parse import CaptionParser
@@ -403,9 +404,14 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     # each caption is parsed once: the reference pass's parses are kept for the scoring pass, in this
     # process (one worker) or in the worker that scores the batch (one pool for both passes)
     reuse = ParseReuse() if cfg.engine == "local" and cfg.workers <= 1 else None
+    # in one process the batches are scored in order: the quality checks' tokenisation feeds the
+    # corpus pass (duplicates, boilerplate) as they go, instead of the captions being read back
+    corpus = CorpusAccumulator() if cfg.engine == "local" and cfg.workers <= 1 else None
     pool = None
     if cfg.engine == "local" and cfg.workers > 1:
-        _ = parser.nlp  # loaded once here; the forked workers share it
+        if cfg.use_parser:
+            parser.nlp.resolve()  # spaCy loaded once here (``parser.nlp`` alone is a lazy stand-in), so
+            # that it is frozen below with the rest: the forked workers share it
         ShardSink.warm()  # so do pandas and pyarrow
         if long_lived is not None:
             long_lived.mark()
@@ -480,7 +486,7 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
 
             run_ray(todo(), ctx, workers=cfg.workers, address=cfg.ray_address, on_result=on_result, finish=sink)
         else:
-            run_local(todo(), ctx, workers=cfg.workers, scorer=BatchScorer(ctx, parser, reuse),
+            run_local(todo(), ctx, workers=cfg.workers, scorer=BatchScorer(ctx, parser, reuse, corpus),
                       on_result=on_result, finish=sink, pool=pool)
         reuse = None  # free what the scoring pass did not take
         if pool is not None:
@@ -493,8 +499,10 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     # slow the corpus pass), so the tail stays sequential.
     shards.merge("mentions")
     shards.merge("claims")
+    if counts["resumed"]:
+        corpus = None  # resumed batches were not scored here: the quality pass reads them all back
     quality = quality_pass(out, stats, n_resamples=cfg.n_resamples, confidence=cfg.confidence, seed=cfg.seed,
-                           parts=shards.parts("captions"))
+                           parts=shards.parts("captions"), corpus=corpus)
     _write_gt_tables(out, objects, images, gt, parser.vocab, detected.objects if detected else None)
     _write_classes(out)
     _coverage_warning(stats, gt, warnings, detector=detected is not None)

@@ -233,3 +233,35 @@ def test_batch_equals_one_caption_at_a_time():
     for i, t in enumerate(texts):
         one = check_caption(t)
         assert (cols[i].quality_issues, cols[i].values, cols[i].reasons) == (one.quality_issues, one.values, one.reasons), t
+
+
+def test_check_batch_feeds_the_corpus_as_reading_the_scored_captions_back_does():
+    """One process: ``check_batch`` adds the scored captions to the corpus from the checks'
+    tokenisation; the corpus equals the one built from those captions' texts afterwards (what a
+    ``--workers N`` run's quality pass does), and the checks equal ``check_captions``."""
+    from caption_audit.quality.checks import check_batch
+    from caption_audit.quality.corpus import CorpusAccumulator
+    from caption_audit.text.checks import text_problem
+
+    texts = [*LLAVA_STYLE, "", "A man riding a wave on top of a surfboard", None, "12 34",
+             "The image features a busy city street. Overall, the scene captures the lively atmosphere.",
+             "Das ist ein Hund auf der Straße mit einem Ball"]
+    sources = ["llava" if i % 2 else "coco" for i in range(len(texts))]
+    image_ids = [str(i // 2) for i in range(len(texts))]
+    caption_ids = [f"c{i}" for i in range(len(texts))]
+    problems = [text_problem(t) for t in texts]
+    fed = CorpusAccumulator()
+    cols = check_batch(texts, problems, corpus=fed, sources=sources, image_ids=image_ids, caption_ids=caption_ids)
+    plain = check_captions(texts, problems)
+    assert cols.quality_issues == plain.quality_issues and cols.reasons == plain.reasons
+    assert cols.values == plain.values and cols.flags == plain.flags
+    keep = [i for i, p in enumerate(problems) if p is None]
+    assert 0 < len(keep) < len(texts)  # some captions are skipped, and are not in the corpus
+    back = CorpusAccumulator()
+    back.add_batch([sources[i] for i in keep], [image_ids[i] for i in keep], [caption_ids[i] for i in keep],
+                   [texts[i] for i in keep])
+    a, b = fed.finish(), back.finish()
+    assert a.captions.equals(b.captions)
+    assert a.reused.equals(b.reused) and a.openers.equals(b.openers)
+    with pytest.raises(ValueError, match="needs sources"):
+        check_batch(texts, problems, corpus=CorpusAccumulator())

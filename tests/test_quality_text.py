@@ -11,7 +11,15 @@ import zlib
 
 import pytest
 
-from caption_audit.quality.checks import CaptionBatch, CaptionText, _maybe_repeated, repeat_stats
+from caption_audit.quality import checks
+from caption_audit.quality.checks import (
+    CaptionBatch,
+    CaptionText,
+    _maybe_repeated_sentences,
+    _repeat_stats_many,
+    _repeated_sentences,
+    repeat_stats,
+)
 from caption_audit.quality.text import (
     sentence_spans,
     sentences,
@@ -66,15 +74,41 @@ def test_word_crc32_is_zlib_crc32():
     assert word_crc32(["x"]).tolist() == [zlib.crc32(b"x")] and word_crc32([]).size == 0
 
 
-def test_maybe_repeated_holds_every_caption_with_a_repeated_ngram():
-    rng = random.Random(3)
+def _loopy_batch(seed: int = 3) -> CaptionBatch:
+    rng = random.Random(seed)
     vocab = ["a", "dog", "on", "the", "sofa", "cat", "red", "b"]
     texts = [" ".join(rng.choice(vocab[:rng.randint(2, 8)]) for _ in range(rng.randint(0, 40))) for _ in range(2000)]
-    b = CaptionBatch(texts)
+    return CaptionBatch(texts)
+
+
+def test_repeat_stats_many_equals_repeat_stats():
+    b = _loopy_batch()
     idx = [i for i, t in enumerate(b.tokens) if len(t) > 4]
-    maybe = _maybe_repeated(b, idx, 4)
+    want = {i: repeat_stats(b.tokens[i], 4) for i in idx}
+    got = _repeat_stats_many(b, idx, 4)
+    assert got == {i: s for i, s in want.items() if s != (0.0, 0)}
+    assert 0 < len(got) < len(idx)  # both kinds occur
+    few = idx[:20:3]  # a few captions of a batch whose word hashes are not computed yet
+    assert _repeat_stats_many(CaptionBatch(b.texts), few, 4) == {i: want[i] for i in few if want[i] != (0.0, 0)}
+
+
+def test_repeat_stats_many_survives_hash_collisions(monkeypatch):
+    # every word hashes alike: all n-grams share a key, the word-for-word test must decide
+    b = _loopy_batch(5)
+    idx = [i for i, t in enumerate(b.tokens) if len(t) > 4]
+    monkeypatch.setattr(checks, "word_crc32", lambda toks: __import__("numpy").zeros(len(toks), dtype="uint32"))
+    b._crc = None
+    got = _repeat_stats_many(b, idx[:10], 4)
+    want = {i: repeat_stats(b.tokens[i], 4) for i in idx[:10]}
+    assert got == {i: s for i, s in want.items() if s != (0.0, 0)}
+
+
+def test_maybe_repeated_sentences_holds_every_caption_with_a_repeated_sentence():
+    rng = random.Random(4)
+    pool = ["A dog runs.", "a DOG runs.", "The cat sleeps on it.", "Red.", "The cat sleeps on it!", "It is."]
+    sents = [[rng.choice(pool) for _ in range(rng.randint(0, 6))] for _ in range(3000)]
+    idx = list(range(0, 3000, 2))
+    maybe = _maybe_repeated_sentences(sents, idx)
     assert maybe <= set(idx)
-    for i in idx:
-        if repeat_stats(b.tokens[i], 4) != (0.0, 0):
-            assert i in maybe, texts[i]
-    assert len(maybe) < len(idx)  # it does filter
+    assert all(i in maybe for i in idx if _repeated_sentences(sents[i]))
+    assert all(len({s.lower() for s in sents[i]}) < len(sents[i]) for i in maybe)  # salted hash, no collision here

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from caption_audit.quality.checks import check_captions
+from caption_audit.quality.checks import check_batch
 from caption_audit.quality.position import POSITION_COLUMNS, caption_positions
 from caption_audit.quality.run import CORPUS_COLUMNS, QUALITY_FLAG_COLUMNS
 from caption_audit.scoring.groundtruth import GroundTruth
@@ -47,13 +47,17 @@ class BatchScorer:
 
     ``reuse``: parses kept by the reference pass in this process
     (:class:`~caption_audit.engine.references.ParseReuse`; in a pool worker, the batch's own, set
-    per batch), taken instead of parsing again.
+    per batch), taken instead of parsing again. ``corpus``: a
+    :class:`~caption_audit.quality.corpus.CorpusAccumulator` that every scored caption is added to,
+    from the quality checks' tokenisation (one process, batches scored in order: the run's corpus
+    pass then needs no second reading of the captions; see :func:`caption_audit.quality.run.quality_pass`).
     """
 
-    def __init__(self, ctx: ScoreContext, parser: Any = None, reuse: Any = None):
+    def __init__(self, ctx: ScoreContext, parser: Any = None, reuse: Any = None, corpus: Any = None):
         from caption_audit.text.parse import CaptionParser
 
         self.ctx = ctx
+        self.corpus = corpus
         self.parser = parser or CaptionParser(use_parser=ctx.use_parser)
         self.reuse = reuse
         self.caption_scorer = CaptionScorer(self.parser.vocab, resolvers=ctx.resolvers, semantic=ctx.semantic)
@@ -95,11 +99,14 @@ class BatchScorer:
         lrow: list[tuple] = []
         image_ev: dict[str, Any] = {}
         # quality checks (issue #12) on every caption with a text, the whole batch at once; the
-        # text stage's text_problem result is reused for the non_english check
-        quality = check_captions([c.text for c in batch], problems)
+        # text stage's text_problem result is reused for the non_english check; read column by
+        # column per caption (no per-caption result object)
+        quality = check_batch([c.text for c in batch], problems, corpus=self.corpus,
+                              sources=[c.source for c in batch], image_ids=[c.image_id for c in batch],
+                              caption_ids=[c.caption_id for c in batch])
         for k_q, (c, problem) in enumerate(zip(batch, problems, strict=True)):
             gt_ok = have_gt and gt.has_image(c.image_id)
-            q = None if c.error else quality[k_q]
+            q = None if c.error else (quality, k_q)
             if problem is not None:
                 _caption_row(crow, c, f"skipped: {problem}", None, 0, 0, gt_ok, q)
                 continue
@@ -157,10 +164,11 @@ def _caption_row(rows: dict, c: Caption, status: str, s: Any, n_words: int, n_ch
     _quality_columns(rows, q)
 
 
-def _quality_columns(rows: dict, q: Any) -> None:
+def _quality_columns(rows: dict, q: tuple[Any, int] | None) -> None:
     """The per-caption quality columns (docs/quality.md, docs/run-folder.md); ``q`` is the
-    :class:`caption_audit.quality.checks.QualityResult`, None for a caption without a text.
-    The corpus columns are filled later, by :func:`caption_audit.quality.run.corpus_pass`."""
+    batch's :class:`caption_audit.quality.checks.QualityColumns` and the caption's row in it,
+    None for a caption without a text. The corpus columns are filled later, by
+    :func:`caption_audit.quality.run.corpus_pass`."""
     if q is None:
         for col in QUALITY_FLAG_COLUMNS.values():
             rows[col].append(None)
@@ -169,13 +177,16 @@ def _quality_columns(rows: dict, q: Any) -> None:
         rows["repeated_share"].append(None)
         rows["longest_repeat"].append(None)
     else:
-        flags = q.flags
+        cols, k = q
+        flags = cols.flags
         for name, col in QUALITY_FLAG_COLUMNS.items():
-            rows[col].append(flags.get(name, False))
-        rows["quality_issues"].append(q.quality_issues)
-        rows["degenerate"].append(bool(q.quality_issues))
-        rows["repeated_share"].append(q.values.get("repeated_share"))
-        rows["longest_repeat"].append(q.values.get("longest_repeat"))
+            rows[col].append(flags[name][k] if name in flags else False)
+        issues = cols.quality_issues[k]  # read-only (clean captions share one empty list)
+        rows["quality_issues"].append(issues)
+        rows["degenerate"].append(bool(issues))
+        values = cols.values
+        rows["repeated_share"].append(values["repeated_share"][k] if "repeated_share" in values else None)
+        rows["longest_repeat"].append(values["longest_repeat"][k] if "longest_repeat" in values else None)
     for col in CORPUS_COLUMNS:
         rows[col].append(None)
 

@@ -54,7 +54,6 @@ def run_local(
 
         parser = CaptionParser(use_parser=ctx.use_parser)
     else:
-        parser = scorer.parser
-        _ = parser.nlp  # load spaCy once here; forked workers share it instead of each loading it
+        parser = scorer.parser  # the pool loads its spaCy once, before forking
     with WorkerPool(workers, parser, ctx.gt) as new:
         new.score(batches, ctx, on_result=on_result, finish=finish)

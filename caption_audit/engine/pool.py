@@ -6,10 +6,12 @@ copy-on-write), and runs the reference pass and the scoring pass in the same pro
 1. Reference pass (:meth:`WorkerPool.references`): reference chunk k (the reference captions of
    scoring batch k) goes to the least busy worker, which parses it, keeps the parses
    (:class:`~caption_audit.engine.references.KeptParses`, at most ``keep`` in all) and returns
-   the chunk's claims. The parent folds each chunk in chunk order and forwards the worker's reply,
-   as the bytes it received, to the other workers, so every process folds the same chunks in the
-   same order (:class:`~caption_audit.engine.references.ReferenceFold`) and holds the same
-   references and CHAIR ground truth as the parent.
+   the chunk's claims (as tuples, :func:`~caption_audit.engine.references.encode_chunk`). The
+   parent folds each chunk in chunk order and forwards the worker's reply, as the bytes it
+   received, to the other workers, so every process folds the same chunks in the same order
+   (:class:`~caption_audit.engine.references.ReferenceFold`) and holds the same references and
+   CHAIR ground truth as the parent (a process builds the ``Claim`` objects of an image when it
+   first reads them: the parent, which scores nothing, never does).
 2. Scoring pass (:meth:`WorkerPool.score`): batch k goes to the worker that parsed chunk k, which
    takes its kept parses instead of parsing those captions again (always that worker, so no
    caption is parsed twice; the split follows the reference pass's, where each chunk went to the
@@ -95,7 +97,12 @@ def _worker_main(conn: Connection, inherited: list[Connection], parser: Any, gt:
                  ppid: int) -> None:
     """A worker's loop: answer the parent's messages until it sends None (or goes away)."""
     from caption_audit.engine.batch import BatchScorer
-    from caption_audit.engine.references import KeptParses, ReferenceFold, parse_references
+    from caption_audit.engine.references import (
+        KeptParses,
+        ReferenceFold,
+        encode_chunk,
+        parse_references,
+    )
 
     for c in inherited:  # the parent's ends of the other workers' pipes: they must see EOF when it dies
         c.close()
@@ -117,7 +124,7 @@ def _worker_main(conn: Connection, inherited: list[Connection], parser: Any, gt:
                 reuse = kept.open(task)
                 own[task] = parse_references((parser, chair, reuse), msg[2])
                 kept.close(task)
-                conn.send(("parsed", task, own[task]))
+                conn.send(("parsed", task, encode_chunk(own[task])))  # claims as tuples: cheap to pickle
             elif kind == "fold":
                 fold.add(own.pop(task))
             elif kind == "parsed":  # another worker's chunk, forwarded by the parent
@@ -144,8 +151,9 @@ class WorkerPool:
 
     Args:
         workers: number of processes.
-        parser: the run's :class:`~caption_audit.text.parse.CaptionParser` (load spaCy first to
-            share it).
+        parser: the run's :class:`~caption_audit.text.parse.CaptionParser`; with ``use_parser``
+            its spaCy pipeline is loaded here, before the fork, so the workers share one copy
+            instead of each loading it on first use (about 1 s of CPU per worker).
         gt: the run's ground truth (CHAIR mode: the reference captions' classes are added in
             every process).
         chair: ``--gt chair``.
@@ -154,6 +162,9 @@ class WorkerPool:
 
     def __init__(self, workers: int, parser: Any, gt: Any, *, chair: bool = False, keep: int = 100_000):
         ctx = mp.get_context("fork")
+        nlp = getattr(parser, "nlp", None) if getattr(parser, "use_parser", False) else None
+        if nlp is not None and hasattr(nlp, "resolve"):  # a LazyPipeline loads on first use
+            nlp.resolve()
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
         for _ in range(workers):

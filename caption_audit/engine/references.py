@@ -13,7 +13,12 @@ parses are kept in a :class:`ParseReuse`. Either way a caption that is both a re
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import fields
+from operator import attrgetter
 from typing import Any
+
+from caption_audit.types import Claim
 
 # claim kinds kept as evidence for the ``references`` resolver; object claims say which reference
 # captions speak of one ("a dog"), for the count rule of the instances resolver
@@ -90,26 +95,78 @@ class KeptParses:
         return reuse
 
 
+_CLAIM_TUPLE = attrgetter(*(f.name for f in fields(Claim)))
+
+
+def encode_chunk(parsed: list[tuple[str, str, list, set | None] | None]) -> list[tuple[str, str, list, set | None] | None]:
+    """A :func:`parse_references` result with each :class:`~caption_audit.types.Claim` as the
+    tuple of its fields, for sending to other processes: the 72k claims of COCO val2017's
+    captions unpickle in 0.04 s as tuples, 0.5 s as frozen dataclasses (pickled: 0.05 s vs
+    0.2 s), and a process folds them without building the ``Claim`` objects
+    (:class:`ReferenceClaims` builds those of an image when they are first read)."""
+    return [None if res is None else (res[0], res[1], [_CLAIM_TUPLE(cl) for cl in res[2]], res[3])
+            for res in parsed]
+
+
+class ReferenceClaims(Mapping):
+    """``image_id -> [(caption_id, Claim)]``, the reference claims of each image, in fold order.
+
+    Claims folded as tuples (:func:`encode_chunk`) become :class:`~caption_audit.types.Claim`
+    objects when their image is first read, once (a pool's parent, which scores nothing, never
+    builds them; a worker builds only those of the images it scores). A read gives equal claims
+    in the same order as folding the ``Claim`` objects themselves.
+    """
+
+    def __init__(self) -> None:
+        self._lists: dict[str, list[tuple[str, Any]]] = {}
+        self._tuples: set[str] = set()  # images whose list still holds field tuples
+
+    def extend(self, image_id: str, caption_id: str, claims: list) -> None:
+        """Append one reference caption's claims (``Claim`` objects or field tuples)."""
+        lst = self._lists.setdefault(image_id, [])
+        if claims:
+            lst.extend((caption_id, cl) for cl in claims)
+            if type(claims[0]) is tuple:
+                self._tuples.add(image_id)
+
+    def __getitem__(self, image_id: str) -> list[tuple[str, Claim]]:
+        lst = self._lists[image_id]
+        if image_id in self._tuples:  # built in place, once
+            lst[:] = [(cid, Claim(*cl) if type(cl) is tuple else cl) for cid, cl in lst]
+            self._tuples.discard(image_id)
+        return lst
+
+    def __contains__(self, image_id: object) -> bool:
+        return image_id in self._lists
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lists)
+
+    def __len__(self) -> int:
+        return len(self._lists)
+
+
 class ReferenceFold:
     """The evidence the reference pass builds, folded chunk by chunk in chunk order: per image its
-    reference captions' claims and their number; in CHAIR mode the classes they assert join
-    ``gt`` (:meth:`GroundTruth.add_caption_objects`)."""
+    reference captions' claims (:class:`ReferenceClaims`) and their number; in CHAIR mode the
+    classes they assert join ``gt`` (:meth:`GroundTruth.add_caption_objects`). A chunk's claims
+    may be ``Claim`` objects or :func:`encode_chunk`'s tuples."""
 
     def __init__(self, gt: Any, chair: bool):
         self.gt = gt
         self.chair = chair
-        self.refs: dict[str, list[tuple[str, Any]]] = {}
+        self.refs = ReferenceClaims()
         self.n_refs: Counter = Counter()
 
     def add(self, parsed: list[tuple[str, str, list, set | None] | None]) -> None:
-        """Fold one chunk's :func:`parse_references` result."""
-        gt, chair, refs, n_refs = self.gt, self.chair, self.refs, self.n_refs
+        """Fold one chunk's :func:`parse_references` (or :func:`encode_chunk`) result."""
+        gt, chair, n_refs, extend = self.gt, self.chair, self.n_refs, self.refs.extend
         for res in parsed:
             if res is None:  # a text that cannot be scored
                 continue
             caption_id, image_id, claims, objects = res
             n_refs[image_id] += 1
-            refs.setdefault(image_id, []).extend((caption_id, cl) for cl in claims)
+            extend(image_id, caption_id, claims)
             if chair and gt.has_image(image_id):
                 gt.add_caption_objects(image_id, objects)
 

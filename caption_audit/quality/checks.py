@@ -38,6 +38,10 @@ from caption_audit.quality.text import (
 from caption_audit.registry import Registry
 
 _UNKNOWN = object()
+# the ``quality_issues`` / ``reasons`` of every clean caption in a :class:`QualityColumns`:
+# one shared empty list and dict (read-only; a flagged caption gets its own)
+_NO_ISSUES: list[str] = []
+_NO_REASONS: dict[str, str] = {}
 
 #: The numeric/text columns of :class:`QualityResult.values`, with their value when a check
 #: did not run (empty caption) or had nothing to say.
@@ -425,11 +429,6 @@ def _garbage_suspects(texts: list[str]) -> set[int]:
 
     if not texts:
         return set()
-    offsets = [0] * len(texts)
-    pos = 0
-    for i, t in enumerate(texts):
-        offsets[i] = pos
-        pos += len(t) + 1
     joined = " ".join(texts)
     hits = [m.start() for m in _GARBAGE_SUSPECT_CHARS.finditer(joined)]
     find = joined.find
@@ -438,42 +437,120 @@ def _garbage_suspects(texts: list[str]) -> set[int]:
         while k >= 0:
             hits.append(k)
             k = find(w, k + 1)
+    if not hits:
+        return set()
+    # start of each text in ``joined`` (C-level running sum of the lengths + separators)
+    offsets = [0, *itertools.accumulate(map(operator.add, map(len, texts[:-1]), itertools.repeat(1)))]
     return {bisect.bisect_right(offsets, k) - 1 for k in hits}
 
 
-def _maybe_repeated(b: CaptionBatch, idx: list[int], n: int) -> set[int]:
-    """The captions among ``idx`` in which a word n-gram may occur twice (a superset of those
-    where one does): one numpy pass over the batch's word hashes (:attr:`CaptionBatch.word_crc`).
-    Each n-gram gets a key that equal n-grams share (a mix of its words' crc32s, the caption's
-    index in the low bits); a caption none of whose keys occurs twice has no repeated n-gram,
-    so :func:`repeat_stats` would give ``(0.0, 0)``. Hash collisions only add captions."""
+def _repeat_stats_many(b: CaptionBatch, idx: list[int], n: int) -> dict[int, tuple[float, int]]:
+    """:func:`repeat_stats` of the captions ``idx`` of ``b`` (each longer than ``n`` words),
+    for those in which a word n-gram does repeat; every other caption of ``idx`` has
+    ``(0.0, 0)``. Identical to :func:`repeat_stats` caption by caption, without its Python work
+    per n-gram: one numpy pass over the batch's word hashes (:attr:`CaptionBatch.word_crc`)
+    gives each n-gram a key that equal n-grams share (a mix of its words' crc32s) and finds,
+    per caption, the n-grams whose key occurred earlier in the caption and where it first
+    occurred; only those few are compared word for word (a hash collision sends the caption to
+    :func:`repeat_stats`), and the share and longest span are counted from them."""
     import numpy as np
 
+    if not idx:
+        return {}
+    tokens = b.tokens
     lens = np.fromiter(map(len, b.tokens), dtype=np.int64, count=len(b))
-    sel = np.zeros(len(b), dtype=bool)
-    sel[idx] = True
     if b._crc is None and 2 * len(idx) < len(b):  # a few captions: hash only their words
-        c = word_crc32(list(itertools.chain.from_iterable(map(b.tokens.__getitem__, idx)))).astype(np.uint64)
+        c = word_crc32(list(itertools.chain.from_iterable(map(tokens.__getitem__, idx)))).astype(np.uint64)
     else:
+        sel = np.zeros(len(b), dtype=bool)
+        sel[idx] = True
         c = b.word_crc[np.repeat(sel, lens)].astype(np.uint64)
+    lens_i = lens[idx]
+    starts = np.zeros(len(idx), dtype=np.int64)
+    np.cumsum(lens_i[:-1], out=starts[1:])
     m = c.size - n + 1
     if m < 2:
-        return set()
-    owner = np.repeat(np.asarray(idx, dtype=np.uint64), lens[idx])
+        return {}
+    owner = np.repeat(np.arange(len(idx), dtype=np.int64), lens_i)  # position in ``idx``
     with np.errstate(over="ignore"):
         key = c[:m] * np.uint64(0x9E3779B97F4A7C15)
         for k in range(1, n):
             key ^= (c[k:m + k] + np.uint64(k)) * _MULT[k % len(_MULT)]
             key ^= key >> np.uint64(29)
-    bits = np.uint64(max(1, int(max(idx)).bit_length()))
-    key = ((key >> bits) << bits) | owner[:m]
-    key = np.sort(key[owner[:m] == owner[n - 1:]])  # n-grams inside one caption only
-    dup = key[1:][key[1:] == key[:-1]]
-    return set((dup & ((np.uint64(1) << bits) - np.uint64(1))).tolist())
+    # the caption's index in the low bits: equal keys only within one caption
+    bits = np.uint64(max(1, len(idx).bit_length()))
+    key = ((key >> bits) << bits) | owner[:m].astype(np.uint64)
+    inside = np.flatnonzero(owner[:m] == owner[n - 1:])  # n-grams inside one caption only
+    order = np.argsort(key[inside])
+    srt = key[inside[order]]
+    twice = srt[1:] == srt[:-1]
+    if not twice.any():
+        return {}
+    # the few n-grams whose key occurs twice, in word order; then grouped by key (a stable
+    # sort keeps each group in word order)
+    member = np.zeros(srt.size, dtype=bool)
+    member[1:] = twice
+    member[:-1] |= twice
+    pos = np.sort(inside[order[member]])
+    ks = key[pos]
+    order = np.argsort(ks, kind="stable")
+    pos, ks = pos[order], ks[order]
+    same = np.zeros(pos.size, dtype=bool)
+    same[1:] = ks[1:] == ks[:-1]
+    # the first n-gram of each group (where its key first occurs in the caption)
+    first = pos[np.maximum.accumulate(np.where(same, 0, np.arange(pos.size)))]
+    rep, first = pos[same], first[same]
+    by_word = np.argsort(rep, kind="stable")  # caption after caption, in word order
+    rep, first = rep[by_word], first[by_word]
+    rep_owner = owner[rep]
+    out: dict[int, tuple[float, int]] = {}
+    edges = [0, *(np.flatnonzero(np.diff(rep_owner)) + 1).tolist(), rep.size]
+    owners = rep_owner.tolist()
+    rel_rep = (rep - starts[rep_owner]).tolist()  # word positions inside the caption
+    rel_first = (first - starts[rep_owner]).tolist()
+    for a, z in itertools.pairwise(edges):
+        i = idx[owners[a]]
+        t = tokens[i]
+        ps, fs = rel_rep[a:z], rel_first[a:z]
+        if any(t[p:p + n] != t[f:f + n] for p, f in zip(ps, fs, strict=True)):
+            exact = repeat_stats(t, n)  # a hash collision: the exact test decides
+            if exact != (0.0, 0):
+                out[i] = exact
+            continue
+        # the repeated n-grams in word order: tokens they cover, longest run of consecutive ones
+        covered, end, run, best, prev = 0, 0, 0, 0, -2
+        for p in ps:
+            covered += p + n - max(end, p)
+            end = p + n
+            run = run + 1 if p == prev + 1 else 1
+            best = max(best, run)
+            prev = p
+        out[i] = (covered / len(t), best + n - 1)
+    return out
+
+
+def _maybe_repeated_sentences(sents: list[list[str]], idx: list[int]) -> set[int]:
+    """The captions among ``idx`` in which a sentence may repeat case aside (a superset of those
+    where :func:`_repeated_sentences` finds one): one hash per lower-cased sentence, sorted
+    with its caption's index in numpy; a caption none of whose hashes occurs twice has no
+    repeated sentence. Hash collisions only add captions."""
+    import numpy as np
+
+    if not idx:
+        return set()
+    per = list(map(sents.__getitem__, idx))
+    counts = np.fromiter(map(len, per), dtype=np.int64, count=len(per))
+    flat = itertools.chain.from_iterable(per)
+    h = np.fromiter(map(hash, map(str.lower, flat)), dtype=np.int64, count=int(counts.sum()))
+    owner = np.repeat(np.arange(len(idx), dtype=np.int64), counts)
+    order = np.lexsort((h, owner))
+    h, owner = h[order], owner[order]
+    dup = (h[1:] == h[:-1]) & (owner[1:] == owner[:-1])
+    return set(map(idx.__getitem__, np.unique(owner[1:][dup]).tolist()))
 
 
 _MULT = [0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93, 0xC2B2AE3D27D4EB4F]
-_MAYBE_MIN = 64  # fewer candidate captions in a batch: the Python test alone is cheaper
+_MAYBE_MIN = 64  # fewer candidate captions in a batch: repeat_stats on each is cheaper
 
 
 class CaptionBatch:
@@ -501,6 +578,19 @@ class CaptionBatch:
     def __getitem__(self, i: int) -> CaptionText:
         problem = _UNKNOWN if self.problems is None else self.problems[i]
         return CaptionText.from_parts(self.texts[i], self.tokens[i], self.sents[i], problem)
+
+    def subset(self, idx: list[int]) -> CaptionBatch:
+        """The captions ``idx`` (in that order) as a batch, sharing this batch's token and
+        sentence lists (nothing is tokenised again)."""
+        b = CaptionBatch.__new__(CaptionBatch)
+        b.texts = [self.texts[i] for i in idx]
+        b.problems = None if self.problems is None else [self.problems[i] for i in idx]
+        b.tokens = [self.tokens[i] for i in idx]
+        b.sents = [self.sents[i] for i in idx]
+        b._norms = None if self._norms is None else [self._norms[i] for i in idx]
+        b._spans = None if self._spans is None else [self._spans[i] for i in idx]
+        b._crc = None
+        return b
 
     @property
     def sentences(self) -> list[list[tuple[int, int]]]:
@@ -531,7 +621,9 @@ class QualityColumns:
     """:func:`check_captions`'s result, column-wise: ``flags`` (check -> one bool per caption),
     ``quality_issues`` and ``reasons`` (one list/dict per caption), ``values`` (column of
     :data:`VALUE_COLUMNS` -> one value per caption). ``cols[i]`` is caption ``i``'s
-    :class:`QualityResult`, equal to ``check_caption`` on it."""
+    :class:`QualityResult`, equal to ``check_caption`` on it. Read-only: the clean captions
+    share one empty ``quality_issues`` list and one empty ``reasons`` dict (no allocation, and
+    nothing for the garbage collector to track, per clean caption)."""
 
     flags: dict[str, list[bool]]
     quality_issues: list[list[str]]
@@ -544,6 +636,40 @@ class QualityColumns:
     def __getitem__(self, i: int) -> QualityResult:
         return QualityResult({k: v[i] for k, v in self.flags.items()}, self.quality_issues[i],
                              {k: v[i] for k, v in self.values.items()}, self.reasons[i])
+
+
+def check_batch(texts: list[str | None], problems: list[str | None] | None, *, corpus: Any = None,
+                sources: list[str] | None = None, image_ids: list[str] | None = None,
+                caption_ids: list[str] | None = None) -> QualityColumns:
+    """The quality checks of one scoring batch, as the batch scorer runs them:
+    :func:`check_captions` on every text, and, with ``corpus`` (a
+    :class:`~caption_audit.quality.corpus.CorpusAccumulator`), the captions that are scored
+    (``problems[i] is None``; every caption when ``problems`` is None) added to it in order, from
+    the same tokenisation (``sources``,
+    ``image_ids``, ``caption_ids``: one per text). The batch's word and sentence lists are built and
+    dropped while the garbage collector is paused, so they never trigger a collection.
+
+    >>> from caption_audit.quality.corpus import CorpusAccumulator
+    >>> acc = CorpusAccumulator()
+    >>> cols = check_batch(["A dog on a sofa.", ""], [None, "empty caption"], corpus=acc,
+    ...                    sources=["s", "s"], image_ids=["1", "2"], caption_ids=["a", "b"])
+    >>> cols.quality_issues, len(acc.finish().captions)
+    ([[], ['empty']], 1)
+    """
+    with gc_paused():
+        b = CaptionBatch(texts, problems)
+        cols = _check_captions(b, problems)
+        if corpus is not None:
+            if sources is None or image_ids is None or caption_ids is None:
+                raise ValueError("check_batch: a corpus needs sources, image_ids and caption_ids")
+            keep = list(range(len(b))) if problems is None else [i for i, p in enumerate(problems) if p is None]
+            if keep:
+                sub = b if len(keep) == len(b) else b.subset(keep)
+                corpus.add_batch([sources[i] for i in keep], [image_ids[i] for i in keep],
+                                 [caption_ids[i] for i in keep], sub)
+                del sub
+        del b
+    return cols
 
 
 def check_captions(texts: list[str | None] | CaptionBatch,
@@ -574,9 +700,11 @@ def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str |
         rs = [check_caption(b[i]) for i in range(n)]
         return QualityColumns({k: [r.flags[k] for r in rs] for k in _ALL}, [r.quality_issues for r in rs],
                               {k: [r.values[k] for r in rs] for k in VALUE_COLUMNS}, [r.reasons for r in rs])
+    import numpy as np
+
     txts, tokens, sentences = b.texts, b.tokens, b.sents
     # column by column: each rule finds the captions it can flag (most pass its cheap test in
-    # one comprehension), then runs on those; issues and reasons in registry order per caption
+    # one C-level pass over the batch), then runs on those; issues and reasons in registry order
     f_empty, f_non, f_rep, f_trunc, f_garb = ([False] * n for _ in range(5))
     v_ntok: list[Any] = list(map(len, tokens))
     v_share: list[Any] = [0.0] * n
@@ -585,8 +713,19 @@ def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str |
     v_trunc: list[Any] = [None] * n
     v_unbal: list[Any] = [0] * n
     v_markup: list[Any] = [None] * n
-    issues: list[list[str]] = [[] for _ in range(n)]
-    reasons: list[dict[str, str]] = [{} for _ in range(n)]
+    # a clean caption shares one empty list / dict (read-only, see QualityColumns); a flagged
+    # one gets its own, filled by ``flag`` in the order the rules run (registry order)
+    issues: list[list[str]] = [_NO_ISSUES] * n
+    reasons: list[dict[str, str]] = [_NO_REASONS] * n
+
+    def flag(i: int, name: str, reason: str | None) -> None:
+        if issues[i] is _NO_ISSUES:
+            issues[i], reasons[i] = [name], {}
+        else:
+            issues[i].append(name)
+        if reason is not None:
+            reasons[i][name] = reason
+
     isdigit = str.isdigit
     # no letters (no word, or digits only): only ``empty`` runs, through check_caption (rare)
     blank = [i for i, t in enumerate(tokens) if not t or (isdigit(t[0]) and all(map(isdigit, t)))]
@@ -600,60 +739,72 @@ def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str |
         v_ntok[i], v_share[i], v_long[i], v_rsent[i] = (v["n_tokens"], v["repeated_share"],
                                                         v["longest_repeat"], v["repeated_sentences"])
         v_trunc[i], v_unbal[i], v_markup[i] = v["truncation"], v["unbalanced_brackets"], v["markup"]
-        issues[i], reasons[i] = r.quality_issues, r.reasons
+        if r.quality_issues:
+            issues[i], reasons[i] = r.quality_issues, r.reasons
     skip = set(blank)
     for i in sorted(_garbage_suspects(txts) - skip):  # the captions the garbage rule can flag
         out = _garbage(txts[i])
         v_unbal[i], v_markup[i] = out.values["unbalanced_brackets"], out.values["markup"]
         if out.flag:
             f_garb[i] = True
-            issues[i].append("garbage")
-            if out.reason:
-                reasons[i]["garbage"] = out.reason
+            flag(i, "garbage", out.reason or None)
     if problems is None:
         from caption_audit.text.checks import text_problem
 
         problems = [None if i in skip else text_problem(t) for i, t in enumerate(txts)]
-    for i, problem in enumerate(problems):
-        if problem is not None and i not in skip and problem.startswith("non-English"):
+    for i in itertools.compress(range(n), map(operator.is_not, problems, itertools.repeat(None))):
+        problem = problems[i]
+        if i not in skip and problem.startswith("non-English"):
             f_non[i] = True
-            issues[i].append("non_english")
-            reasons[i]["non_english"] = problem
+            flag(i, "non_english", problem)
     rep_cfg = _cfg("repetition")
     ngram, max_rsent = rep_cfg["ngram"], rep_cfg["repeated_sentences"]
     # repetition_values' own fast paths: <= n tokens, or few sentences and < n repeated words
-    cand = [i for i, (t, ss) in enumerate(zip(tokens, sentences, strict=True))
-            if len(t) > ngram and (len(ss) > max_rsent or len(t) - len(set(t)) >= ngram) and i not in skip]
-    maybe = None
+    n_tok = np.array(v_ntok, dtype=np.int64)
+    n_sent = np.fromiter(map(len, sentences), dtype=np.int64, count=n)
+    maybe = n_tok > ngram
+    few = np.flatnonzero(maybe & (n_sent <= max_rsent))
+    n_distinct = np.fromiter(map(len, map(set, map(tokens.__getitem__, few.tolist()))), dtype=np.int64,
+                             count=few.size)
+    maybe[few] = n_tok[few] - n_distinct >= ngram
+    if skip:
+        maybe[list(skip)] = False
+    cand = np.flatnonzero(maybe).tolist()
+    stats: dict[int, tuple[float, int]] | None = None
     if len(cand) >= _MAYBE_MIN:
-        # many long captions: one numpy pass finds those in which an n-gram can repeat at all;
-        # the others keep (0.0, 0) and need the rule only for their sentence test
-        maybe = _maybe_repeated(b, cand, ngram)
-        cand = [i for i in cand if i in maybe or len(sentences[i]) > max_rsent]
+        # many long captions: the numpy passes give each one's repeat_stats and find the few
+        # whose sentences can repeat; the others keep (0.0, 0, 0) without running the rule
+        stats = _repeat_stats_many(b, cand, ngram)
+        rsent = _maybe_repeated_sentences(sentences, [i for i in cand if n_sent[i] > max_rsent])
+        cand = sorted(rsent.union(stats))
     for i in cand:
-        stats = None if maybe is None or i in maybe else (0.0, 0)
-        share, longest, rsent, reason = repetition_values(tokens[i], sentences[i], stats)
-        v_share[i], v_long[i], v_rsent[i] = share, longest, rsent
+        share, longest, rsent_i, reason = repetition_values(
+            tokens[i], sentences[i], None if stats is None else stats.get(i, (0.0, 0)))
+        v_share[i], v_long[i], v_rsent[i] = share, longest, rsent_i
         if reason is not None:
             f_rep[i] = True
-            issues[i].append("repetition")
-            reasons[i]["repetition"] = reason
+            flag(i, "repetition", reason)
     # truncation's first test: a caption ending in terminal punctuation is not cut
     terminal = frozenset(_cfg("truncated")["terminal"]) - frozenset(_cfg("truncated")["closing"])
     dangling = _dangling()
-    for i in [i for i, t in enumerate(txts) if t and t[-1] not in terminal and t.rstrip()[-1:] not in terminal]:
-        if i in skip:
-            continue
-        # one sentence ending on a letter/digit (no punctuation to strip or test) whose last word
-        # can end a sentence: ``truncation`` has nothing to say (COCO style, most of them)
-        if len(sentences[i]) <= 1 and tokens[i][-1] not in dangling and txts[i].rstrip()[-1].isalnum():
-            continue
+    last = list(map(operator.itemgetter(slice(-1, None)), map(str.rstrip, txts)))  # "" when blank
+    open_end = ~np.fromiter(map(terminal.__contains__, last), dtype=bool, count=n)
+    if skip:
+        open_end[list(skip)] = False  # (every blank caption: no words)
+    at = np.flatnonzero(open_end)
+    ats = at.tolist()
+    # one sentence ending on a letter/digit (no punctuation to strip or test) whose last word
+    # can end a sentence: ``truncation`` has nothing to say (COCO style, most of them)
+    plain = ((n_sent[at] <= 1)
+             & np.fromiter(map(str.isalnum, map(last.__getitem__, ats)), dtype=bool, count=at.size)
+             & ~np.fromiter(map(dangling.__contains__, map(operator.itemgetter(-1), map(tokens.__getitem__, ats))),
+                            dtype=bool, count=at.size))
+    for i in at[~plain].tolist():
         cut = truncation(txts[i], tokens[i], sentences[i])
         if cut is not None:
             f_trunc[i] = True
-            issues[i].append("truncated")
             v_trunc[i] = cut[0]
-            reasons[i]["truncated"] = cut[1]
+            flag(i, "truncated", cut[1])
     flags = {"empty": f_empty, "non_english": f_non, "repetition": f_rep, "truncated": f_trunc, "garbage": f_garb}
     values = {"n_tokens": v_ntok, "repeated_share": v_share, "longest_repeat": v_long,
               "repeated_sentences": v_rsent, "truncation": v_trunc, "unbalanced_brackets": v_unbal,

@@ -27,6 +27,7 @@ Example::
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import operator
 from array import array
@@ -48,9 +49,9 @@ _MASK = (1 << 64) - 1
 _BITMAP_BITS = 1 << 24
 
 
-def _hashes(texts: list[str]) -> list[int]:
-    """``hash(t) & _MASK`` of each text (Python's own, cached on the str)."""
-    return np.fromiter(map(hash, texts), dtype=np.int64, count=len(texts)).view(np.uint64).tolist()
+def _hashes(texts: list[str]) -> np.ndarray:
+    """``hash(t) & _MASK`` of each text (Python's own, cached on the str), as a uint64 array."""
+    return np.fromiter(map(hash, texts), dtype=np.int64, count=len(texts)).view(np.uint64)
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -149,20 +150,22 @@ class _TextKeeper:
                 return
         kept[h] = text.strip()[:500]
 
-    def offer_many(self, srcs: list[int], hs: list[int], texts: list[str], ok: list[bool] | None) -> None:
-        """:meth:`offer` for each ``(src, h, text)`` where ``ok`` (all when None), in order; the
-        "seen before" bitmap test is done for the whole batch in numpy."""
+    def offer_many(self, srcs: list[int], hs: np.ndarray, texts: list[str], ok: list[bool] | None) -> None:
+        """:meth:`offer` for each ``(src, h, text)`` where ``ok`` (all when None), in order
+        (``hs``: a uint64 array); the "seen before" bitmap test is done for the whole batch in
+        numpy."""
         n = len(hs)
         if not n:
             return
         full = self.cap
         # near the cap (or without second sight) the order of sightings matters: one at a time
         if self.seen is None or any(len(self.texts.get(s, ())) + n >= full for s in set(srcs)):
+            hl = hs.tolist()
             for i in range(n):
                 if ok is None or ok[i]:
-                    self.offer(srcs[i], hs[i], texts[i])
+                    self.offer(srcs[i], hl[i], texts[i])
             return
-        h = np.array(hs, dtype=np.uint64)
+        h = hs
         sv = np.array(srcs, dtype=np.uint64)
         with np.errstate(over="ignore"):
             bit = (h ^ (sv * np.uint64(0x9E3779B97F4A7C15))) & np.uint64(_BITMAP_BITS - 1)
@@ -177,12 +180,13 @@ class _TextKeeper:
         again[first] = False
         cand = np.zeros(n, dtype=bool)
         cand[idx] = before[idx] | again
-        for i in np.nonzero(cand)[0].tolist():
+        at = np.flatnonzero(cand)
+        for i, hi in zip(at.tolist(), h[at].tolist(), strict=True):
             kept = self.texts.get(srcs[i])
             if kept is None:
                 kept = self.texts[srcs[i]] = {}
-            if hs[i] not in kept:
-                kept[hs[i]] = texts[i].strip()[:500]
+            if hi not in kept:
+                kept[hi] = texts[i].strip()[:500]
         b = bit[idx]
         np.bitwise_or.at(seen, b >> 3, (np.int64(1) << (b & 7)).astype(np.uint8))
 
@@ -270,9 +274,10 @@ class CorpusAccumulator:
         """Add many captions (in order): the same as :meth:`add` for each, column-wise. ``texts``
         may be the :class:`~caption_audit.quality.checks.CaptionBatch` already given to
         :func:`~caption_audit.quality.checks.check_captions`."""
-        b = texts if isinstance(texts, CaptionBatch) else CaptionBatch(list(texts))
-        with gc_paused():
+        with gc_paused():  # a batch built here is also dropped here: its lists never reach the collector
+            b = texts if isinstance(texts, CaptionBatch) else CaptionBatch(list(texts))
             self._add_batch(sources, image_ids, caption_ids, b)
+            del b
 
     def _add_batch(self, sources: list[str], image_ids: list[str | int], caption_ids: list[str], b: CaptionBatch) -> None:
         n = len(b)
@@ -290,15 +295,15 @@ class CorpusAccumulator:
         lens = list(map(len, tokens))
         self._ids.extend(caption_ids)
         self._src.extend(src)
-        self._img.extend(_hashes([x if type(x) is str else str(x) for x in image_ids]))
-        self._hash.extend(hashes)
+        self._img.frombytes(_hashes(list(map(str, image_ids))).tobytes())
+        self._hash.frombytes(hashes.tobytes())
         self._w_all.extend(lens)
-        self._cap_texts.offer_many(src, hashes, txts, [bool(x) for x in norms])
+        self._cap_texts.offer_many(src, hashes, txts, list(map(bool, norms)))
         # first and last sentence of each caption: a one-sentence caption is its own first
         # sentence (same words, same hash) and has no closer; the others are tokenised here
         n_sent = np.fromiter(map(len, sents), dtype=np.int64, count=n)
         multi = np.flatnonzero(n_sent > 1).tolist()
-        first_h = np.array(hashes, dtype=np.uint64)
+        first_h = hashes.copy()
         first_w = np.array(lens, dtype=np.int32)
         first_toks = list(tokens)
         last_h = np.zeros(n, dtype=np.uint64)
@@ -318,9 +323,10 @@ class CorpusAccumulator:
             pieces = [p for i in multi for p in (sents[i][0], sents[i][-1])]
             ptoks = words_many(pieces)
             pnorms = list(map(" ".join, ptoks))
-            phash = [h if nm else 0 for h, nm in zip(_hashes(pnorms), pnorms, strict=True)]
-            self._sent_texts.offer_many([src[i] for i in multi for _ in (0, 1)], phash, pieces,
-                                        [bool(x) for x in pnorms])
+            nonempty = list(map(bool, pnorms))
+            phash = _hashes(pnorms)
+            phash[~np.array(nonempty, dtype=bool)] = 0  # an empty sentence: 0
+            self._sent_texts.offer_many([src[i] for i in multi for _ in (0, 1)], phash, pieces, nonempty)
             plen = list(map(len, ptoks))
             first_h[multi] = phash[0::2]
             first_w[multi] = plen[0::2]
@@ -332,7 +338,7 @@ class CorpusAccumulator:
                 pre_last[i] = ppre[2 * j + 1]
         pre_h = []
         for prefixes in (pre_first, pre_last):
-            ph = np.array(_hashes(prefixes), dtype=np.uint64)
+            ph = _hashes(prefixes)
             ph[~np.fromiter(map(bool, prefixes), dtype=bool, count=n)] = 0  # empty prefix: 0
             pre_h.append(ph)
         for hs, ws, ph, harr, parr, warr in ((first_h, first_w, pre_h[0], self._first, self._pfirst, self._w_first),
@@ -341,12 +347,15 @@ class CorpusAccumulator:
             warr.frombytes(ws.tobytes())
             parr.frombytes(ph.tobytes())
         # prefixes offered in the order first, last of caption 1, then caption 2, ...
-        hs_i = np.stack(pre_h, axis=1).ravel().tolist()
-        ts_i = [t for pair in zip(pre_first, pre_last, strict=True) for t in pair]
+        # (empty prefixes are not offered: left out here)
+        ts_i = list(itertools.chain.from_iterable(zip(pre_first, pre_last, strict=True)))
+        offered = list(map(bool, ts_i))
+        hs_i = np.stack(pre_h, axis=1).ravel()[np.array(offered, dtype=bool)].tolist()
+        ts_i = list(itertools.compress(ts_i, offered))
         if len(set(src)) == 1:
             self._prefix_texts.offer_unseen(src[0], hs_i, ts_i)
         else:  # per source, in order (the text keeper keeps texts per source)
-            src_i = [x for x in src for _ in (0, 1)]
+            src_i = list(itertools.compress([x for x in src for _ in (0, 1)], offered))
             for s_ in dict.fromkeys(src):
                 mine = [x == s_ for x in src_i]
                 self._prefix_texts.offer_unseen(s_, list(itertools.compress(hs_i, mine)),
@@ -388,10 +397,10 @@ class CorpusAccumulator:
             owner = np.concatenate([owner_uni, owner_uni[idx]])
             sig[ok] = _one_permutation_minhash(shingles, owner, n_ok, self.k)
         r = self.k // self.bands
+        bands = np.zeros((n, self.bands), dtype=np.uint64)  # 0: no tokens, no band keys
         with np.errstate(over="ignore"):
-            mixed = sig * self._band_mult[None, :]
-            bands = mixed.reshape(n, self.bands, r).sum(axis=2, dtype=np.uint64)
-        bands[~ok] = 0
+            mixed = sig[ok] * self._band_mult[None, :]
+            bands[ok] = mixed.reshape(-1, self.bands, r).sum(axis=2, dtype=np.uint64)
         self._bands_chunks.append(bands)
         self._sig_chunks.append((sig & np.uint64(0xFF)).astype(np.uint8))
         self._pend_tokens = array("I")
@@ -420,16 +429,18 @@ class CorpusAccumulator:
         nimg = np.where(empty, 1, nimg)
         near_of, near_imgs = self._near_duplicates(src, img, hsh, text_groups, nimg)
         bshare, bflag, openers = self._boilerplate(src, names)
-        near_flag = np.fromiter((v is not None for v in near_of), dtype=bool, count=n)
+        near_flag = np.fromiter(map(operator.is_not, near_of, itertools.repeat(None)), dtype=bool, count=n)
         dup_flag = nimg >= 2
-        labels = [(), ("duplicate",), ("near_duplicate",), ("duplicate", "near_duplicate"),
-                  ("boilerplate",), ("duplicate", "boilerplate"), ("near_duplicate", "boilerplate"),
-                  ("duplicate", "near_duplicate", "boilerplate")]
+        # the captions with the same flags share one (read-only) list: 8 lists in all, none
+        # per caption
+        labels = [[], ["duplicate"], ["near_duplicate"], ["duplicate", "near_duplicate"],
+                  ["boilerplate"], ["duplicate", "boilerplate"], ["near_duplicate", "boilerplate"],
+                  ["duplicate", "near_duplicate", "boilerplate"]]
         code = dup_flag.astype(np.int64) + 2 * near_flag + 4 * bflag.astype(np.int64)
-        issues = list(map(list, map(labels.__getitem__, code.tolist()))) if n else []
+        issues = list(map(labels.__getitem__, code.tolist())) if n else []
         captions = pd.DataFrame({
             "caption_id": self._ids,
-            "source": [names[s] for s in src.tolist()],
+            "source": list(map(names.__getitem__, src.tolist())),
             "dup_group_size": size.astype(np.int64),
             "dup_images": nimg.astype(np.int64),
             "near_dup_of": near_of,
@@ -540,8 +551,9 @@ class CorpusAccumulator:
                     def text_of(key: int, s: int = s_, keeper: Any = keeper, kind: str = kind) -> str | None:
                         return keeper.get(s, key) or (self._cap_texts.get(s, key) if kind == "sentence" else None)
 
-                    # ties in count are ordered by text (hashes are salted per process), then key
-                    cands = by_src[s_]
+                    # ties in count are ordered by text (hashes are salted per process), then key;
+                    # only the candidates that can reach the top k are looked up and sorted
+                    cands = _top_candidates(by_src[s_], top_k, lambda kc: kc[1])
                     cands.sort(key=lambda kc: (-kc[1], text_of(kc[0]) or ""))
                     total = int(n_src[s_])
                     for rank, (key, c) in enumerate(cands[:top_k], 1):
@@ -570,18 +582,30 @@ class CorpusAccumulator:
         ok = (nimg_g >= 2) & nonempty[g.first]
         by_src: dict[int, list[tuple[int, int, int, str]]] = {}
         hs = self._hash
+        top_k = int(self.cfg["top_k"])
         for s_, first, n_caps, n_imgs in zip(src[g.first[ok]].tolist(), g.first[ok].tolist(),
                                             g.size[ok].tolist(), nimg_g[ok].tolist(), strict=True):
-            h = hs[first]
-            by_src.setdefault(s_, []).append((h, n_caps, n_imgs, self._cap_texts.get(s_, h) or ""))
+            by_src.setdefault(s_, []).append((hs[first], n_caps, n_imgs))
         rows = []
-        top_k = int(self.cfg["top_k"])
         for s_ in sorted(by_src):
-            sub = sorted(by_src[s_], key=lambda r: (-r[2], -r[1], r[3]))
+            # only the groups that can reach the top k (by images, then captions) are looked up
+            top = _top_candidates(by_src[s_], top_k, lambda r: (r[2], r[1]))
+            sub = sorted(((h, n_caps, n_imgs, self._cap_texts.get(s_, h) or "") for h, n_caps, n_imgs in top),
+                         key=lambda r: (-r[2], -r[1], r[3]))
             for rank, (h, n_caps, n_imgs, _text) in enumerate(sub[:top_k], 1):
                 rows.append({"source": names[s_], "rank": rank, "text": self._cap_texts.get(s_, h),
                              "n_captions": n_caps, "n_images": n_imgs, "share": n_caps / int(n_src[s_])})
         return pd.DataFrame(rows, columns=cols)
+
+
+def _top_candidates(items: list, k: int, rank: Any) -> list:
+    """The items of ``items`` that can be among the first ``k`` when sorted by ``rank`` (higher
+    first) with any tie-break: those ranked at least as high as the ``k``-th highest, in their
+    order. Sorting them with the tie-break and keeping ``k`` gives what sorting all would."""
+    if len(items) <= k:
+        return items
+    kth = heapq.nlargest(k, map(rank, items))[-1]
+    return [x for x in items if rank(x) >= kth]
 
 
 class _Groups:
@@ -593,6 +617,8 @@ class _Groups:
 
     def __init__(self, *keys: np.ndarray):
         n = keys[0].size
+        # a key with one value on every row (one source) splits nothing: left out of the sort
+        keys = tuple(k for k in keys if k.size and k.min() != k.max()) or keys[-1:]
         self.order = np.lexsort(keys[::-1])  # stable: rows of a group in row order
         change = np.zeros(n, dtype=bool)
         for k in keys:

@@ -79,21 +79,24 @@ class QualityReport:
 
 
 def quality_pass(run_dir: Path, stats: Any, *, n_resamples: int = 1000, confidence: float = 0.95,
-                 seed: int = 0, parts: list[Path] | None = None) -> QualityReport:
+                 seed: int = 0, parts: list[Path] | None = None, corpus: Any = None) -> QualityReport:
     """Corpus checks, clean metrics and position curves of a run folder.
 
     ``stats``: the run's :class:`~caption_audit.engine.stats.RunStats` (every batch folded);
     the corpus statistics are added to it, so the summary computed from it afterwards holds the
-    corpus metrics. ``parts``: the captions shards in batch order (the pipeline's): read twice
-    (corpus, then fill) and written once as ``captions.parquet``, so the merge and the rewrite
-    are one pass; None: ``captions.parquet`` is already merged and is rewritten in place.
+    corpus metrics. ``parts``: the captions shards in batch order (the pipeline's): written once
+    as ``captions.parquet`` with the corpus columns filled, so the merge and the rewrite are one
+    pass; None: ``captions.parquet`` is already merged and is rewritten in place.
+    ``corpus``: a :class:`~caption_audit.quality.corpus.CorpusAccumulator` to which the scoring
+    pass added every scored caption in captions order (one process, nothing resumed); None: the
+    captions are read back (from ``parts`` or captions.parquet) and added here.
     mentions.parquet and claims.parquet must be merged already (:func:`position_block`).
     """
     from caption_audit.store.layout import table_file
 
     caps = table_file(run_dir, "captions")
     sources = [caps] if parts is None else list(parts)
-    corpus = _corpus(sources)
+    corpus = _corpus(sources) if corpus is None else corpus.finish()
     clean, flag_counts = _rewrite(sources, caps, corpus.captions, stats)
     report = QualityReport()
     report.quality = _quality_block(corpus, flag_counts)

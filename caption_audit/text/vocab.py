@@ -152,3 +152,9 @@ def build_vocabulary(directory: str | Path | None = None) -> Vocabulary:
 def default_vocabulary() -> Vocabulary:
     """The packaged vocabulary, compiled once per process."""
     return build_vocabulary()
+
+
+@functools.lru_cache(maxsize=1)
+def coco80_classes() -> frozenset[str]:
+    """The COCO-80 class names of the packaged vocabulary (the classes COCO instances cover)."""
+    return frozenset(default_vocabulary().classes)

@@ -24,8 +24,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from caption_audit.scoring.resolvers.base import ImageEvidence
-from caption_audit.scoring.resolvers.instances import _coco80, parse_count
+from caption_audit.scoring.resolvers.instances import parse_count
 from caption_audit.scoring.verdicts import judge_mention
+from caption_audit.text.vocab import coco80_classes
 from caption_audit.types import Claim, ClaimKind, ClaimVerdict, Mention, Resolution, Verdict, Vocab
 
 CONFIDENT_SCORE = 0.5
@@ -48,7 +49,7 @@ class DetectorResolver:
         if claim.kind == ClaimKind.COUNT:
             if ev.gt_counts is not None and claim.subject in (ev.gt_classes or ()):
                 return None  # boxed instances count it (resolver "instances")
-            if ev.gt_classes is not None and claim.subject not in ev.gt_classes and claim.subject in _coco80():
+            if ev.gt_classes is not None and claim.subject not in ev.gt_classes and claim.subject in coco80_classes():
                 return None  # ground truth lists every COCO-80 class: "instances" says it is absent
             return self._count(claim, det)
         if claim.kind == ClaimKind.OBJECT and ev.gt_classes is not None:

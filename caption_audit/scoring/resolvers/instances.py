@@ -56,6 +56,7 @@ from typing import Any, ClassVar
 
 from caption_audit.scoring.resolvers.base import ImageEvidence
 from caption_audit.scoring.verdicts import judge_mention
+from caption_audit.text.vocab import coco80_classes
 from caption_audit.types import Claim, ClaimKind, ClaimVerdict, Mention, Resolution, Verdict, Vocab
 
 _RANGE = re.compile(r"^(\d+)(?:(\+)|-(\d+))?$")
@@ -88,14 +89,6 @@ def count_rules() -> dict[str, Any]:
 
 def _fmt_range(lo: int, hi: int | None) -> str:
     return f"{lo}+" if hi is None else (str(lo) if lo == hi else f"{lo}-{hi}")
-
-
-@cache
-def _coco80() -> frozenset[str]:
-    """The COCO-80 class names (the classes an image's COCO instances cover)."""
-    from caption_audit.text.vocab import default_vocabulary
-
-    return frozenset(default_vocabulary().classes)
 
 
 def _is_plural(word: str) -> bool:
@@ -218,7 +211,7 @@ class InstancesResolver:
         subj = claim.subject
         crowd = subj in ev.crowd
         if subj not in ev.gt_classes:
-            if subj not in _coco80():
+            if subj not in coco80_classes():
                 return None  # an open-vocabulary thing ("two plates"): no instances to count
             return Resolution(ClaimVerdict.CONTRADICTED.value, self.name, f"instances: no {subj}", 0.85)
         if subj not in ev.gt_counts and not crowd:
