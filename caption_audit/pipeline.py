@@ -446,7 +446,7 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     fp = fingerprint({
         "inputs": [(file_identity(s.path), s.role, s.format, s.source, s.options) for s in cfg.inputs],
         "gt_mode": cfg.gt_mode, "batch_size": cfg.batch_size, "use_parser": cfg.use_parser,
-        "vocab": parser.vocab.hash, "version": __version__, "semantic": _semantic_dict(cfg),
+        "vocab": parser.vocab.hash, "version": __version__, "schema": SCHEMA_VERSION, "semantic": _semantic_dict(cfg),
         "claims": (resolvers, cfg.reference_source, str(images_dir) if pixels else None),
         "detector": None if cfg.detector is None else (cfg.detector.name, cfg.detector.kwargs, detected.info["model"],
                                                        detected.info["images_computed"] + detected.info["images_cached"]),
@@ -499,16 +499,19 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
             pool.close()
 
     stats.check_complete(counts["batches"])
-    shards.merge("captions")
+    # The tail (issue #15): the quality pass merges the captions shards itself (one read and one
+    # write of the table with the corpus columns filled). A background thread for the Arrow I/O
+    # (merges, objects.parquet) was measured slower on a loaded 2-core machine (GIL hand-offs
+    # slow the corpus pass), so the tail stays sequential.
     shards.merge("mentions")
     shards.merge("claims")
-    _write_gt_tables(out, objects, images, gt, parser.vocab, detected.objects if detected else None)
-    _write_classes(out)
-    _coverage_warning(stats, gt, warnings, detector=detected is not None)
     if counts["resumed"]:
         corpus = None  # resumed batches were not scored here: the quality pass reads them all back
     quality = quality_pass(out, stats, n_resamples=cfg.n_resamples, confidence=cfg.confidence, seed=cfg.seed,
-                           corpus=corpus)
+                           parts=shards.parts("captions"), corpus=corpus)
+    _write_gt_tables(out, objects, images, gt, parser.vocab, detected.objects if detected else None)
+    _write_classes(out)
+    _coverage_warning(stats, gt, warnings, detector=detected is not None)
     summary = _summary(cfg, stats, provenance, warnings, gt, parser, model_info(parser.nlp))
     quality.attach(summary)
     summary["run"] = {"engine": cfg.engine, "workers": cfg.workers, "batch_size": cfg.batch_size,
@@ -614,6 +617,14 @@ def _summary(cfg: AuditConfig, stats: RunStats, provenance: list[dict], warnings
 
 def _write_gt_tables(out: Path, objects: list[GTObject], images: list[ImageInfo], gt: GroundTruth, vocab: Any,
                      detected: dict[str, list] | None = None) -> None:
+    """objects.parquet and images.parquet (images.parquet reads captions.parquet)."""
+    _write_objects_table(out, objects, vocab, detected)
+    _write_images_table(out, images, gt)
+
+
+def _write_objects_table(out: Path, objects: list[GTObject], vocab: Any, detected: dict[str, list] | None = None
+                         ) -> None:
+    """objects.parquet: the ground-truth objects, then the detected ones (depends on no other table)."""
     if isinstance(objects, NamedObjects) and len(objects) and not detected:
         _write_named_objects(out, objects, vocab)
     else:
@@ -621,7 +632,6 @@ def _write_gt_tables(out: Path, objects: list[GTObject], images: list[ImageInfo]
         for k, v in (detected or {}).items():
             cols.setdefault(k, []).extend(v)
         write_table(out, "objects", cols)
-    _write_images_table(out, images, gt)
 
 
 def _write_named_objects(out: Path, objects: NamedObjects, vocab: Any) -> None:
@@ -631,16 +641,19 @@ def _write_named_objects(out: Path, objects: NamedObjects, vocab: Any) -> None:
 
     from caption_audit.store.writer import SCHEMAS, write_arrow_table
 
-    n, labels = len(objects), objects.labels
+    n = len(objects)
     schema = SCHEMAS["objects"]
-    canon = {c: vocab.canonical_of(c) or c for c in set(labels)}
+    labels = pa.array(objects.labels, schema.field("label").type)
+    # the canonical name of each distinct label, spread by the dictionary indices (no per-row Python)
+    enc = labels.dictionary_encode()
+    canon = pa.array([vocab.canonical_of(c) or c for c in enc.dictionary.to_pylist()], schema.field("category").type)
     write_arrow_table(out, "objects", pa.Table.from_arrays([
         pa.array(objects.image_ids, schema.field("image_id").type),
-        pa.array([canon[c] for c in labels], schema.field("category").type),
-        pa.array(labels, schema.field("label").type),
+        canon.take(enc.indices),
+        labels,
         pa.nulls(n, schema.field("bbox").type),
         pa.repeat(pa.scalar(False, schema.field("normalized").type), n),
-        pa.array([objects.origin] * n, schema.field("origin").type),
+        pa.repeat(pa.scalar(objects.origin, schema.field("origin").type), n),
         pa.nulls(n, schema.field("score").type),
     ], schema=schema))
 

@@ -130,6 +130,30 @@ def test_position_block(summary):
         assert e["rate"] is None if e["n_judged"] == 0 else e["rate"] == e["n_bad"] / e["n_judged"]
 
 
+def test_position_columns_match_the_pandas_path(run_dir, summary):
+    """The position columns the batch scorer writes, and the block grouped from them, equal
+    what mention_positions / position_curves compute from the caption texts afterwards."""
+    from caption_audit.quality.position import mention_positions, position_curves
+
+    caps = pd.read_parquet(run_dir / "captions.parquet", columns=["caption_id", "caption"])
+    for kind, bad in (("mentions", "hallucinated"), ("claims", "contradicted")):
+        table = pd.read_parquet(run_dir / f"{kind}.parquet")
+        assert len(table) > 0
+        ref = mention_positions(table.drop(columns=["char_frac", "decile", "sentence_idx", "n_sentences"]), caps)
+        for col in ("char_frac", "decile", "sentence_idx", "n_sentences"):
+            assert table[col].astype("Float64").equals(ref[col].astype("Float64")), (kind, col)
+        judged = ref[ref["verdict"].isin({"supported", bad})]
+        if kind == "mentions":
+            judged = judged[(judged["vocab"] == "coco80") & ~judged["negated"] & ~judged["nonvisual"]]
+        curves = position_curves(judged)
+        for source, block in summary["position"]["sources"].items():
+            for curve, frame in curves.items():
+                sel = frame[frame["source"] == source]
+                want = [{"bin": int(b), "n_judged": int(n), "n_bad": int(k), "rate": None if pd.isna(r) else float(r)}
+                        for b, n, k, r in zip(sel["bin"], sel["n_judged"], sel["n_bad"], sel["rate"], strict=True)]
+                assert block.get(kind, {}).get(curve, []) == want, (source, kind, curve)
+
+
 @pytest.mark.parametrize("limit, code", [("0.05", 1), ("0.10", 0)])
 def test_gate_max_on_quality_metric(run_dir, limit, code, capsys):
     assert main(["gate", str(run_dir), "--max", f"repetition_share={limit}"]) == code

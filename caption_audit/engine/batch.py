@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from caption_audit.quality.checks import check_batch
+from caption_audit.quality.position import POSITION_COLUMNS, caption_positions
 from caption_audit.quality.run import CORPUS_COLUMNS, QUALITY_FLAG_COLUMNS
 from caption_audit.scoring.groundtruth import GroundTruth
 from caption_audit.scoring.metrics import METRICS
@@ -118,8 +119,12 @@ class BatchScorer:
             r = self.caption_scorer.score(p, image_ev[c.image_id], caption_id=c.caption_id,
                                           semantic_scores=None if semantic_scores is None else semantic_scores[k])
             _caption_row(crow, c, "scored", r.stats, p.n_words, p.n_chars, gt_ok, q)
-            _mention_rows(mrow, c, p, r.mentions)
-            _claim_rows(lrow, c, p, r.claims)
+            # where in the caption each mention / claim sits (docs/quality.md#position-of-errors):
+            # computed here, in the worker, so the run's position block is one group-by
+            pos = caption_positions(c.text, [m.start for m in p.mentions] + [cl.start for cl in p.claims])
+            n_m = len(p.mentions)
+            _mention_rows(mrow, c, p, r.mentions, pos[:n_m])
+            _claim_rows(lrow, c, p, r.claims, pos[n_m:])
         return dict(crow), _columns(MENTION_COLUMNS, mrow), _columns(CLAIM_COLUMNS, lrow)
 
 
@@ -202,25 +207,26 @@ def _columns(names: tuple[str, ...], rows: list[tuple]) -> dict[str, list]:
 
 #: the claims shard's columns, in the order :func:`_claim_rows` fills them
 CLAIM_COLUMNS = ("caption_id", "image_id", "source", "idx", "kind", "start", "end", "text", "subject", "value",
-                 "hedged", "mention_idx", "verdict", "resolver", "evidence", "confidence")
+                 "hedged", "mention_idx", "verdict", "resolver", "evidence", "confidence", *POSITION_COLUMNS)
 
 
-def _claim_rows(rows: list[tuple], c: Caption, p: Any, results: list[Any]) -> None:
+def _claim_rows(rows: list[tuple], c: Caption, p: Any, results: list[Any], positions: list[tuple]) -> None:
     cid, iid, src = c.caption_id, c.image_id, c.source
     rows.extend((cid, iid, src, r.index, claim.kind, claim.start, claim.end, claim.text, claim.subject, claim.value,
-                 claim.hedged, claim.mention, r.verdict, r.resolver, r.evidence, r.confidence)
-                for claim, r in zip(p.claims, results, strict=True))
+                 claim.hedged, claim.mention, r.verdict, r.resolver, r.evidence, r.confidence, *at)
+                for claim, r, at in zip(p.claims, results, positions, strict=True))
 
 
 #: the mentions shard's columns, in the order :func:`_mention_rows` fills them
 MENTION_COLUMNS = ("caption_id", "image_id", "source", "idx", "start", "end", "text", "lemma", "canonical", "vocab",
                    "count", "negated", "hedged", "nonvisual", "verdict", "reason", "evidence", "score", "box",
-                   "count_verdict", "count_stated", "count_true")
+                   "count_verdict", "count_stated", "count_true", *POSITION_COLUMNS)
 
 
-def _mention_rows(rows: list[tuple], c: Caption, p: Any, verdicts: list[MentionVerdict]) -> None:
+def _mention_rows(rows: list[tuple], c: Caption, p: Any, verdicts: list[MentionVerdict],
+                  positions: list[tuple]) -> None:
     cid, iid, src = c.caption_id, c.image_id, c.source
     rows.extend((cid, iid, src, i, m.start, m.end, m.text, m.lemma, m.canonical, m.vocab, m.count, m.negated,
                  m.hedged, m.nonvisual, v.verdict.value, v.reason, v.evidence, v.score,
-                 list(v.box) if v.box else None, v.count_verdict, v.count_stated, v.count_true)
-                for i, (m, v) in enumerate(zip(p.mentions, verdicts, strict=True)))
+                 list(v.box) if v.box else None, v.count_verdict, v.count_stated, v.count_true, *at)
+                for i, (m, v, at) in enumerate(zip(p.mentions, verdicts, positions, strict=True)))

@@ -103,6 +103,10 @@ class ShardStore:
         os.replace(sums_tmp, sums_path)
         os.replace(tmps["captions"], self.shard("captions", batch_id))
 
+    def parts(self, name: str) -> list[Path]:
+        """The shards of table ``name``, in batch order."""
+        return sorted(self.dir.glob(f"{name}-*.parquet"))
+
     def merge(self, name: str) -> int:
         """Concatenate the shards of ``name`` in batch order into ``<run>/<name>.parquet``."""
         schema = SCHEMAS[name]
@@ -110,7 +114,7 @@ class ShardStore:
         tmp = self.run_dir / f".{name}.parquet.tmp"
         rows = 0
         with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
-            for p in sorted(self.dir.glob(f"{name}-*.parquet")):
+            for p in self.parts(name):
                 # ParquetFile, not read_table: no pyarrow.dataset import (about 1 s) for a plain read
                 t = pq.ParquetFile(p).read()
                 if not t.schema.equals(schema):

@@ -22,9 +22,13 @@ Example::
 
 from __future__ import annotations
 
-import pandas as pd
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from caption_audit.quality.text import sentence_index, sentence_spans
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Verdicts that count as judged, and those among them that count as errors.
 JUDGED = frozenset({"supported", "hallucinated", "contradicted"})
@@ -47,39 +51,70 @@ def relative_position(text: str, start: int) -> tuple[float | None, int | None]:
     return round(start / len(text), 4), sentence_index(sentence_spans(text), start)
 
 
+#: the position columns of mentions.parquet / claims.parquet, in the order :func:`caption_positions` gives them
+POSITION_COLUMNS: tuple[str, ...] = ("char_frac", "decile", "sentence_idx", "n_sentences")
+_NO_POSITION: tuple[None, None, None, None] = (None, None, None, None)
+
+
+def caption_positions(text: str | None, starts: Iterable[int | None]
+                      ) -> list[tuple[float | None, int | None, int | None, int | None]]:
+    """``(char_frac, decile, sentence_idx, n_sentences)`` of each character offset in ``starts``
+    within ``text`` (:data:`POSITION_COLUMNS`; the batch scorer writes them per mention and claim).
+
+    ``char_frac`` is ``start / len(text)`` rounded to 4 places, ``decile`` its tenth (0..9),
+    ``sentence_idx`` the 0-based sentence holding the offset (:func:`~caption_audit.quality.text.sentence_index`)
+    and ``n_sentences`` the caption's sentence count; all None for an offset that is None or
+    outside the text (or an empty/missing text). The sentences are split once per call.
+
+    >>> caption_positions("A dog. A cat on a mat.", [2, 9, 40])
+    [(0.0909, 0, 0, 2), (0.4091, 4, 1, 2), (None, None, None, None)]
+    """
+    n = len(text) if isinstance(text, str) else 0
+    spans: list[tuple[int, int]] | None = None
+    out: list[tuple[float | None, int | None, int | None, int | None]] = []
+    for start in starts:
+        if not n or start is None or not 0 <= start < n:
+            out.append(_NO_POSITION)
+            continue
+        if spans is None:
+            spans = sentence_spans(text)  # type: ignore[arg-type]  # n > 0: text is a str
+        frac = round(start / n, 4)
+        out.append((frac, min(int(frac * 10), 9), sentence_index(spans, start), len(spans)))
+    return out
+
+
 def mention_positions(mentions: pd.DataFrame, captions: pd.DataFrame) -> pd.DataFrame:
     """``mentions`` (``caption_id``, ``start``, ``verdict``, usually ``source``) with the columns
     ``char_frac`` (start / caption length), ``decile`` (0..9), ``sentence_idx`` (0-based) and
     ``n_sentences`` added, from the caption texts in ``captions`` (``caption_id``, ``caption``).
     Mentions whose caption text is missing, or whose offset lies outside it, get None/<NA>.
     """
+    import pandas as pd
+
     texts = dict(zip(captions["caption_id"], captions["caption"], strict=True))
-    spans_of: dict[str, list[tuple[int, int]]] = {}
-    fracs: list[float | None] = []
-    sents: list[int | None] = []
-    nsent: list[int | None] = []
-    for cid, start in zip(mentions["caption_id"], mentions["start"], strict=True):
-        text = texts.get(cid)
-        if not isinstance(text, str) or not text or pd.isna(start) or not 0 <= int(start) < len(text):
-            fracs.append(None)
-            sents.append(None)
-            nsent.append(None)
-            continue
-        spans = spans_of.get(cid)
-        if spans is None:
-            spans = spans_of[cid] = sentence_spans(text)
-        fracs.append(round(int(start) / len(text), 4))
-        sents.append(sentence_index(spans, int(start)))
-        nsent.append(len(spans))
+    at: dict[str, list[int]] = {}  # caption -> its rows, so each caption is split into sentences once
+    starts: list[int | None] = []
+    for i, (cid, start) in enumerate(zip(mentions["caption_id"], mentions["start"], strict=True)):
+        at.setdefault(cid, []).append(i)
+        starts.append(None if pd.isna(start) else int(start))
+    rows: list[tuple[float | None, int | None, int | None, int | None]] = [_NO_POSITION] * len(starts)
+    for cid, idx in at.items():
+        for i, r in zip(idx, caption_positions(texts.get(cid), [starts[i] for i in idx]), strict=True):
+            rows[i] = r
+    fracs = [r[0] for r in rows]
+    sents = [r[2] for r in rows]
+    nsent = [r[3] for r in rows]
     out = mentions.copy()
     out["char_frac"] = pd.array(fracs, dtype="Float64")
-    out["decile"] = pd.array([None if f is None else min(int(f * 10), 9) for f in fracs], dtype="Int64")
+    out["decile"] = pd.array([r[1] for r in rows], dtype="Int64")
     out["sentence_idx"] = pd.array(sents, dtype="Int64")
     out["n_sentences"] = pd.array(nsent, dtype="Int64")
     return out
 
 
 def _curve(pos: pd.DataFrame, col: str, bins: list[int]) -> pd.DataFrame:
+    import pandas as pd
+
     judged = pos[pos["verdict"].isin(JUDGED) & pos[col].notna()].copy()
     judged["bad"] = judged["verdict"].isin(BAD)
     if "source" not in judged:

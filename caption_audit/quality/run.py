@@ -12,7 +12,8 @@ shards are merged (:func:`quality_pass`, called by :mod:`caption_audit.pipeline`
    ``near_duplicate_share`` and ``boilerplate_share`` of summary.json are exact, with CIs), and
    the statistics of the non-degenerate captions are summed per source for ``metrics_clean``;
 3. the hallucination (mentions) and contradiction (claims) rates by caption decile and sentence
-   index are aggregated with DuckDB + :mod:`caption_audit.quality.position`, batch by batch.
+   index are one DuckDB group-by over the position columns of mentions.parquet and
+   claims.parquet (written by the batch scorer, :mod:`caption_audit.quality.position`).
 
 Memory: the accumulator (~330 bytes per caption), one row group, per-image sums. Caption texts
 in the top lists are untrusted strings: stored raw in summary.json, escaped where rendered.
@@ -50,11 +51,14 @@ CLEAN_METRICS: tuple[str, ...] = ("chair_i", "chair_s", "coverage", "halluc_per_
 TOP_ROWS = 10
 
 _BATCH_ROWS = 65_536
-_JUDGED_MENTIONS = ("select m.source, m.caption_id, m.start, m.verdict, c.caption from read_parquet(?) m "
-                    "join read_parquet(?) c using (caption_id) where m.vocab = 'coco80' and not m.negated "
-                    "and not m.nonvisual and m.verdict in ('supported', 'hallucinated')")
-_JUDGED_CLAIMS = ("select m.source, m.caption_id, m.start, m.verdict, c.caption from read_parquet(?) m "
-                  "join read_parquet(?) c using (caption_id) where m.verdict in ('supported', 'contradicted')")
+# judged rows of mentions.parquet / claims.parquet per (source, decile, sentence bin), from the
+# position columns the batch scorer wrote (no join with captions.parquet, no per-row Python)
+_POSITION_SQL = ("select source, decile, least(sentence_idx, ?) as sbin, count(*) as n, "
+                 "count(*) filter (where verdict in ('hallucinated', 'contradicted')) as k "
+                 "from read_parquet(?) where {judged} group by all")
+_JUDGED = {"mentions": ("vocab = 'coco80' and not negated and not nonvisual "
+                        "and verdict in ('supported', 'hallucinated')"),
+           "claims": "verdict in ('supported', 'contradicted')"}
 
 
 @dataclass
@@ -75,21 +79,26 @@ class QualityReport:
 
 
 def quality_pass(run_dir: Path, stats: Any, *, n_resamples: int = 1000, confidence: float = 0.95,
-                 seed: int = 0, corpus: Any = None) -> QualityReport:
-    """Corpus checks, clean metrics and position curves of a run folder whose tables are merged.
+                 seed: int = 0, parts: list[Path] | None = None, corpus: Any = None) -> QualityReport:
+    """Corpus checks, clean metrics and position curves of a run folder.
 
     ``stats``: the run's :class:`~caption_audit.engine.stats.RunStats` (every batch folded);
     the corpus statistics are added to it, so the summary computed from it afterwards holds the
-    corpus metrics. ``corpus``: a :class:`~caption_audit.quality.corpus.CorpusAccumulator` to
-    which the scoring pass added every scored caption in captions.parquet's order (local engine,
-    one process or a worker pool, nothing resumed); None: the captions are read back from
-    captions.parquet and added here.
+    corpus metrics. ``parts``: the captions shards in batch order (the pipeline's): written once
+    as ``captions.parquet`` with the corpus columns filled, so the merge and the rewrite are one
+    pass; None: ``captions.parquet`` is already merged and is rewritten in place.
+    ``corpus``: a :class:`~caption_audit.quality.corpus.CorpusAccumulator` to which the scoring
+    pass added every scored caption in captions order (local engine, one process or a worker
+    pool, nothing resumed); None: the captions are read back (from ``parts`` or
+    captions.parquet) and added here.
+    mentions.parquet and claims.parquet must be merged already (:func:`position_block`).
     """
     from caption_audit.store.layout import table_file
 
     caps = table_file(run_dir, "captions")
-    corpus = _corpus(caps) if corpus is None else corpus.finish()
-    clean, flag_counts = _rewrite(caps, corpus.captions, stats)
+    sources = [caps] if parts is None else list(parts)
+    corpus = _corpus(sources) if corpus is None else corpus.finish()
+    clean, flag_counts = _rewrite(sources, caps, corpus.captions, stats)
     report = QualityReport()
     report.quality = _quality_block(corpus, flag_counts)
     for name, sums in clean.items():
@@ -100,58 +109,85 @@ def quality_pass(run_dir: Path, stats: Any, *, n_resamples: int = 1000, confiden
     return report
 
 
-def _corpus(caps: Path) -> Any:
+def _corpus(paths: list[Path]) -> Any:
     import pyarrow.parquet as pq
 
     from caption_audit.quality.corpus import CorpusAccumulator
 
     acc = CorpusAccumulator()
-    f = pq.ParquetFile(caps)
-    for b in f.iter_batches(batch_size=_BATCH_ROWS, columns=["source", "image_id", "caption_id", "caption", "status"]):
-        d = b.to_pydict()
-        keep = [i for i, status in enumerate(d["status"]) if status == "scored"]
-        for start in range(0, len(keep), 4096):  # the batch tokenised at once, bounded memory
-            rows = keep[start:start + 4096]
-            acc.add_batch([d["source"][i] for i in rows], [d["image_id"][i] for i in rows],
-                          [d["caption_id"][i] for i in rows], [d["caption"][i] for i in rows])
+    for path in paths:
+        f = pq.ParquetFile(path)
+        for b in f.iter_batches(batch_size=_BATCH_ROWS, columns=["source", "image_id", "caption_id", "caption", "status"]):
+            d = b.to_pydict()
+            keep = [i for i, status in enumerate(d["status"]) if status == "scored"]
+            for start in range(0, len(keep), 4096):  # the batch tokenised at once, bounded memory
+                rows = keep[start:start + 4096]
+                acc.add_batch([d["source"][i] for i in rows], [d["image_id"][i] for i in rows],
+                              [d["caption_id"][i] for i in rows], [d["caption"][i] for i in rows])
     return acc.finish()
 
 
-def _rewrite(caps: Path, corpus: Any, stats: Any) -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
-    """Rewrite captions.parquet with the corpus columns; fold the corpus statistics into
-    ``stats``; return the per-source sums of the non-degenerate captions and flag counts."""
-    import numpy as np
+def _chunks(paths: list[Path], schema: Any) -> Any:
+    """The rows of ``paths`` (captions tables, in order) as tables of :data:`_BATCH_ROWS` rows
+    (the last one shorter), cast to ``schema``: the output's row groups do not depend on the
+    shard size."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    buf: list[Any] = []
+    n = 0
+    for path in paths:
+        for b in pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS):
+            t = pa.Table.from_batches([b])
+            if not t.schema.equals(schema):
+                t = t.cast(schema)
+            buf.append(t)
+            n += t.num_rows
+            while n >= _BATCH_ROWS:
+                whole = pa.concat_tables(buf)
+                yield whole.slice(0, _BATCH_ROWS).combine_chunks()
+                buf, n = [whole.slice(_BATCH_ROWS)], n - _BATCH_ROWS
+    if n:
+        yield pa.concat_tables(buf).combine_chunks()
+
+
+def _rewrite(paths: list[Path], caps: Path, corpus: Any, stats: Any
+             ) -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
+    """Write ``caps`` (captions.parquet) from the captions tables ``paths`` with the corpus
+    columns filled (Arrow arrays, no pandas round trip of the table); fold the corpus statistics
+    into ``stats``; return the per-source sums of the non-degenerate captions and flag counts."""
+    import numpy as np
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
     from caption_audit.engine.stats import _SourceSums
-    from caption_audit.scoring.aggregate import stat_table
+    from caption_audit.scoring.aggregate import CAPTION_COLUMNS, stat_table
     from caption_audit.scoring.metrics import STAT_COLUMNS
     from caption_audit.store.writer import CAPTIONS_SCHEMA
 
     corpus_idx = [STAT_COLUMNS.index(c) for c in CORPUS_STATS]
+    stat_cols = [c for c in dict.fromkeys(CAPTION_COLUMNS) if c in CAPTIONS_SCHEMA.names]
+    values = _corpus_values(corpus)
     pos = 0
     clean: dict[str, _SourceSums] = {}
     flags: dict[str, dict[str, int]] = {}
     tmp = caps.with_name(f".{caps.name}.quality.tmp")
-    f = pq.ParquetFile(caps)
     with pq.ParquetWriter(tmp, CAPTIONS_SCHEMA, compression="zstd") as w:
-        for b in f.iter_batches(batch_size=_BATCH_ROWS):
-            df = b.to_pandas()
-            scored = (df["status"] == "scored").to_numpy()
+        for table in _chunks(paths, CAPTIONS_SCHEMA):
+            scored = pc.fill_null(pc.equal(table.column("status"), "scored"), False).to_numpy(zero_copy_only=False)
             k = int(scored.sum())
-            part = corpus.iloc[pos:pos + k]
+            table = _fill(table, scored, values, pos, pos + k)
             pos += k
-            _fill(df, scored, part)
-            table = pa.Table.from_pandas(df, schema=CAPTIONS_SCHEMA, preserve_index=False)
             w.write_table(table)
-            st = stat_table(df)
+            st = stat_table(table.select(stat_cols).to_pandas())
             data = np.column_stack([st[c] for c in STAT_COLUMNS])
             corpus_data = np.zeros_like(data)
             corpus_data[:, corpus_idx] = data[:, corpus_idx]
-            sources = df["source"].to_numpy()
-            images = df["image_id"].to_numpy().astype(str)
-            degenerate = df["degenerate"].fillna(False).to_numpy(dtype=bool)
+            sources = table.column("source").to_numpy(zero_copy_only=False)
+            images = table.column("image_id").to_numpy(zero_copy_only=False).astype(str)
+            bools = {c: pc.fill_null(table.column(c), False).to_numpy(zero_copy_only=False)
+                     for c in (*QUALITY_FLAG_COLUMNS.values(), *CORPUS_FLAG_COLUMNS.values(), "degenerate")}
+            degenerate = bools["degenerate"]
             for name in dict.fromkeys(sources.tolist()):
                 mask = sources == name
                 if name in stats.sources:
@@ -160,42 +196,71 @@ def _rewrite(caps: Path, corpus: Any, stats: Any) -> tuple[dict[str, Any], dict[
                 if keep.any():
                     clean.setdefault(name, _SourceSums()).add(images[keep], data[keep])
                 counts = flags.setdefault(name, {})
-                sel = df[mask & scored]
-                for check, col in (*QUALITY_FLAG_COLUMNS.items(), *CORPUS_FLAG_COLUMNS.items()):
-                    counts[check] = counts.get(check, 0) + int(sel[col].fillna(False).astype(bool).sum())
-                counts["degenerate"] = counts.get("degenerate", 0) + int(sel["degenerate"].fillna(False).astype(bool).sum())
-                counts["scored"] = counts.get("scored", 0) + len(sel)
-    if pos != len(corpus):
+                sel = mask & scored
+                for check, col in (*QUALITY_FLAG_COLUMNS.items(), *CORPUS_FLAG_COLUMNS.items(), ("degenerate", "degenerate")):
+                    counts[check] = counts.get(check, 0) + int(bools[col][sel].sum())
+                counts["scored"] = counts.get("scored", 0) + int(sel.sum())
+    if pos != len(values["issues"]):
         tmp.unlink(missing_ok=True)
-        raise RuntimeError(f"quality pass: {pos} scored captions read back, {len(corpus)} added")
+        raise RuntimeError(f"quality pass: {pos} scored captions read back, {len(values['issues'])} added")
     os.replace(tmp, caps)
     return clean, flags
 
 
-def _fill(df: Any, scored: Any, part: Any) -> None:
-    """Set the corpus columns of the scored rows of ``df`` (in order) from ``part``."""
+def _corpus_values(corpus: Any) -> dict[str, Any]:
+    """The corpus columns of :class:`~caption_audit.quality.corpus.CorpusResult` ``.captions``
+    (one row per scored caption, in order) as numpy arrays / lists, converted once."""
     import numpy as np
-    import pandas as pd
 
-    n = len(df)
+    share = np.asarray(corpus["boilerplate_share"].to_numpy(dtype=object, na_value=np.nan), dtype=np.float64)
+    return {"dup_group_size": corpus["dup_group_size"].to_numpy(dtype=np.int64),
+            "dup_images": corpus["dup_images"].to_numpy(dtype=np.int64),
+            "near_dup_images": corpus["near_dup_images"].to_numpy(dtype=np.int64),
+            # NaN (pandas' missing value in an object column) -> None, as pyarrow.from_pandas did
+            "near_dup_of": [v if isinstance(v, str) else None for v in corpus["near_dup_of"].tolist()],
+            "boilerplate_share": share,
+            "issues": corpus["corpus_issues"].tolist()}
+
+
+def _fill(table: Any, scored: Any, values: dict[str, Any], lo: int, hi: int) -> Any:
+    """``table`` with the corpus columns of its scored rows (in order) set from rows ``lo:hi``
+    of ``values``, null on the other rows, and the corpus flags appended to ``quality_issues``."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = table.num_rows
+    schema = table.schema
+    at = np.flatnonzero(scored)
+    unscored = ~scored
+
+    def put(name: str, arr: Any) -> None:
+        nonlocal table
+        i = schema.get_field_index(name)
+        table = table.set_column(i, schema.field(i), arr)
+
     for c in ("dup_group_size", "dup_images", "near_dup_images"):
-        vals = np.full(n, None, dtype=object)
-        vals[scored] = part[c].to_numpy(dtype=np.int64).tolist()
-        df[c] = vals
-    near = np.full(n, None, dtype=object)
-    near[scored] = part["near_dup_of"].to_numpy(dtype=object)
-    df["near_dup_of"] = near
-    share = np.full(n, None, dtype=object)
-    share[scored] = [None if pd.isna(v) else float(v) for v in part["boilerplate_share"].tolist()]
-    df["boilerplate_share"] = share
-    issues = np.full(n, None, dtype=object)
-    issues[scored] = part["corpus_issues"].to_numpy(dtype=object)
+        vals = np.zeros(n, dtype=np.int64)
+        vals[at] = values[c][lo:hi]
+        put(c, pa.array(vals, schema.field(c).type, mask=unscored))
+    near: list[str | None] = [None] * n
+    for i, v in zip(at.tolist(), values["near_dup_of"][lo:hi], strict=True):
+        near[i] = v
+    put("near_dup_of", pa.array(near, schema.field("near_dup_of").type))
+    share = np.zeros(n, dtype=np.float64)
+    share[at] = values["boilerplate_share"][lo:hi]
+    put("boilerplate_share", pa.array(share, schema.field("boilerplate_share").type,
+                                      mask=unscored | np.isnan(share)))
+    issues = values["issues"][lo:hi]
     for check, col in CORPUS_FLAG_COLUMNS.items():
-        vals = np.full(n, None, dtype=object)
-        vals[scored] = [check in i for i in issues[scored]]
-        df[col] = vals
-    df["quality_issues"] = [list(q if q is not None else []) + (list(extra) if extra is not None else [])
-                            for q, extra in zip(df["quality_issues"], issues, strict=True)]
+        vals = np.zeros(n, dtype=bool)
+        vals[at] = [check in i for i in issues]
+        put(col, pa.array(vals, schema.field(col).type, mask=unscored))
+    quality = [q if q is not None else [] for q in table.column("quality_issues").to_pylist()]
+    for i, extra in zip(at.tolist(), issues, strict=True):
+        if extra:
+            quality[i] = quality[i] + list(extra)
+    put("quality_issues", pa.array(quality, schema.field("quality_issues").type))
+    return table
 
 
 def _clean_block(sums: Any, *, n_resamples: int, confidence: float, seed: int) -> dict[str, Any]:
@@ -252,46 +317,41 @@ def _quality_block(corpus: Any, flags: dict[str, dict[str, int]]) -> dict[str, A
 def position_block(run_dir: Path) -> dict[str, Any]:
     """summary.json's ``position`` block: per source, ``mentions`` (COCO-80 mentions judged
     supported/hallucinated) and ``claims`` (judged supported/contradicted), each with ``decile``
-    and ``sentence`` lists of ``{bin, n_judged, n_bad, rate}`` (rate None when nothing judged)."""
+    and ``sentence`` lists of ``{bin, n_judged, n_bad, rate}`` (rate None when nothing judged).
+
+    One DuckDB group-by per table over the position columns (``decile``, ``sentence_idx``) the
+    batch scorer wrote (:func:`caption_audit.quality.position.caption_positions`). A source gets
+    every bin of a curve once one of its judged rows has a position on that axis; rows without
+    a position (offset outside the text) are left out, as in
+    :func:`~caption_audit.quality.position.position_curves`.
+    """
     import duckdb
 
+    from caption_audit.quality.position import MAX_SENTENCE_BIN
     from caption_audit.store.layout import table_file
 
-    caps = table_file(run_dir, "captions").as_posix()
+    bins = {"decile": range(10), "sentence": range(MAX_SENTENCE_BIN + 1)}
     out: dict[str, dict[str, Any]] = {}
     con = duckdb.connect()
     try:
-        for kind, table, sql in (("mentions", "mentions", _JUDGED_MENTIONS), ("claims", "claims", _JUDGED_CLAIMS)):
-            path = table_file(run_dir, table)
+        for kind, judged in _JUDGED.items():
+            path = table_file(run_dir, kind)
             if not path.exists():
                 continue
-            sums: dict[tuple[str, str, int], list[int]] = {}
-            reader = con.sql(sql, params=[path.as_posix(), caps]).to_arrow_reader(_BATCH_ROWS)
-            for batch in reader:
-                _add_curves(batch.to_pandas(), sums)
-            for (source, curve, b), (n, k) in sorted(sums.items()):
+            rows = con.execute(_POSITION_SQL.format(judged=judged),
+                               [MAX_SENTENCE_BIN, path.as_posix()]).fetchall()
+            sums: dict[tuple[str, str], dict[int, list[int]]] = {}
+            for source, decile, sbin, n, k in rows:
+                for curve, b in (("decile", decile), ("sentence", sbin)):
+                    if b is not None:
+                        acc = sums.setdefault((str(source), curve), {}).setdefault(int(b), [0, 0])
+                        acc[0] += int(n)
+                        acc[1] += int(k)
+            for (source, curve), counts in sorted(sums.items()):
                 entry = out.setdefault(source, {}).setdefault(kind, {"decile": [], "sentence": []})
-                entry[curve].append({"bin": b, "n_judged": n, "n_bad": k, "rate": k / n if n else None})
+                for b in bins[curve]:
+                    n, k = counts.get(b, (0, 0))
+                    entry[curve].append({"bin": b, "n_judged": n, "n_bad": k, "rate": k / n if n else None})
     finally:
         con.close()
-    return {"doc": "docs/quality.md#position-of-errors", "max_sentence_bin": _max_bin(), "sources": out}
-
-
-def _max_bin() -> int:
-    from caption_audit.quality.position import MAX_SENTENCE_BIN
-
-    return MAX_SENTENCE_BIN
-
-
-def _add_curves(df: Any, sums: dict[tuple[str, str, int], list[int]]) -> None:
-    from caption_audit.quality.position import mention_positions, position_curves
-
-    if df.empty:
-        return
-    caps = df[["caption_id", "caption"]].drop_duplicates("caption_id")
-    curves = position_curves(mention_positions(df[["source", "caption_id", "start", "verdict"]], caps))
-    for curve, frame in curves.items():
-        for source, b, n, k in zip(frame["source"], frame["bin"], frame["n_judged"], frame["n_bad"], strict=True):
-            acc = sums.setdefault((str(source), curve, int(b)), [0, 0])
-            acc[0] += int(n)
-            acc[1] += int(k)
+    return {"doc": "docs/quality.md#position-of-errors", "max_sentence_bin": MAX_SENTENCE_BIN, "sources": out}

@@ -12,8 +12,9 @@ from pathlib import Path
 #: on read (``caption_audit.summary_schema``). Change it whenever a table's columns change
 #: (tests/test_store.py pins it to a fingerprint of ``store.writer.SCHEMAS``).
 #: 1: the first documented layout; 2: claims.parquet and the per-caption claim columns;
-#: 3: the caption quality columns (issue #12).
-SCHEMA_VERSION = 3
+#: 3: the caption quality columns (issue #12); 4: the position columns of mentions and claims
+#: (``char_frac``, ``decile``, ``sentence_idx``, ``n_sentences``; issue #15).
+SCHEMA_VERSION = 4
 
 TABLES: tuple[str, ...] = ("captions", "mentions", "claims", "objects", "images", "classes")
 SUMMARY_FILE = "summary.json"

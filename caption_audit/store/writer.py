@@ -18,6 +18,10 @@ _STR = pa.string()
 _LIST = pa.list_(pa.string())
 _BOX = pa.list_(pa.float64())
 
+# where a mention / claim sits in its caption (caption_audit.quality.position.caption_positions)
+_POSITION_FIELDS = [("char_frac", pa.float64()), ("decile", pa.int32()), ("sentence_idx", pa.int32()),
+                    ("n_sentences", pa.int32())]
+
 CAPTIONS_SCHEMA = pa.schema([
     ("caption_id", _STR), ("image_id", _STR), ("source", _STR), ("caption", _STR),
     ("status", _STR), ("origin", _STR), ("mentioned", _LIST), ("hallucinated", _LIST),
@@ -48,13 +52,13 @@ MENTIONS_SCHEMA = pa.schema([
     ("canonical", _STR), ("vocab", _STR), ("count", pa.int32()), ("negated", pa.bool_()),
     ("hedged", pa.bool_()), ("nonvisual", pa.bool_()), ("verdict", _STR), ("reason", _STR),
     ("evidence", _STR), ("score", pa.float64()), ("box", _BOX), ("count_verdict", _STR),
-    ("count_stated", _STR), ("count_true", pa.int32()),
+    ("count_stated", _STR), ("count_true", pa.int32()), *_POSITION_FIELDS,
 ])
 CLAIMS_SCHEMA = pa.schema([
     ("caption_id", _STR), ("image_id", _STR), ("source", _STR), ("idx", pa.int32()),
     ("kind", _STR), ("start", pa.int32()), ("end", pa.int32()), ("text", _STR),
     ("subject", _STR), ("value", _STR), ("hedged", pa.bool_()), ("mention_idx", pa.int32()),
-    ("verdict", _STR), ("resolver", _STR), ("evidence", _STR), ("confidence", pa.float64()),
+    ("verdict", _STR), ("resolver", _STR), ("evidence", _STR), ("confidence", pa.float64()), *_POSITION_FIELDS,
 ])
 OBJECTS_SCHEMA = pa.schema([
     ("image_id", _STR), ("category", _STR), ("label", _STR), ("bbox", _BOX),
