@@ -293,7 +293,13 @@ class CorpusAccumulator:
     """Streaming duplicate / near-duplicate / boilerplate statistics over many captions.
 
     ``add`` is O(caption length); ``finish`` sorts/group-bys the hash arrays (O(n log n) in
-    numpy/pandas, linear in Python work per near-duplicate candidate).
+    numpy/pandas, linear in Python work per near-duplicate candidate). ``add_batch`` is
+    :meth:`absorb` of :meth:`prepare` (the per-batch work can run in another, forked, process).
+
+    Args:
+        config: overrides of the ``corpus`` settings (``num_perm``, ``bands``, ``max_kept_texts``...).
+        keepers: False for an accumulator that only prepares (:meth:`prepare`; no text keepers, whose
+            bitmaps take 4 MB): :class:`CorpusRecorder`'s.
     """
 
     def __init__(self, config: dict[str, Any] | None = None, *, keepers: bool = True):
