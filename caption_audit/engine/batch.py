@@ -170,7 +170,7 @@ def _quality_columns(rows: dict, q: tuple[Any, int] | None) -> None:
     """The per-caption quality columns (docs/quality.md, docs/run-folder.md); ``q`` is the
     batch's :class:`caption_audit.quality.checks.QualityColumns` and the caption's row in it,
     None for a caption without a text. The corpus columns are filled later, by
-    :func:`caption_audit.quality.run.corpus_pass`."""
+    :func:`caption_audit.quality.run.quality_pass`."""
     if q is None:
         for col in QUALITY_FLAG_COLUMNS.values():
             rows[col].append(None)

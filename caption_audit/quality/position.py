@@ -46,9 +46,8 @@ def relative_position(text: str, start: int) -> tuple[float | None, int | None]:
     >>> relative_position("A dog. A cat on a mat.", 9)
     (0.4091, 1)
     """
-    if not text or start is None or start < 0 or start >= len(text):
-        return None, None
-    return round(start / len(text), 4), sentence_index(sentence_spans(text), start)
+    frac, _decile, sentence, _n = caption_positions(text, [start])[0]
+    return frac, sentence
 
 
 #: the position columns of mentions.parquet / claims.parquet, in the order :func:`caption_positions` gives them
