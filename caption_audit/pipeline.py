@@ -406,10 +406,9 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     reuse = ParseReuse() if cfg.engine == "local" and cfg.workers <= 1 else None
     # the quality checks' tokenisation feeds the corpus pass (duplicates, boilerplate) as batches
     # are scored, instead of the captions being read back: in one process as they go; with
-    # --workers N each worker prepares its batches' records and the pool absorbs them here in
-    # batch order. Not with Ray: its actors hash str with another salt than this process
-    # (the corpus keeps Python hash() values), so the quality pass reads the captions back
-    corpus = CorpusAccumulator() if cfg.engine == "local" else None
+    # --workers N (or Ray) each worker (actor) prepares its batches' records and they are absorbed
+    # here in batch order (the records' hashes are the same in every process)
+    corpus = CorpusAccumulator()
     pool = None
     if cfg.engine == "local" and cfg.workers > 1:
         if cfg.use_parser:
@@ -489,7 +488,8 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
         if cfg.engine == "ray":
             from caption_audit.engine.ray_engine import run_ray
 
-            run_ray(todo(), ctx, workers=cfg.workers, address=cfg.ray_address, on_result=on_result, finish=sink)
+            run_ray(todo(), ctx, workers=cfg.workers, address=cfg.ray_address, on_result=on_result, finish=sink,
+                    corpus=corpus)
         else:
             run_local(todo(), ctx, workers=cfg.workers,
                       scorer=BatchScorer(ctx, parser, reuse, corpus if pool is None else None),

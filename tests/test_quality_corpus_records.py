@@ -144,3 +144,39 @@ def test_two_workers_feed_the_corpus_without_reading_captions_back(tmp_path: Pat
     assert q1 == q2
     block = q1["sources"]["preds"]
     assert block["flag_counts"]["near_duplicate"] > 0 and block["openers"]["prefix"]  # not an empty corpus
+
+
+def test_records_prepared_under_another_hash_salt_absorb_the_same(tmp_path: Path) -> None:
+    """A record's hashes do not depend on the process (Python's ``hash()`` is salted per process):
+    records prepared in a child with another ``PYTHONHASHSEED`` (as a Ray actor is) and absorbed
+    here give what ``add_batch`` gives here."""
+    import os
+    import subprocess
+    import sys
+
+    texts, sources, image_ids, caption_ids = _captions(300)
+    args = json.dumps([texts, sources, image_ids, caption_ids])
+    (tmp_path / "in.json").write_text(args)
+    code = ("import json, pickle, sys\n"
+            "from caption_audit.quality.corpus import CorpusRecorder\n"
+            "texts, sources, image_ids, caption_ids = json.load(open(sys.argv[1]))\n"
+            "rec = CorpusRecorder()\n"
+            "for lo in range(0, len(texts), 64):\n"
+            "    s = slice(lo, lo + 64)\n"
+            "    rec.add_batch(sources[s], image_ids[s], caption_ids[s], texts[s])\n"
+            "open(sys.argv[2], 'wb').write(pickle.dumps(rec.take()))\n")
+    records = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"rec{seed}.pkl"
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / "in.json"), str(out)], check=True, env=env)
+        records.append(pickle.loads(out.read_bytes()))
+    for a, b in zip(*records, strict=True):  # the same bytes under both salts
+        assert pickle.dumps(a) == pickle.dumps(b)
+    direct, absorbed = CorpusAccumulator(), CorpusAccumulator()
+    for lo in range(0, len(texts), 64):
+        s = slice(lo, lo + 64)
+        direct.add_batch(sources[s], image_ids[s], caption_ids[s], texts[s])
+    for rec in records[0]:
+        absorbed.absorb(rec)
+    _same(direct, absorbed)

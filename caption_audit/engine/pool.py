@@ -21,9 +21,8 @@ copy-on-write), and runs the reference pass and the scoring pass in the same pro
    prepare the batch's corpus record from their own tokenisation
    (:class:`~caption_audit.quality.corpus.CorpusRecorder`); it comes back beside the batch's
    result and the parent absorbs the records strictly in batch order (buffering those that
-   arrive early), so the run's corpus pass reads no caption back. The records hold Python
-   ``hash()`` values of str: the forked workers share the parent's hash salt, so they are the
-   parent's own (Ray actors are other interpreters, with another salt: not for Ray).
+   arrive early), so the run's corpus pass reads no caption back. The records' hashes are
+   stable across processes (not Python's salted ``hash()``), as for Ray's actors.
 
 At most two tasks are in flight per worker. Results with ``finish`` are handed over as they
 arrive; without it, in batch order. A worker that dies raises ``BrokenProcessPool``; an

@@ -7,7 +7,11 @@ memory stays bounded on million-caption inputs. With a ``finish`` callable (a
 :class:`~caption_audit.engine.sink.ShardSink`) each actor writes its batch's shards itself and
 sends back only what ``finish`` returns (on a cluster the run folder must be on storage every node
 can write); results come back tagged with their batch id and are handed over in batch order, so
-the run folder is identical to ``--engine local``. The reference pass (``--gt chair``, the
+the run folder is identical to ``--engine local``. With ``corpus`` (the run's
+:class:`~caption_audit.quality.corpus.CorpusAccumulator`) each actor's quality checks also prepare
+the batch's corpus record (:class:`~caption_audit.quality.corpus.CorpusRecorder`; its hashes are
+the same in every process); it comes back beside the batch's result and the driver absorbs the
+records in batch order, so the run's corpus pass reads no caption back. The reference pass (``--gt chair``, the
 ``references`` resolver) runs in the driver process. On a cluster, pass ``--ray-address``; locally a Ray instance is started
 with ``num_cpus`` set and the dashboard off. Actors take fractional CPUs so the Ray Data
 read tasks always find a free CPU (a full actor pool on 2 cores deadlocks, see the notes).
@@ -31,22 +35,29 @@ from caption_audit.types import Caption
 class _RayScorer:
     """Ray Data callable class: one BatchScorer per actor."""
 
-    def __init__(self, ctx: Any, finish: Finish | None = None):
+    def __init__(self, ctx: Any, finish: Finish | None = None, record: bool = False):
         import ray
 
         if isinstance(ctx, ray.ObjectRef):  # Ray Data passes constructor args as given, refs included
             ctx = ray.get(ctx)
-        self.scorer = BatchScorer(ctx)
+        self.recorder = None
+        if record:  # the driver gathers the corpus: prepare each batch's record here
+            from caption_audit.quality.corpus import CorpusRecorder
+
+            self.recorder = CorpusRecorder()
+        self.scorer = BatchScorer(ctx, corpus=self.recorder)
         self.finish = finish
 
     def __call__(self, rows: dict[str, Any]) -> dict[str, Any]:
+        """Score each batch; ``result``: the pickled ``(tables or finish(...), corpus records or None)``."""
         ids, out = [], []
         for bid, payload in zip(rows["batch_id"], rows["payload"], strict=True):
             bid = int(bid)
             tables = self.scorer.score(unpack(pickle.loads(payload)))
             result = tables if self.finish is None else self.finish(bid, tables)
+            records = None if self.recorder is None else self.recorder.take()
             ids.append(bid)
-            out.append(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+            out.append(pickle.dumps((result, records), protocol=pickle.HIGHEST_PROTOCOL))
         return {"batch_id": ids, "result": out}
 
 
@@ -59,9 +70,12 @@ def run_ray(
     window: int = 256,
     on_result: Callable[[Result, int], None],
     finish: Finish | None = None,
+    corpus: Any = None,
 ) -> None:
     """Score batches on Ray; ``on_result`` is called in batch order with ``(id, tables)``, or
-    ``(id, finish(id, tables))`` when ``finish`` is given (run on the actor)."""
+    ``(id, finish(id, tables))`` when ``finish`` is given (run on the actor). ``corpus``: a
+    :class:`~caption_audit.quality.corpus.CorpusAccumulator` that absorbs each batch's scored
+    captions (records prepared on the actors), in batch order, before its ``on_result``."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
@@ -90,7 +104,7 @@ def run_ray(
             items = [{"batch_id": bid, "payload": pickle.dumps(pack(b), protocol=pickle.HIGHEST_PROTOCOL)} for bid, b in chunk]
             ds = ray.data.from_items(items).map_batches(
                 _RayScorer,
-                fn_constructor_args=(ctx_ref, finish),
+                fn_constructor_args=(ctx_ref, finish, corpus is not None),
                 batch_size=1,
                 batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(size=max(1, workers)),
@@ -100,7 +114,10 @@ def run_ray(
             for row in ds.iter_rows():
                 results[int(row["batch_id"])] = pickle.loads(row["result"])
             for bid in sorted(results):
-                on_result((bid, results[bid]), sizes[bid])
+                result, records = results.pop(bid)
+                for rec in records or ():
+                    corpus.absorb(rec)
+                on_result((bid, result), sizes[bid])
     finally:
         if started:
             ray.shutdown()

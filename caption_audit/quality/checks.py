@@ -24,12 +24,13 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from caption_audit.gc_pause import gc_paused
 from caption_audit.quality.text import (
     sentence_spans,
     sentences,
+    sentences_many,
     settings,
     word_crc32,
     words,
@@ -567,7 +568,7 @@ class CaptionBatch:
         self.problems = problems  # text_problem(text) per caption when the caller has them
         with gc_paused():
             self.tokens = words_many(self.texts)
-            self.sents = list(map(sentences, self.texts))
+            self.sents = sentences_many(self.texts)
         self._norms: list[str] | None = None
         self._spans: list[list[tuple[int, int]]] | None = None
         self._crc: Any = None
@@ -656,20 +657,36 @@ def check_batch(texts: list[str | None], problems: list[str | None] | None, *, c
     >>> cols.quality_issues, len(acc.finish().captions)
     ([[], ['empty']], 1)
     """
-    with gc_paused():
-        b = CaptionBatch(texts, problems)
+    if corpus is not None and (sources is None or image_ids is None or caption_ids is None):
+        raise ValueError("check_batch: a corpus needs sources, image_ids and caption_ids")
+
+    def run(b: CaptionBatch) -> QualityColumns:
         cols = _check_captions(b, problems)
         if corpus is not None:
-            if sources is None or image_ids is None or caption_ids is None:
-                raise ValueError("check_batch: a corpus needs sources, image_ids and caption_ids")
             keep = list(range(len(b))) if problems is None else [i for i, p in enumerate(problems) if p is None]
             if keep:
-                sub = b if len(keep) == len(b) else b.subset(keep)
                 corpus.add_batch([sources[i] for i in keep], [image_ids[i] for i in keep],
-                                 [caption_ids[i] for i in keep], sub)
-                del sub
-        del b
-    return cols
+                                 [caption_ids[i] for i in keep], b if len(keep) == len(b) else b.subset(keep))
+        return cols
+
+    return with_batch(texts, run, problems)
+
+
+_T = TypeVar("_T")
+
+
+def with_batch(texts: list[str | None] | CaptionBatch, fn: Callable[[CaptionBatch], _T],
+               problems: list[str | None] | None = None) -> _T:
+    """``fn(batch)``, ``batch`` being ``texts`` as a :class:`CaptionBatch` (``texts`` itself when
+    it is one), with the garbage collector paused while the batch is built, used and dropped: its
+    many small lists (words, sentences) are freed before a collection could scan them. ``fn``
+    must not keep the batch."""
+    with gc_paused():
+        b = texts if isinstance(texts, CaptionBatch) else CaptionBatch(list(texts), problems)
+        try:
+            return fn(b)
+        finally:
+            del b
 
 
 def check_captions(texts: list[str | None] | CaptionBatch,

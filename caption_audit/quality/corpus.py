@@ -30,6 +30,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import operator
+import zlib
 from array import array
 from dataclasses import dataclass
 from typing import Any
@@ -38,20 +39,64 @@ import numpy as np
 import pandas as pd
 
 from caption_audit.gc_pause import gc_paused
-from caption_audit.quality.checks import CaptionBatch, CaptionText
-from caption_audit.quality.text import settings, word_crc32, words_many
+from caption_audit.quality.checks import CaptionBatch, CaptionText, with_batch
+from caption_audit.quality.text import settings, words_many
 
 _CHUNK = 2048
-# Text and id hashes are Python's own ``hash(str) & _MASK`` (cached on the str object, fast). It is
-# salted per process (PYTHONHASHSEED), so hashes are compared only within one accumulator; the
-# results (groups, counts, clusters) do not depend on the salt.
+# Hashes are stable (the same in every process and run, unlike Python's salted ``hash()``), so a
+# record prepared in any process (a forked pool worker, a Ray actor) can be absorbed by another:
+# a caption's, sentence's or prefix's hash is a polynomial hash of its words' crc32 values
+# (:func:`_span_hashes`, from :attr:`~caption_audit.quality.checks.CaptionBatch.word_crc`, which
+# the MinHash sketches use too), an image id's one of its UTF-8 bytes (:func:`_hashes`). 0 stands
+# for "no text"; no text of one word or more hashes to 0.
 _MASK = (1 << 64) - 1
 _BITMAP_BITS = 1 << 24
+_POLY = 0x9E3779B97F4A7C15  # odd: invertible modulo 2**64
+_POLY_INV = pow(_POLY, -1, 1 << 64)
+_SURROGATES = operator.methodcaller("encode", "utf-8", "surrogatepass")
 
 
 def _hashes(texts: list[str]) -> np.ndarray:
-    """``hash(t) & _MASK`` of each text (Python's own, cached on the str), as a uint64 array."""
-    return np.fromiter(map(hash, texts), dtype=np.int64, count=len(texts)).view(np.uint64)
+    """A stable 64-bit hash of each text's UTF-8 bytes (``zlib.crc32`` in the low and
+    ``zlib.adler32`` in the high 32 bits), as a uint64 array: for short ids (image ids)."""
+    raw = list(map(_SURROGATES, texts))
+    n = len(raw)
+    lo = np.fromiter(map(zlib.crc32, raw), dtype=np.uint64, count=n)
+    hi = np.fromiter(map(zlib.adler32, raw), dtype=np.uint64, count=n)
+    return lo | (hi << np.uint64(32))
+
+
+class _Spans:
+    """Stable hashes of runs of consecutive words of a batch: from the word hashes ``crc``
+    (uint32, all captions' words one after the other), ``hash(a, b)`` of the words ``a:b`` is
+    ``mix(sum_j v_j * P**-(j - a) + (b - a))`` modulo 2**64 (``v_j`` a mixed word hash, ``P`` odd),
+    computed for many runs at once from one running sum. Equal word sequences have equal hashes
+    wherever they stand; 0 for an empty run (and never for a non-empty one)."""
+
+    def __init__(self, crc: np.ndarray):
+        t = crc.size
+        with np.errstate(over="ignore"):
+            v = _mix64(crc.astype(np.uint64) + np.uint64(0x632BE59BD9B4E019))
+            self._pow = _powers(_POLY, t + 1)  # P**j
+            self._cum = np.zeros(t + 1, dtype=np.uint64)
+            np.cumsum(v * _powers(_POLY_INV, t), out=self._cum[1:])  # sum of v_j P**-j
+
+    def hash(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The hashes of the runs ``a[i]:b[i]`` (int64 arrays of word positions)."""
+        with np.errstate(over="ignore"):
+            s = (self._cum[b] - self._cum[a]) * self._pow[a]
+            out = _mix64(s + (b - a).astype(np.uint64)) | np.uint64(1)
+        out[b <= a] = 0
+        return out
+
+
+def _powers(base: int, n: int) -> np.ndarray:
+    """``base ** j`` modulo 2**64 for j = 0 .. n-1 (uint64)."""
+    out = np.full(n, base, dtype=np.uint64)
+    if n:
+        out[0] = 1
+        np.multiply.accumulate(out, out=out)  # wraps modulo 2**64
+    return out
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -164,10 +209,7 @@ class CorpusRecorder:
     def add_batch(self, sources: list[str], image_ids: list[str | int], caption_ids: list[str],
                   texts: list[str | None] | CaptionBatch) -> None:
         """Prepare the batch's record (see :meth:`CorpusAccumulator.add_batch` for the arguments)."""
-        with gc_paused():
-            b = texts if isinstance(texts, CaptionBatch) else CaptionBatch(list(texts))
-            self._records.append(self._acc.prepare(sources, image_ids, caption_ids, b))
-            del b
+        with_batch(texts, lambda b: self._records.append(self._acc.prepare(sources, image_ids, caption_ids, b)))
 
     def take(self) -> list[CorpusRecord]:
         """The records prepared since the last call, in order."""
@@ -355,13 +397,7 @@ class CorpusAccumulator:
         """Add many captions (in order): the same as :meth:`add` for each, column-wise. ``texts``
         may be the :class:`~caption_audit.quality.checks.CaptionBatch` already given to
         :func:`~caption_audit.quality.checks.check_captions`."""
-        with gc_paused():  # a batch built here is also dropped here: its lists never reach the collector
-            b = texts if isinstance(texts, CaptionBatch) else CaptionBatch(list(texts))
-            self._add_batch(sources, image_ids, caption_ids, b)
-            del b
-
-    def _add_batch(self, sources: list[str], image_ids: list[str | int], caption_ids: list[str], b: CaptionBatch) -> None:
-        self.absorb(self.prepare(sources, image_ids, caption_ids, b))
+        with_batch(texts, lambda b: self.absorb(self.prepare(sources, image_ids, caption_ids, b)))
 
     def prepare(self, sources: list[str], image_ids: list[str | int], caption_ids: list[str],
                 b: CaptionBatch) -> CorpusRecord:
@@ -380,79 +416,68 @@ class CorpusAccumulator:
             return CorpusRecord.empty()
         local = {name: i for i, name in enumerate(names)}
         src = list(map(local.__getitem__, sources))
-        txts, tokens, sents, norms = b.texts, b.tokens, b.sents, b.norms
-        hashes = _hashes(norms)
-        lens = list(map(len, tokens))
-        cap_ok = list(map(bool, norms))
-        # first and last sentence of each caption: a one-sentence caption is its own first
-        # sentence (same words, same hash) and has no closer; the others are tokenised here
+        txts, tokens, sents = b.texts, b.tokens, b.sents
+        crc = b.word_crc  # every word's crc32, caption after caption
+        spans = _Spans(crc)
+        lens_a = np.fromiter(map(len, tokens), dtype=np.int64, count=n)
+        start = np.zeros(n, dtype=np.int64)
+        np.cumsum(lens_a[:-1], out=start[1:])
+        end = start + lens_a
+        hashes = spans.hash(start, end)  # the normalised text's (its words'); 0 when empty
+        cap_ok = lens_a > 0
+        # first and last sentence of each caption (word runs of the caption: no word spans a
+        # sentence end): a one-sentence caption is its own first sentence (same words, same
+        # hash) and has no closer; the others' first and last sentences are tokenised here
         n_sent = np.fromiter(map(len, sents), dtype=np.int64, count=n)
         multi = np.flatnonzero(n_sent > 1).tolist()
-        first_h = hashes.copy()
-        first_w = np.array(lens, dtype=np.int32)
-        first_toks = list(tokens)
-        last_h = np.zeros(n, dtype=np.uint64)
-        last_w = np.zeros(n, dtype=np.int32)
-        none = np.flatnonzero(n_sent == 0)
-        first_h[none] = 0
-        first_w[none] = 0
-        for i in none.tolist():
-            first_toks[i] = []
-        k = self._prefix_words
-        cut = operator.itemgetter(slice(0, k))
-        pre_first = list(map(" ".join, map(cut, first_toks)))
-        pre_last = [""] * n
+        first_w = lens_a.copy()
+        first_w[n_sent == 0] = 0
+        last_w = np.zeros(n, dtype=np.int64)
         pieces: list[str] = []
-        phash = np.zeros(0, dtype=np.uint64)
-        nonempty: list[bool] = []
         if multi:
             # first and last sentence of caption 1, then of caption 2, ...: the order in which
             # the text keeper sees them (its second-sighting rule depends on it)
             pieces = [p for i in multi for p in (sents[i][0], sents[i][-1])]
-            ptoks = words_many(pieces)
-            pnorms = list(map(" ".join, ptoks))
-            nonempty = list(map(bool, pnorms))
-            phash = _hashes(pnorms)
-            phash[~np.array(nonempty, dtype=bool)] = 0  # an empty sentence: 0
-            plen = list(map(len, ptoks))
-            first_h[multi] = phash[0::2]
+            plen = np.fromiter(map(len, words_many(pieces)), dtype=np.int64, count=len(pieces))
             first_w[multi] = plen[0::2]
-            last_h[multi] = phash[1::2]
             last_w[multi] = plen[1::2]
-            ppre = list(map(" ".join, map(cut, ptoks)))
-            for j, i in enumerate(multi):
-                pre_first[i] = ppre[2 * j]
-                pre_last[i] = ppre[2 * j + 1]
-        pre_h = []
-        for prefixes in (pre_first, pre_last):
-            ph = _hashes(prefixes)
-            ph[~np.fromiter(map(bool, prefixes), dtype=bool, count=n)] = 0  # empty prefix: 0
-            pre_h.append(ph)
+        first_h = spans.hash(start, start + first_w)
+        last_h = spans.hash(end - last_w, end)
+        k = self._prefix_words
+        pfirst = spans.hash(start, start + np.minimum(first_w, k))
+        plast = spans.hash(end - last_w, end - last_w + np.minimum(last_w, k))
+        phash = np.zeros(0, dtype=np.uint64)
+        nonempty = np.zeros(0, dtype=bool)
+        if multi:
+            phash = np.stack([first_h[multi], last_h[multi]], axis=1).ravel()
+            nonempty = phash != 0
         # prefixes offered in the order first, last of caption 1, then caption 2, ...
-        # (empty prefixes are not offered: left out here)
-        ts_i = list(itertools.chain.from_iterable(zip(pre_first, pre_last, strict=True)))
-        offered = list(map(bool, ts_i))
-        offered_a = np.array(offered, dtype=bool)
-        hs_i = np.stack(pre_h, axis=1).ravel()[offered_a]
-        ts_i = list(itertools.compress(ts_i, offered))
-        src_i = np.repeat(np.array(src, dtype=np.int32), 2)[offered_a]
-        # stable token hashes (crc32, not the salted hash()): the sketches, and so the
-        # near-duplicate decisions, are the same in every run
-        lens_a = np.array(lens, dtype=np.int64)
+        # (empty prefixes are not offered: left out here); their texts: the first words
+        hs_i = np.stack([pfirst, plast], axis=1).ravel()
+        offered = np.flatnonzero(hs_i)
+        n_first = np.minimum(first_w, k).tolist()
+        ts_first = list(map(" ".join, map(operator.getitem, tokens, map(slice, itertools.repeat(0), n_first))))
+        ts_last = [""] * n
+        for i in multi:
+            a_ = int(lens_a[i] - last_w[i])
+            ts_last[i] = " ".join(tokens[i][a_:a_ + k])
+        ts_i = list(itertools.compress(itertools.chain.from_iterable(zip(ts_first, ts_last, strict=True)),
+                                       (hs_i != 0).tolist()))
+        hs_i = hs_i[offered]
+        src_i = np.repeat(np.array(src, dtype=np.int32), 2)[offered]
+        # MinHash tokens: the words of the captions long enough for the near-duplicate search
         long_enough = lens_a >= self._near_min
-        if b._crc is None and 2 * int(long_enough.sum()) < n:  # mostly short captions: hash only the long
-            crc = word_crc32(list(itertools.chain.from_iterable(itertools.compress(tokens, long_enough.tolist()))))
-        else:
-            crc = b.word_crc if long_enough.all() else b.word_crc[np.repeat(long_enough, lens_a)]
+        toks = crc if long_enough.all() else crc[np.repeat(long_enough, lens_a)]
+        lens = lens_a
         return CorpusRecord(
             names=names, src=np.array(src, dtype=np.int32), caption_ids=list(caption_ids),
-            img=_hashes(list(map(str, image_ids))), hash=hashes, w_all=np.array(lens, dtype=np.int32),
-            cap_ok=np.array(cap_ok, dtype=bool),
-            cap_texts=[t if ok else "" for t, ok in zip(txts, cap_ok, strict=True)],  # only these are offered
-            first_h=first_h, first_w=first_w, last_h=last_h, last_w=last_w, pfirst=pre_h[0], plast=pre_h[1],
-            multi=np.array(multi, dtype=np.int64), pieces=pieces, piece_hash=phash,
-            piece_ok=np.array(nonempty, dtype=bool), pre_src=src_i, pre_hash=hs_i, pre_texts=ts_i,
-            tokens=crc.astype(np.uint32, copy=False), token_lens=np.where(long_enough, lens_a, 0))
+            img=_hashes(list(map(str, image_ids))), hash=hashes, w_all=lens.astype(np.int32),
+            cap_ok=cap_ok,
+            cap_texts=[t if ok else "" for t, ok in zip(txts, cap_ok.tolist(), strict=True)],  # only these are offered
+            first_h=first_h, first_w=first_w.astype(np.int32), last_h=last_h, last_w=last_w.astype(np.int32),
+            pfirst=pfirst, plast=plast, multi=np.array(multi, dtype=np.int64), pieces=pieces, piece_hash=phash,
+            piece_ok=nonempty, pre_src=src_i, pre_hash=hs_i, pre_texts=ts_i,
+            tokens=toks.astype(np.uint32, copy=False), token_lens=np.where(long_enough, lens_a, 0))
 
     def absorb(self, rec: CorpusRecord) -> None:
         """The order-dependent half of :meth:`add_batch`: add a :meth:`prepare` record (the

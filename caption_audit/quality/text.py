@@ -7,7 +7,6 @@ import itertools
 import operator
 import re
 import zlib
-from array import array
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,13 +61,15 @@ def words_many(texts: list[str]) -> list[list[str]]:
     if not texts:
         return []
     joined = "\0".join(texts)
-    if joined.count("\0") != len(texts) - 1:  # a text holds NUL: one at a time
-        return [_words_one(t.lower()) for t in texts]
-    low = joined.lower()
-    if low.isascii():
-        return _ascii_words(low)
-    pieces = low.split("\0")
-    asc = list(map(str.isascii, pieces))
+    if joined.count("\0") == len(texts) - 1:
+        low = joined.lower()
+        if low.isascii():
+            return _ascii_words(low)
+        pieces = low.split("\0")
+        asc = list(map(str.isascii, pieces))
+    else:  # a text holds NUL: those texts one at a time, the others joined as usual
+        pieces = list(map(str.lower, texts))
+        asc = [a and "\0" not in p for a, p in zip(map(str.isascii, pieces), pieces, strict=True)]
     out: list[list[str]] = list(map(_words_one, itertools.compress(pieces, [not a for a in asc])))
     if len(out) == len(pieces):
         return out
@@ -128,10 +129,7 @@ def word_crc32(tokens: list[str]) -> np.ndarray:
     """
     import numpy as np  # lazy: ``import caption_audit.quality`` stays without numpy
 
-    if not tokens:
-        return np.zeros(0, dtype=np.uint32)
-    got = operator.itemgetter(*tokens)(_CRC)  # one C-level call for all lookups
-    return np.frombuffer(array("I", got if len(tokens) > 1 else (got,)), dtype=np.uint32)
+    return np.fromiter(map(_CRC.__getitem__, tokens), dtype=np.uint32, count=len(tokens))
 
 
 def normalise(text: str) -> str:
@@ -190,6 +188,26 @@ def sentences(text: str) -> list[str]:
     found = _SENTENCE.findall(body)
     # a sentence ended by a new line keeps the white space before it: trim (rare)
     return list(map(str.rstrip, found)) if "\n" in body else found
+
+
+def sentences_many(texts: list[str]) -> list[list[str]]:
+    """:func:`sentences` of each text (identical output), with the one-sentence test (no end mark
+    or new line before the last character) for all texts in C-level passes: only the texts that
+    may hold several sentences go through :func:`sentences` one by one.
+
+    >>> sentences_many(["A dog. A cat.", " A bird. ", ""])
+    [['A dog.', 'A cat.'], ['A bird.'], []]
+    """
+    bodies = list(map(str.rstrip, texts))
+    ends = map(operator.sub, map(len, bodies), itertools.repeat(1))
+    several = list(map(_MARK_OR_NL.search, bodies, itertools.repeat(0), ends))
+    trimmed = list(map(str.lstrip, bodies))
+    out = list(map(list, zip(trimmed)))  # [text] each
+    for i in itertools.compress(range(len(texts)), map(operator.not_, trimmed)):
+        out[i] = []  # blank
+    for i in itertools.compress(range(len(texts)), several):
+        out[i] = sentences(texts[i])
+    return out
 
 
 def sentence_index(spans: list[tuple[int, int]], offset: int) -> int | None:
