@@ -112,3 +112,57 @@ def test_maybe_repeated_sentences_holds_every_caption_with_a_repeated_sentence()
     assert maybe <= set(idx)
     assert all(i in maybe for i in idx if _repeated_sentences(sents[i]))
     assert all(len({s.lower() for s in sents[i]}) < len(sents[i]) for i in maybe)  # salted hash, no collision here
+
+
+GARBAGE = ASCII + list("<&`~{}[]#*()\x00\x01\x0b\x7f\ufffd\ud800é–") + ["http", "www.", "\n-", "\n -"]
+
+
+@pytest.mark.parametrize("batch", [1, 7, 500])
+def test_garbage_suspects_hold_every_text_with_a_trigger(batch):
+    """The batch pre-test of the ``garbage`` rule finds every text that holds one of its
+    trigger characters or words (non-ASCII texts, NUL and lone surrogates included)."""
+    texts = _texts(GARBAGE, 3000, seed=11)
+    for b in range(0, len(texts), batch):
+        chunk = texts[b:b + batch]
+        got = checks._garbage_suspects(chunk)
+        want = {i for i, t in enumerate(chunk)
+                if checks._GARBAGE_SUSPECT_CHARS.search(t) or any(w in t for w in checks._GARBAGE_SUSPECT_WORDS)}
+        assert want <= got <= set(range(len(chunk))), chunk
+        # a hit across two texts (a word over the joining space) is the only extra
+        assert all(i in want or chunk[i].endswith("\n") or chunk[i].endswith("\n ") for i in got - want)
+
+
+@pytest.mark.parametrize("alphabet", [ASCII, MIXED], ids=["ascii", "mixed"])
+def test_corpus_word_run_hashes_follow_the_normal_form(alphabet):
+    """The corpus pass's stable hashes of a caption, its first / last sentence and 3-word prefixes
+    are equal exactly when the normalised texts are (the rule they replace: Python's ``hash()`` of
+    the normal form, salted per process)."""
+    from caption_audit.quality.corpus import CorpusAccumulator
+
+    vocab = ["a", "dog", "A dog.", "cat", "The", "the", ". ", "\n", " ", "!", "Σ", "é’s"]
+    rng = random.Random(2)
+    texts = ["".join(rng.choice(vocab) for _ in range(rng.randint(0, 9))) for _ in range(3000)]
+    texts += _texts(alphabet, 2000, seed=5)
+    b = CaptionBatch(texts)
+    n = len(texts)
+    rec = CorpusAccumulator().prepare(["s"] * n, ["1"] * n, [str(i) for i in range(n)], b)
+
+    def join(toks):
+        return " ".join(toks)
+
+    def agree(keys, hashes):
+        by_key, by_hash = {}, {}
+        for k, h in zip(keys, hashes.tolist(), strict=True):
+            assert by_key.setdefault(k, h) == h  # equal texts, equal hashes
+            assert by_hash.setdefault(h, k) == k  # equal hashes, equal texts
+        assert (hashes == 0).tolist() == [k == "" for k in keys]  # 0: nothing
+
+    norms = [join(t) for t in b.tokens]
+    agree(norms, rec.hash)
+    first = [join(words(s[0])) if s else "" for s in b.sents]
+    last = [join(words(s[-1])) if len(s) > 1 else "" for s in b.sents]
+    agree(first, rec.first_h)
+    agree(last, rec.last_h)
+    agree([join(words(s[0])[:3]) if s else "" for s in b.sents], rec.pfirst)
+    agree([join(words(s[-1])[:3]) if len(s) > 1 else "" for s in b.sents], rec.plast)
+    assert rec.first_w.tolist() == [len(words(s[0])) if s else 0 for s in b.sents]

@@ -30,7 +30,6 @@ from caption_audit.gc_pause import gc_paused
 from caption_audit.quality.text import (
     sentence_spans,
     sentences,
-    sentences_many,
     settings,
     word_crc32,
     words,
@@ -423,17 +422,33 @@ _GARBAGE_SUSPECT_CHARS = re.compile(r"[<&`~{}\[\]#*()\x00-\x08\x0b\x0c\x0e-\x1f\
 _GARBAGE_SUSPECT_WORDS = ("http", "www.", "\n-", "\n -")
 
 
+_GARBAGE_SUSPECT_WORDS_ASCII = tuple(w.encode("ascii") for w in _GARBAGE_SUSPECT_WORDS)
+# the ASCII trigger characters as a byte translation: trigger byte -> 1, any other -> 0
+_GARBAGE_MASK = bytes(int(b < 128 and _GARBAGE_SUSPECT_CHARS.match(chr(b)) is not None) for b in range(256))
+
+
 def _garbage_suspects(texts: list[str]) -> set[int]:
     """Indices of the texts that hold a trigger of the ``garbage`` rule (a superset of the
-    texts it can flag): one scan of the texts joined by spaces."""
+    texts it can flag): the texts joined by spaces, as ASCII bytes (a non-ASCII character becomes
+    one ``?``, so byte offsets are character offsets), the trigger characters found by one byte
+    translation and a search for its 1s, the trigger words (and U+FFFD, the one non-ASCII
+    trigger) by ``find``; each hit is mapped to its text by the texts' offsets."""
     import bisect
 
     if not texts:
         return set()
-    joined = " ".join(texts)
-    hits = [m.start() for m in _GARBAGE_SUSPECT_CHARS.finditer(joined)]
-    find = joined.find
-    for w in _GARBAGE_SUSPECT_WORDS:
+    joined_s = " ".join(texts)
+    joined = joined_s.encode("ascii", "replace")
+    hits: list[int] = []
+    marks = joined.translate(_GARBAGE_MASK)
+    find = marks.find
+    k = find(1)
+    while k >= 0:
+        hits.append(k)
+        k = find(1, k + 1)
+    newline = b"\n" in joined  # memchr: the words that start with one are rarely searched
+    for w, find in (*((w, joined.find) for w in _GARBAGE_SUSPECT_WORDS_ASCII if newline or w[:1] != b"\n"),
+                    ("\ufffd", joined_s.find)):
         k = find(w)
         while k >= 0:
             hits.append(k)
@@ -568,7 +583,7 @@ class CaptionBatch:
         self.problems = problems  # text_problem(text) per caption when the caller has them
         with gc_paused():
             self.tokens = words_many(self.texts)
-            self.sents = sentences_many(self.texts)
+            self.sents = list(map(sentences, self.texts))
         self._norms: list[str] | None = None
         self._spans: list[list[tuple[int, int]]] | None = None
         self._crc: Any = None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import operator
 import re
 import zlib
 from pathlib import Path
@@ -188,26 +187,6 @@ def sentences(text: str) -> list[str]:
     found = _SENTENCE.findall(body)
     # a sentence ended by a new line keeps the white space before it: trim (rare)
     return list(map(str.rstrip, found)) if "\n" in body else found
-
-
-def sentences_many(texts: list[str]) -> list[list[str]]:
-    """:func:`sentences` of each text (identical output), with the one-sentence test (no end mark
-    or new line before the last character) for all texts in C-level passes: only the texts that
-    may hold several sentences go through :func:`sentences` one by one.
-
-    >>> sentences_many(["A dog. A cat.", " A bird. ", ""])
-    [['A dog.', 'A cat.'], ['A bird.'], []]
-    """
-    bodies = list(map(str.rstrip, texts))
-    ends = map(operator.sub, map(len, bodies), itertools.repeat(1))
-    several = list(map(_MARK_OR_NL.search, bodies, itertools.repeat(0), ends))
-    trimmed = list(map(str.lstrip, bodies))
-    out = list(map(list, zip(trimmed)))  # [text] each
-    for i in itertools.compress(range(len(texts)), map(operator.not_, trimmed)):
-        out[i] = []  # blank
-    for i in itertools.compress(range(len(texts)), several):
-        out[i] = sentences(texts[i])
-    return out
 
 
 def sentence_index(spans: list[tuple[int, int]], offset: int) -> int | None:
