@@ -66,6 +66,15 @@ def _hashes(texts: list[str]) -> np.ndarray:
     return lo | (hi << np.uint64(32))
 
 
+def _id_hashes(ids: list[str | int]) -> np.ndarray:
+    """:func:`_hashes` of ``str(id)`` for each id, each distinct id hashed once (captions share
+    images)."""
+    distinct = dict.fromkeys(ids)
+    keys = list(distinct)
+    distinct.update(zip(keys, _hashes(list(map(str, keys))).tolist(), strict=True))
+    return np.fromiter(map(distinct.__getitem__, ids), dtype=np.uint64, count=len(ids))
+
+
 class _Spans:
     """Stable hashes of runs of consecutive words of a batch: from the word hashes ``crc``
     (uint32, all captions' words one after the other), ``hash(a, b)`` of the words ``a:b`` is
@@ -110,22 +119,27 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _one_permutation_minhash(shingles: np.ndarray, owner: np.ndarray, n: int, k: int) -> np.ndarray:
+def _one_permutation_minhash(shingles: np.ndarray | list[np.ndarray], owner: np.ndarray | list[np.ndarray],
+                             n: int, k: int) -> np.ndarray:
     """(n, k) MinHash sketches by one-permutation hashing with rotation densification
     (Li, Owen & Zhang, NIPS 2012; Shrivastava & Li, ICML 2014): each shingle is hashed once, its
     top bits pick one of ``k`` bins, the sketch keeps the minimum per bin; an empty bin takes the
     value of the next non-empty bin (circularly) plus an offset per step. The probability that two
     sketches agree in a bin is the Jaccard similarity of the shingle sets, as for k-hash MinHash,
-    at 1/k of the cost."""
-    h = _mix64(shingles)
+    at 1/k of the cost. ``shingles`` / ``owner`` (caption of each shingle, < n) may be lists of
+    parts (the sketch of their union: no concatenated copy)."""
     bits = k.bit_length() - 1
     if 1 << bits != k:
         raise ValueError("num_perm must be a power of two")
-    bins = (h >> np.uint64(64 - bits)).astype(np.int64)
-    vals = h & np.uint64(0xFFFFFFFF)
     empty_val = np.uint64(1 << 40)
     sig = np.full(n * k, empty_val, dtype=np.uint64)
-    np.minimum.at(sig, owner * k + bins, vals)
+    parts = zip(shingles, owner, strict=True) if isinstance(shingles, list) else [(shingles, owner)]
+    for sh, ow in parts:
+        h = _mix64(sh)
+        at = (h >> np.uint64(64 - bits)).astype(np.int64)  # the bin
+        at += ow * k
+        h &= np.uint64(0xFFFFFFFF)  # the value
+        np.minimum.at(sig, at, h)
     sig = sig.reshape(n, k)
     empty = sig == empty_val
     has_any = ~empty.all(axis=1)
@@ -423,7 +437,6 @@ class CorpusAccumulator:
         start = np.zeros(n, dtype=np.int64)
         np.cumsum(lens_a[:-1], out=start[1:])
         end = start + lens_a
-        hashes = spans.hash(start, end)  # the normalised text's (its words'); 0 when empty
         cap_ok = lens_a > 0
         # first and last sentence of each caption (word runs of the caption: no word spans a
         # sentence end): a one-sentence caption is its own first sentence (same words, same
@@ -441,11 +454,14 @@ class CorpusAccumulator:
             plen = np.fromiter(map(len, words_many(pieces)), dtype=np.int64, count=len(pieces))
             first_w[multi] = plen[0::2]
             last_w[multi] = plen[1::2]
-        first_h = spans.hash(start, start + first_w)
-        last_h = spans.hash(end - last_w, end)
+        # the word runs hashed, 5 per caption in one call: the whole caption (its normalised
+        # text's hash; 0 when empty), first and last sentence, and their first k words
         k = self._prefix_words
-        pfirst = spans.hash(start, start + np.minimum(first_w, k))
-        plast = spans.hash(end - last_w, end - last_w + np.minimum(last_w, k))
+        last_a = end - last_w
+        hashes, first_h, last_h, pfirst, plast = spans.hash(
+            np.concatenate([start, start, last_a, start, last_a]),
+            np.concatenate([end, start + first_w, end, start + np.minimum(first_w, k), last_a + np.minimum(last_w, k)]),
+        ).reshape(5, n)
         phash = np.zeros(0, dtype=np.uint64)
         nonempty = np.zeros(0, dtype=bool)
         if multi:
@@ -471,9 +487,9 @@ class CorpusAccumulator:
         lens = lens_a
         return CorpusRecord(
             names=names, src=np.array(src, dtype=np.int32), caption_ids=list(caption_ids),
-            img=_hashes(list(map(str, image_ids))), hash=hashes, w_all=lens.astype(np.int32),
-            cap_ok=cap_ok,
-            cap_texts=[t if ok else "" for t, ok in zip(txts, cap_ok.tolist(), strict=True)],  # only these are offered
+            img=_id_hashes(image_ids), hash=hashes, w_all=lens.astype(np.int32), cap_ok=cap_ok,
+            # only the texts with words are offered
+            cap_texts=txts if cap_ok.all() else [t if ok else "" for t, ok in zip(txts, cap_ok.tolist(), strict=True)],
             first_h=first_h, first_w=first_w.astype(np.int32), last_h=last_h, last_w=last_w.astype(np.int32),
             pfirst=pfirst, plast=plast, multi=np.array(multi, dtype=np.int64), pieces=pieces, piece_hash=phash,
             piece_ok=nonempty, pre_src=src_i, pre_hash=hs_i, pre_texts=ts_i,
@@ -534,16 +550,14 @@ class CorpusAccumulator:
             flat = np.frombuffer(self._pend_tokens, dtype=np.uint32).astype(np.uint64)
             lens_ok = lens[ok]
             n_ok = lens_ok.size
-            starts = np.concatenate([[0], np.cumsum(lens_ok)[:-1]])
-            # bigrams: token i and i+1 of the same caption
-            nxt = np.ones(flat.size, dtype=bool)
-            nxt[starts + lens_ok - 1] = False
-            idx = np.nonzero(nxt)[0]
-            big = (flat[idx] * np.uint64(0x9E3779B97F4A7C15)) ^ (flat[idx + 1] << np.uint64(32)) ^ np.uint64(0x5BD1E995)
-            owner_uni = np.repeat(np.arange(n_ok), lens_ok)
-            shingles = np.concatenate([flat, big])
-            owner = np.concatenate([owner_uni, owner_uni[idx]])
-            sig[ok] = _one_permutation_minhash(shingles, owner, n_ok, self.k)
+            owner = np.repeat(np.arange(n_ok, dtype=np.int64), lens_ok)
+            # bigrams: token i and i+1 of the same caption (the pairs across two captions dropped)
+            with np.errstate(over="ignore"):
+                big = flat[:-1] * np.uint64(0x9E3779B97F4A7C15)
+                big ^= flat[1:] << np.uint64(32)
+                big ^= np.uint64(0x5BD1E995)
+            same = owner[:-1] == owner[1:]
+            sig[ok] = _one_permutation_minhash([flat, big[same]], [owner, owner[:-1][same]], n_ok, self.k)
         r = self.k // self.bands
         bands = np.zeros((n, self.bands), dtype=np.uint64)  # 0: no tokens, no band keys
         with np.errstate(over="ignore"):
