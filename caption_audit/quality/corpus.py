@@ -46,10 +46,9 @@ _CHUNK = 2048
 # Hashes are stable (the same in every process and run, unlike Python's salted ``hash()``), so a
 # record prepared in any process (a forked pool worker, a Ray actor) can be absorbed by another:
 # a caption's, sentence's or prefix's hash is a polynomial hash of its words' crc32 values
-# (:func:`_span_hashes`, from :attr:`~caption_audit.quality.checks.CaptionBatch.word_crc`, which
+# (:class:`_Spans`, from :attr:`~caption_audit.quality.checks.CaptionBatch.word_crc`, which
 # the MinHash sketches use too), an image id's one of its UTF-8 bytes (:func:`_hashes`). 0 stands
 # for "no text"; no text of one word or more hashes to 0.
-_MASK = (1 << 64) - 1
 _BITMAP_BITS = 1 << 24
 _POLY = 0x9E3779B97F4A7C15  # odd: invertible modulo 2**64
 _POLY_INV = pow(_POLY, -1, 1 << 64)
@@ -166,7 +165,7 @@ class CorpusRecord:
     :meth:`CorpusAccumulator.absorb`: picklable and compact (numpy arrays, plus the texts the
     text keepers may be offered, in offer order). Sources are by name (``names``, in order of
     first appearance; ``src``/``pre_src`` index it), not by the accumulator's registry. Hashes
-    are Python's salted ``hash()``: absorb a record only in a process with the preparer's salt.
+    are stable (the same in every process): a record may be absorbed in any process.
 
     Per caption: ``caption_ids``, ``src``, ``img`` (image id hash), ``hash`` (normalised text),
     ``w_all`` (words), ``cap_ok`` (non-empty normalised text) and ``cap_texts`` (its text, "" when
@@ -419,9 +418,8 @@ class CorpusAccumulator:
         the captions, computed without touching this accumulator's state (only its settings), as
         a picklable :class:`CorpusRecord`. :meth:`absorb` adds it; ``absorb(prepare(...))`` is
         ``add_batch``. A pool worker prepares the batches it scores; the parent absorbs their
-        records in batch order. The text hashes are Python's ``hash()`` of str (salted per
-        process): a record must be absorbed by a process with the same salt (a forked child of
-        the accumulator's process, or that process itself)."""
+        records in batch order. The hashes are stable (:class:`_Spans`, :func:`_hashes`): the
+        record may be prepared in another process (a forked worker, a Ray actor)."""
         n = len(b)
         if not (len(sources) == len(image_ids) == len(caption_ids) == n):
             raise ValueError("add_batch: sources, image_ids, caption_ids and texts differ in length")
@@ -713,7 +711,7 @@ class CorpusAccumulator:
                     def text_of(key: int, s: int = s_, keeper: Any = keeper, kind: str = kind) -> str | None:
                         return keeper.get(s, key) or (self._cap_texts.get(s, key) if kind == "sentence" else None)
 
-                    # ties in count are ordered by text (hashes are salted per process), then key;
+                    # ties in count are ordered by text, then key (a hash: arbitrary but stable);
                     # only the candidates that can reach the top k are looked up and sorted
                     cands = _top_candidates(by_src[s_], top_k, lambda kc: kc[1])
                     cands.sort(key=lambda kc: (-kc[1], text_of(kc[0]) or ""))
