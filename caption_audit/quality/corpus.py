@@ -465,20 +465,30 @@ class CorpusAccumulator:
         if multi:
             phash = np.stack([first_h[multi], last_h[multi]], axis=1).ravel()
             nonempty = phash != 0
-        # prefixes offered in the order first, last of caption 1, then caption 2, ...
-        # (empty prefixes are not offered: left out here); their texts: the first words
+        # prefixes offered in the order first, last of caption 1, then caption 2, ... (empty
+        # prefixes are not offered: left out here), each (source, hash) only at its first offer:
+        # the text keeper keeps the text of a hash's first offer, later ones change nothing
         hs_i = np.stack([pfirst, plast], axis=1).ravel()
         offered = np.flatnonzero(hs_i)
-        n_first = np.minimum(first_w, k).tolist()
-        ts_first = list(map(" ".join, map(operator.getitem, tokens, map(slice, itertools.repeat(0), n_first))))
-        ts_last = [""] * n
-        for i in multi:
-            a_ = int(lens_a[i] - last_w[i])
-            ts_last[i] = " ".join(tokens[i][a_:a_ + k])
-        ts_i = list(itertools.compress(itertools.chain.from_iterable(zip(ts_first, ts_last, strict=True)),
-                                       (hs_i != 0).tolist()))
+        src_a = np.array(src, dtype=np.int32)
+        src_i = src_a[offered >> 1]
         hs_i = hs_i[offered]
-        src_i = np.repeat(np.array(src, dtype=np.int32), 2)[offered]
+        keys = (hs_i,) if len(names) == 1 else (hs_i, src_i)
+        order = np.lexsort(keys)  # stable: a group's first row is its first offer
+        again = np.zeros(order.size, dtype=bool)  # the same key as the row before, in key order
+        again[1:] = True
+        for key in keys:
+            ks = key[order]
+            again[1:] &= ks[1:] == ks[:-1]
+        first = np.sort(order[~again])
+        offered, src_i, hs_i = offered[first], src_i[first], hs_i[first]
+        # their texts: the first k words of the first (last) sentence
+        cap_i = offered >> 1
+        last_i = (offered & 1).astype(bool)
+        lo = np.where(last_i, (last_a - start)[cap_i], 0)
+        hi = lo + np.where(last_i, np.minimum(last_w, k)[cap_i], np.minimum(first_w, k)[cap_i])
+        ts_i = list(map(" ".join, map(operator.getitem, map(tokens.__getitem__, cap_i.tolist()),
+                                      map(slice, lo.tolist(), hi.tolist()))))
         # MinHash tokens: the words of the captions long enough for the near-duplicate search
         long_enough = lens_a >= self._near_min
         toks = crc if long_enough.all() else crc[np.repeat(long_enough, lens_a)]
