@@ -14,7 +14,9 @@ feeds the corpus from the checks' tokenisation), ``workers`` = the same as ``--w
 them (the checks in the workers, each batch's corpus record prepared there from the checks'
 tokenisation and pickled; the parent unpickles and absorbs the records in batch order, then
 ``finish``; both sides summed against one process's text stage; ``parent s`` = the parent's
-side alone). Ray still reads the captions back (``run_quality(..., read_back=True)``). Target: <= 10%. Each repeat times the text
+side alone; Ray's actors do the same since 2026-12-02 08:00: the records' hashes are stable
+across processes). Resumed runs still read the captions back (``run_quality(..., read_back=True)``,
+the ``read back`` column). Target: <= 10%. Each repeat times the text
 stage and then the checks, so that both see the same machine load; the share reported is the
 median of the per-repeat shares (also shown over the parse alone, the definition used before
 2026-12-02 06:00, which leaves out ``text_problem``: the checks reuse its result, so its cost
@@ -65,7 +67,8 @@ def run_quality(rows, problems=None, batch=1000, *, one_process=True, read_back=
     holds both; ``corpus_s`` is ``finish``). Otherwise (``--workers N``): ``check_batch`` in the
     scorer with a ``CorpusRecorder`` (each batch's record prepared from the checks' tokenisation)
     and the record pickled as a worker sends it (``checks_s``); the parent unpickles and absorbs
-    the records in batch order, then ``finish`` (``corpus_s``). ``read_back`` (Ray, resumed runs):
+    the records in batch order, then ``finish`` (``corpus_s``); Ray's actors and driver do the
+    same. ``read_back`` (resumed runs):
     ``check_batch`` alone in the scorer, then the parent's corpus pass, which tokenises the scored
     captions again (``add_batch`` on 4,096 texts at a time, then ``finish``). Returns (times,
     (quality_issues, reasons) per caption, corpus)."""
@@ -231,9 +234,9 @@ def main() -> None:
     print("share = quality checks + corpus pass over the text stage (text_problem + parse, as the batch scorer runs")
     print("them), one process (the corpus fed from the checks' tokenisation; 'checks s' holds both, 'corpus s' is")
     print("finish), median of the per-repeat shares; 'of parse' = over the parse alone; 'workers' = as --workers N")
-    print("runs them (checks + corpus records prepared in the workers; the parent absorbs the records in batch")
-    print("order and finishes: 'parent s'); 'read back' = as Ray and resumed runs do (the parent's corpus pass")
-    print("tokenises the scored captions again: its 'parent s')")
+    print("and Ray run them (checks + corpus records prepared in the workers / actors; the parent absorbs the")
+    print("records in batch order and finishes: 'parent s'); 'read back' = as resumed runs do (the parent's corpus")
+    print("pass tokenises the scored captions again: its 'parent s')")
 
     rows, (issues, reasons), corpus = kept["opera (long)"]
     print("\nOPERA files: repetition loops, other flags, most common openers")
