@@ -628,7 +628,7 @@ class CaptionBatch:
         (a uint32 numpy array): a stable word hash, shared by the repetition filter of
         :func:`check_captions` and the MinHash sketches of the corpus pass."""
         if self._crc is None:
-            self._crc = word_crc32(list(itertools.chain.from_iterable(self.tokens)))
+            self._crc = word_crc32(itertools.chain.from_iterable(self.tokens), sum(map(len, self.tokens)))
         return self._crc
 
 

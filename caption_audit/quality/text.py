@@ -6,6 +6,7 @@ import functools
 import itertools
 import re
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,16 +120,19 @@ _CRC_MAX = 500_000
 _CRC = _Crc32Cache()
 
 
-def word_crc32(tokens: list[str]) -> np.ndarray:
+def word_crc32(tokens: Iterable[str], count: int | None = None) -> np.ndarray:
     """``zlib.crc32`` of the UTF-8 bytes of each token, as a uint32 array: a stable (unsalted)
-    word hash, computed once per distinct word and process (a bounded cache).
+    word hash, computed once per distinct word and process (a bounded cache). ``tokens`` may be
+    any iterable when ``count`` (its length) is given.
 
     >>> word_crc32(["a", "dog", "a"]).tolist() == [zlib.crc32(b"a"), zlib.crc32(b"dog"), zlib.crc32(b"a")]
     True
     """
     import numpy as np  # lazy: ``import caption_audit.quality`` stays without numpy
 
-    return np.fromiter(map(_CRC.__getitem__, tokens), dtype=np.uint32, count=len(tokens))
+    if count is None:
+        count = len(tokens)  # type: ignore[arg-type]
+    return np.fromiter(map(_CRC.__getitem__, tokens), dtype=np.uint32, count=count)
 
 
 def normalise(text: str) -> str:
