@@ -62,10 +62,14 @@ def test_bad_engine_settings_are_config_errors(inputs: tuple[Path, Path, Path], 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'caption-audit[ray]')")
 def test_ray_engine_equals_local(inputs: tuple[Path, Path, Path], tmp_path: Path) -> None:
     """``--engine ray`` on a local Ray (CPU), in a subprocess with a hard timeout: a Ray that
-    deadlocks (see environment notes: a full actor pool on 2 cores) fails the test, not CI."""
+    deadlocks (see environment notes: a full actor pool on 2 cores) fails the test, not CI. The
+    actors prepare the corpus records: the quality pass never reads the captions back."""
     caps, objs, ref = inputs
     out = tmp_path / "ray"
-    cmd = [sys.executable, "-c", "import sys; from caption_audit.cli import main; sys.exit(main())",
+    no_read_back = ("import caption_audit.quality.run as q\n"
+                    "def _corpus(*_):\n    raise AssertionError('the quality pass read the captions back')\n"
+                    "q._corpus = _corpus\n")
+    cmd = [sys.executable, "-c", no_read_back + "import sys; from caption_audit.cli import main; sys.exit(main())",
            "run", "--captions", str(caps), "--objects", str(objs), "--out", str(out), "--batch-size", "40",
            "--bootstrap", "50", "--quiet", "--no-resume", "--engine", "ray", "--workers", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
