@@ -23,6 +23,7 @@ from caption_audit.quality.checks import (
 from caption_audit.quality.text import (
     sentence_spans,
     sentences,
+    word_counts,
     word_crc32,
     words,
     words_many,
@@ -44,6 +45,15 @@ def test_words_many_equals_words(alphabet, batch):
     for b in range(0, len(texts), batch):
         chunk = texts[b:b + batch]
         assert words_many(chunk) == [words(t) for t in chunk], chunk
+
+
+@pytest.mark.parametrize("alphabet", [ASCII, MIXED], ids=["ascii", "mixed"])
+@pytest.mark.parametrize("batch", [1, 5, 500])
+def test_word_counts_equal_words(alphabet, batch):
+    texts = _texts(alphabet, 3000, seed=batch + 1) + ["It's the dogs' toy 'ball'", "ΟΔΟΣ. Σ", ""]
+    for b in range(0, len(texts), batch):
+        chunk = texts[b:b + batch]
+        assert word_counts(chunk).tolist() == [len(words(t)) for t in chunk], chunk
 
 
 def test_words_many_apostrophes_and_sigma():

@@ -40,7 +40,7 @@ import pandas as pd
 
 from caption_audit.gc_pause import gc_paused
 from caption_audit.quality.checks import CaptionBatch, CaptionText, with_batch
-from caption_audit.quality.text import settings, words_many
+from caption_audit.quality.text import settings, word_counts
 
 _CHUNK = 2048
 # Hashes are stable (the same in every process and run, unlike Python's salted ``hash()``), so a
@@ -449,7 +449,7 @@ class CorpusAccumulator:
             # first and last sentence of caption 1, then of caption 2, ...: the order in which
             # the text keeper sees them (its second-sighting rule depends on it)
             pieces = [p for i in multi for p in (sents[i][0], sents[i][-1])]
-            plen = np.fromiter(map(len, words_many(pieces)), dtype=np.int64, count=len(pieces))
+            plen = word_counts(pieces)
             first_w[multi] = plen[0::2]
             last_w[multi] = plen[1::2]
         # the word runs hashed, 5 per caption in one call: the whole caption (its normalised
