@@ -208,3 +208,27 @@ def test_minhash_densification_matches_the_definition():
     shingles = rng.integers(0, 1 << 62, owner.size).astype(np.uint64)
     got = _one_permutation_minhash(shingles, owner, 300, 64)
     assert got.tolist() == _minhash_reference(shingles, owner, 300, 64)
+
+
+@pytest.mark.parametrize("n_src, n_keys", [(1, 5), (3, 40), (2, 10_000), (1, 1)])
+def test_later_members_match_the_groups(n_src, n_keys):
+    """The near-duplicate band pairs (issue #15: one sort, no per-row group arrays) are the rows
+    of ``_Groups``' groups of two or more that are not their group's first, with that first row,
+    in row order; on random keys with many collisions, one source or several, and none."""
+    import numpy as np
+
+    from caption_audit.quality.corpus import _Groups, _later_members
+
+    rng = np.random.default_rng(n_src * 7 + n_keys)
+    for n in (0, 1, 2, 500):
+        src = rng.integers(0, n_src, n).astype(np.int32)
+        key = rng.integers(0, n_keys, n).astype(np.uint64)
+        g = _Groups(src, key) if n else None
+        if n:
+            first = g.first[g.gid]
+            keep = (g.size[g.gid] >= 2) & (np.arange(n) != first)
+            want = (np.flatnonzero(keep), first[keep])
+        else:
+            want = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        got = _later_members(src, key)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])

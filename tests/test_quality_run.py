@@ -102,6 +102,54 @@ def test_summary_equals_sql_path(run_dir, summary):
             assert (got is None and v is None) or math.isclose(got, v, abs_tol=1e-12), (source, k)
 
 
+def test_rewrite_streams_in_small_batches(run_dir, tmp_path, monkeypatch):
+    """The captions pass (merge + corpus columns, issue #15) streams: read in batches of 5 rows
+    and cut into row groups of 12 rows or 2 KB of Arrow data, it writes the same table, the same
+    clean sums and flag counts as with the default sizes, in more and smaller row groups; with
+    the defaults the demo run's table is one row group with the run's corpus columns."""
+    import shutil
+
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from caption_audit.quality import run as qrun
+
+    class NoStats:  # the corpus statistics are folded elsewhere in a run; here only the table
+        sources: dict = {}
+
+    src = run_dir / "captions.parquet"
+    values = qrun._corpus_values(qrun._corpus([src]).captions)
+    outs = {}
+    for name, rows, group_rows, group_bytes in (("default", None, qrun._GROUP_ROWS, qrun._GROUP_BYTES),
+                                                ("rows", 5, 12, qrun._GROUP_BYTES), ("bytes", 5, 12, 2048)):
+        monkeypatch.setattr(qrun, "_GROUP_ROWS", group_rows)
+        monkeypatch.setattr(qrun, "_GROUP_BYTES", group_bytes)
+        part = tmp_path / f"{name}-part.parquet"
+        shutil.copy(src, part)
+        out = tmp_path / name / "captions.parquet"
+        out.parent.mkdir()
+        clean, flags = qrun._rewrite([part], out, values, NoStats(), rows=rows)
+        meta = pq.ParquetFile(out).metadata
+        outs[name] = (pq.read_table(out), clean, flags,
+                      [meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
+    table, clean, flags, groups = outs["default"]
+    before = pq.read_table(src)
+    for col in ("dup_group_size", "dup_images", "near_dup_of", "near_dup_images", "boilerplate_share",
+                *qrun.CORPUS_FLAG_COLUMNS.values()):
+        assert table.column(col).equals(before.column(col)), col
+    assert groups == [table.num_rows]
+    assert outs["rows"][3][:-1] == [15] * (len(outs["rows"][3]) - 1)  # 3 batches of 5: the first >= 12
+    assert len(outs["bytes"][3]) > len(outs["rows"][3])
+    for name in ("rows", "bytes"):
+        t, c, f, g = outs[name]
+        assert t.equals(table) and f == flags and sum(g) == table.num_rows
+        assert c.keys() == clean.keys()
+        for source, sums in clean.items():
+            (a, ids_a), (b, ids_b) = sums.table(), c[source].table()
+            assert list(ids_a) == list(ids_b)
+            assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
 def test_metrics_clean(summary):
     src = summary["sources"]["authored"]
     clean = src["metrics_clean"]

@@ -43,6 +43,7 @@ from caption_audit.quality.checks import CaptionBatch, CaptionText, with_batch
 from caption_audit.quality.text import settings, word_counts
 
 _CHUNK = 2048
+_SIM_ROWS = 16_384  # near-duplicate candidate pairs compared at a time (3 x 1 MB of sketches)
 # Hashes are stable (the same in every process and run, unlike Python's salted ``hash()``), so a
 # record prepared in any process (a forked pool worker, a Ray actor) can be absorbed by another:
 # a caption's, sentence's or prefix's hash is a polynomial hash of its words' crc32 values
@@ -383,8 +384,10 @@ class CorpusAccumulator:
         self._w_all = array("i")
         self._pend_tokens = array("I")  # crc32 of each token of the pending captions
         self._pend_lens: list[int] = []
-        self._bands_chunks: list[np.ndarray] = []
-        self._sig_chunks: list[np.ndarray] = []
+        # per caption: its band keys (uint64 each) and the low byte of each MinHash value, row
+        # after row; grown in place (no list of chunks concatenated, so no second copy in finish)
+        self._bands = array("Q")
+        self._sig = array("B")
         cap = int(cfg["max_kept_texts"])
         if keepers:  # not for one that only prepares (CorpusRecorder): no 2 MB bitmaps
             self._cap_texts = _TextKeeper(cap, second_sight=True)
@@ -571,16 +574,24 @@ class CorpusAccumulator:
         with np.errstate(over="ignore"):
             mixed = sig[ok] * self._band_mult[None, :]
             bands[ok] = mixed.reshape(-1, self.bands, r).sum(axis=2, dtype=np.uint64)
-        self._bands_chunks.append(bands)
-        self._sig_chunks.append((sig & np.uint64(0xFF)).astype(np.uint8))
+        self._bands.frombytes(bands.tobytes())
+        self._sig.frombytes((sig & np.uint64(0xFF)).astype(np.uint8).tobytes())
         self._pend_tokens = array("I")
         self._pend_lens = []
 
     # -- results ---------------------------------------------------------------------------
-    def finish(self) -> CorpusResult:
-        """Group the hashes: exact duplicates, near-duplicate clusters, boilerplate, top lists."""
+    def finish(self, *, release: bool = False) -> CorpusResult:
+        """Group the hashes: exact duplicates, near-duplicate clusters, boilerplate, top lists.
+        ``release``: then free the per-caption state (the accumulator holds no caption
+        afterwards; its text keepers are kept), e.g. before a pass over the captions table."""
         with gc_paused():
-            return self._finish()
+            result = self._finish()
+        if release:
+            self._ids = []
+            for name in ("_src", "_img", "_hash", "_first", "_last", "_pfirst", "_plast", "_w_first", "_w_last",
+                         "_w_all", "_bands", "_sig"):
+                setattr(self, name, array(getattr(self, name).typecode))
+        return result
 
     def _finish(self) -> CorpusResult:
         self._flush()
@@ -626,11 +637,11 @@ class CorpusAccumulator:
                          nimg: np.ndarray) -> tuple[list[str | None], np.ndarray]:
         n = src.size
         near_of: list[str | None] = [None] * n
-        near_imgs = nimg.astype(np.int64).copy()
+        near_imgs = nimg.astype(np.int64)  # a copy
         if not n:
             return near_of, near_imgs
-        bands = np.concatenate(self._bands_chunks)
-        sig = np.concatenate(self._sig_chunks)
+        bands = np.frombuffer(self._bands, dtype=np.uint64).reshape(n, self.bands)
+        sig = np.frombuffer(self._sig, dtype=np.uint8).reshape(n, self.k)
         valid = bands[:, 0] != 0
         # one representative per (source, exact text): its first caption
         rep_mask = np.zeros(n, dtype=bool)
@@ -649,14 +660,16 @@ class CorpusAccumulator:
         thr = float(self.cfg["near_threshold"])
         src_r = src[reps]
         for b in range(self.bands):
-            g = _Groups(src_r, bands[reps, b])
-            in_pair = g.size[g.gid] >= 2
-            if not in_pair.any():
+            members, first = _later_members(src_r, bands[reps, b])
+            if not members.size:
                 continue
-            first = reps[g.first[g.gid]]  # first representative with the same band key
-            keep = in_pair & (reps != first)
-            members, first = reps[keep], first[keep]
-            sims = (sig[members] == sig[first]).mean(axis=1)
+            # the representatives sharing this band key with an earlier one, in row order, and
+            # the first representative with that key
+            members, first = reps[members], reps[first]
+            sims = np.empty(members.size)
+            for lo in range(0, members.size, _SIM_ROWS):  # in blocks: the candidates can be most rows
+                sl = slice(lo, lo + _SIM_ROWS)
+                sims[sl] = (sig[members[sl]] == sig[first[sl]]).mean(axis=1)
             for i, f in zip(members[sims >= thr].tolist(), first[sims >= thr].tolist(), strict=True):
                 ri, rf = find(i), find(f)
                 if ri != rf:
@@ -778,12 +791,38 @@ def _top_candidates(items: list, k: int, rank: Any) -> list:
     return [x for x in items if rank(x) >= kth]
 
 
+def _later_members(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows whose keys (numpy arrays of one length) equal an earlier row's, in row order,
+    and for each the first row with those keys: what ``_Groups`` gives for the rows of groups
+    of two or more that are not their group's first, with one sort and no per-row group arrays
+    (memory about 30 bytes a row, not 100: the near-duplicate bands of a large corpus)."""
+    keys = tuple(k for k in keys if k.size and k.min() != k.max()) or keys[-1:]
+    order = np.lexsort(keys[::-1])  # stable: rows of a group in row order
+    same = np.ones(max(order.size - 1, 0), dtype=bool)
+    for k in keys:
+        ks = k[order]
+        same &= ks[1:] == ks[:-1]
+        del ks
+    later = np.flatnonzero(same) + 1  # sorted positions repeating the previous one's keys
+    if not later.size:
+        return later, later
+    starts = np.flatnonzero(~same) + 1  # sorted positions starting a group (besides 0)
+    del same
+    first = np.zeros(later.size, dtype=np.int64)
+    at = np.searchsorted(starts, later, side="right")
+    has = at > 0
+    first[has] = starts[at[has] - 1]
+    rows, first = order[later], order[first]
+    by_row = np.argsort(rows, kind="stable")
+    return rows[by_row], first[by_row]
+
+
 class _Groups:
     """Rows grouped by equal keys (numpy arrays of one length), groups numbered in sorted key
     order: ``gid`` (group of each row), ``first`` (first row of each group), ``size`` (rows per
     group). What pandas' ``groupby(...).transform("size")`` / ``duplicated`` give, without pandas."""
 
-    __slots__ = ("order", "gid", "first", "size", "_starts")
+    __slots__ = ("order", "gid", "first", "size")
 
     def __init__(self, *keys: np.ndarray):
         n = keys[0].size
@@ -794,13 +833,16 @@ class _Groups:
         for k in keys:
             ks = k[self.order]
             change[1:] |= ks[1:] != ks[:-1]
+            del ks
         if n:
             change[0] = True
         starts = np.nonzero(change)[0]
-        self._starts = starts
-        gid_sorted = np.cumsum(change) - 1
+        gid_sorted = np.cumsum(change)
+        del change
+        gid_sorted -= 1
         self.gid = np.empty(n, dtype=np.int64)
         self.gid[self.order] = gid_sorted
+        del gid_sorted
         self.first = self.order[starts]
         self.size = np.diff(np.append(starts, n))
 

@@ -50,7 +50,13 @@ CLEAN_METRICS: tuple[str, ...] = ("chair_i", "chair_s", "coverage", "halluc_per_
 #: rows of the per-source top lists kept in summary.json
 TOP_ROWS = 10
 
-_BATCH_ROWS = 65_536
+# the pass over captions.parquet (issue #15: memory bounded whatever the caption count): rows
+# read, filled and summed at a time; a row group of the output is written once it holds
+# _GROUP_ROWS rows or _GROUP_BYTES of Arrow data (ShareGPT4V-long captions, about 1.7 KB a row:
+# 12,288 rows)
+_BATCH_ROWS = 4_096
+_GROUP_ROWS = 65_536
+_GROUP_BYTES = 16 << 20
 # judged rows of mentions.parquet / claims.parquet per (source, decile, sentence bin), from the
 # position columns the batch scorer wrote (no join with captions.parquet, no per-row Python)
 _POSITION_SQL = ("select source, decile, least(sentence_idx, ?) as sbin, count(*) as n, "
@@ -89,18 +95,23 @@ def quality_pass(run_dir: Path, stats: Any, *, n_resamples: int = 1000, confiden
     pass; None: ``captions.parquet`` is already merged and is rewritten in place.
     ``corpus``: a :class:`~caption_audit.quality.corpus.CorpusAccumulator` to which the scoring
     pass added every scored caption in captions order (local engine, one process or a worker
-    pool, nothing resumed); None: the captions are read back (from ``parts`` or
-    captions.parquet) and added here.
+    pool, nothing resumed): finished here and emptied (its per-caption arrays are freed before
+    the captions pass); None: the captions are read back (from ``parts`` or captions.parquet)
+    and added here.
     mentions.parquet and claims.parquet must be merged already (:func:`position_block`).
+    Memory: the per-caption corpus columns (numpy arrays and two lists) and one row group.
     """
     from caption_audit.store.layout import table_file
 
     caps = table_file(run_dir, "captions")
     sources = [caps] if parts is None else list(parts)
-    corpus = _corpus(sources) if corpus is None else corpus.finish()
-    clean, flag_counts = _rewrite(sources, caps, corpus.captions, stats)
+    corpus = _corpus(sources) if corpus is None else corpus.finish(release=True)
+    values = _corpus_values(corpus.captions)
+    reused, openers = corpus.reused, corpus.openers
+    del corpus  # its per-caption DataFrame (caption ids...) is not needed past here
+    clean, flag_counts = _rewrite(sources, caps, values, stats)
     report = QualityReport()
-    report.quality = _quality_block(corpus, flag_counts)
+    report.quality = _quality_block(reused, openers, flag_counts)
     for name, sums in clean.items():
         report.metrics_clean[name] = _clean_block(sums, n_resamples=n_resamples, confidence=confidence, seed=seed)
     for name in stats.sources:  # a source whose every caption is degenerate: metrics undefined
@@ -127,35 +138,63 @@ def _corpus(paths: list[Path]) -> Any:
     return acc.finish()
 
 
-def _chunks(paths: list[Path], schema: Any) -> Any:
-    """The rows of ``paths`` (captions tables, in order) as tables of :data:`_BATCH_ROWS` rows
-    (the last one shorter), cast to ``schema``: the output's row groups do not depend on the
-    shard size."""
+def _chunks(paths: list[Path], schema: Any, rows: int) -> Any:
+    """The rows of ``paths`` (captions tables, in order) as tables of ``rows`` rows (the last
+    one shorter), cast to ``schema``: streamed, at most about ``2 × rows`` rows in memory."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     buf: list[Any] = []
     n = 0
     for path in paths:
-        for b in pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS):
+        for b in pq.ParquetFile(path).iter_batches(batch_size=rows):
             t = pa.Table.from_batches([b])
             if not t.schema.equals(schema):
                 t = t.cast(schema)
             buf.append(t)
             n += t.num_rows
-            while n >= _BATCH_ROWS:
+            while n >= rows:
                 whole = pa.concat_tables(buf)
-                yield whole.slice(0, _BATCH_ROWS).combine_chunks()
-                buf, n = [whole.slice(_BATCH_ROWS)], n - _BATCH_ROWS
+                yield whole.slice(0, rows).combine_chunks()
+                buf, n = [whole.slice(rows)], n - rows
     if n:
         yield pa.concat_tables(buf).combine_chunks()
 
 
-def _rewrite(paths: list[Path], caps: Path, corpus: Any, stats: Any
+class _GroupWriter:
+    """Appends tables to a Parquet writer as row groups: the tables are held until they reach
+    :data:`_GROUP_ROWS` rows or :data:`_GROUP_BYTES` bytes of Arrow data (whichever comes first),
+    then written as one row group without concatenating them: memory holds one row group."""
+
+    def __init__(self, writer: Any):
+        self.writer = writer
+        self.buf: list[Any] = []
+        self.rows = 0
+        self.bytes = 0
+
+    def add(self, table: Any) -> None:
+        self.buf.append(table)
+        self.rows += table.num_rows
+        self.bytes += table.nbytes
+        if self.rows >= _GROUP_ROWS or self.bytes >= _GROUP_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the held tables as one row group (their chunks are not concatenated)."""
+        import pyarrow as pa
+
+        if self.rows:
+            self.writer.write_table(pa.concat_tables(self.buf), row_group_size=self.rows)
+        self.buf, self.rows, self.bytes = [], 0, 0
+
+
+def _rewrite(paths: list[Path], caps: Path, values: dict[str, Any], stats: Any, *, rows: int | None = None
              ) -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
     """Write ``caps`` (captions.parquet) from the captions tables ``paths`` with the corpus
-    columns filled (Arrow arrays, no pandas round trip of the table); fold the corpus statistics
-    into ``stats``; return the per-source sums of the non-degenerate captions and flag counts."""
+    columns filled from ``values`` (:func:`_corpus_values`; Arrow arrays, no pandas round trip of
+    the table); fold the corpus statistics into ``stats``; return the per-source sums of the
+    non-degenerate captions and flag counts. Streamed: ``rows`` (default :data:`_BATCH_ROWS`)
+    rows are read, filled and summed at a time."""
     import numpy as np
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -167,18 +206,18 @@ def _rewrite(paths: list[Path], caps: Path, corpus: Any, stats: Any
 
     corpus_idx = [STAT_COLUMNS.index(c) for c in CORPUS_STATS]
     stat_cols = [c for c in dict.fromkeys(CAPTION_COLUMNS) if c in CAPTIONS_SCHEMA.names]
-    values = _corpus_values(corpus)
     pos = 0
     clean: dict[str, _SourceSums] = {}
     flags: dict[str, dict[str, int]] = {}
     tmp = caps.with_name(f".{caps.name}.quality.tmp")
     with pq.ParquetWriter(tmp, CAPTIONS_SCHEMA, compression="zstd") as w:
-        for table in _chunks(paths, CAPTIONS_SCHEMA):
+        groups = _GroupWriter(w)
+        for table in _chunks(paths, CAPTIONS_SCHEMA, rows or _BATCH_ROWS):
             scored = pc.fill_null(pc.equal(table.column("status"), "scored"), False).to_numpy(zero_copy_only=False)
             k = int(scored.sum())
             table = _fill(table, scored, values, pos, pos + k)
             pos += k
-            w.write_table(table)
+            groups.add(table)
             st = stat_table(table.select(stat_cols).to_pandas())
             data = np.column_stack([st[c] for c in STAT_COLUMNS])
             corpus_data = np.zeros_like(data)
@@ -200,6 +239,7 @@ def _rewrite(paths: list[Path], caps: Path, corpus: Any, stats: Any
                 for check, col in (*QUALITY_FLAG_COLUMNS.items(), *CORPUS_FLAG_COLUMNS.items(), ("degenerate", "degenerate")):
                     counts[check] = counts.get(check, 0) + int(bools[col][sel].sum())
                 counts["scored"] = counts.get("scored", 0) + int(sel.sum())
+        groups.flush()
     if pos != len(values["issues"]):
         tmp.unlink(missing_ok=True)
         raise RuntimeError(f"quality pass: {pos} scored captions read back, {len(values['issues'])} added")
@@ -212,7 +252,7 @@ def _corpus_values(corpus: Any) -> dict[str, Any]:
     (one row per scored caption, in order) as numpy arrays / lists, converted once."""
     import numpy as np
 
-    share = np.asarray(corpus["boilerplate_share"].to_numpy(dtype=object, na_value=np.nan), dtype=np.float64)
+    share = corpus["boilerplate_share"].to_numpy(dtype=np.float64, na_value=np.nan)  # no float objects
     return {"dup_group_size": corpus["dup_group_size"].to_numpy(dtype=np.int64),
             "dup_images": corpus["dup_images"].to_numpy(dtype=np.int64),
             "near_dup_images": corpus["near_dup_images"].to_numpy(dtype=np.int64),
@@ -291,12 +331,12 @@ def _records(df: Any, cols: list[str], order: list[str]) -> list[dict[str, Any]]
     return out
 
 
-def _quality_block(corpus: Any, flags: dict[str, dict[str, int]]) -> dict[str, Any]:
-    """summary.json's ``quality`` block: flag counts, top reused captions, openers, closers."""
+def _quality_block(reused: Any, openers: Any, flags: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """summary.json's ``quality`` block: flag counts, top reused captions, openers, closers
+    (``reused``, ``openers``: those of :class:`~caption_audit.quality.corpus.CorpusResult`)."""
     from caption_audit.quality.checks import QUALITY_CHECKS
 
     sources: dict[str, Any] = {}
-    reused, openers = corpus.reused, corpus.openers
     for name, counts in flags.items():
         r = reused[reused["source"] == name] if len(reused) else reused
         o = openers[openers["source"] == name] if len(openers) else openers
