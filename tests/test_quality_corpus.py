@@ -126,6 +126,26 @@ def test_chunks_flush_consistently():
     assert (c["dup_images"] == 90).all()  # 4500 / 50 texts, each on 90 images
 
 
+def test_finish_release_frees_the_captions_and_keeps_the_result():
+    """``finish(release=True)`` (the run's quality pass, issue #15) returns what ``finish()`` does
+    and then holds no caption: its per-caption arrays are freed before the captions pass. The
+    caption ids (kept as UTF-8 bytes, not str objects) come back as the same strings."""
+    rows = [("s", str(i % 7), f"c{i}-\u00e9", f"{LONG} Item {i % 5}.") for i in range(300)]
+    results = []
+    for release in (False, True):
+        acc = CorpusAccumulator()
+        acc.add_batch(*map(list, zip(*rows, strict=True)))
+        results.append(acc.finish(release=release))
+        held = (len(acc._ids), len(acc._hash), len(acc._bands), len(acc._sig))
+        assert held == ((0, 0, 0, 0) if release else (300, 300, 300 * acc.bands, 300 * acc.k))
+    kept, freed = results
+    assert kept.captions.equals(freed.captions) and kept.reused.equals(freed.reused)
+    assert kept.openers.equals(freed.openers) and kept.n_captions == freed.n_captions
+    assert kept.captions["caption_id"].tolist() == [r[2] for r in rows]
+    near = kept.captions["near_dup_of"].dropna()
+    assert len(near) and near.isin(kept.captions["caption_id"]).all()
+
+
 # -- real data: OPERA openers and loops ------------------------------------------------------
 
 def _opera(model, decoding):

@@ -3,9 +3,11 @@ source, and the boilerplate openers/closers a source repeats.
 
 Fed caption by caption (:meth:`CorpusAccumulator.add`); :meth:`CorpusAccumulator.finish` returns
 per-caption columns and per-source tables. Only hashes and small integer arrays are kept per
-caption (about 330 bytes: ids, 6 hashes, 16 LSH band keys, a 64-byte MinHash sketch), never the
-texts; texts are kept only for the per-source top lists (at most ``max_kept_texts`` per source and
-kind), so memory stays bounded at a million captions (~400 MB incl. caption ids, estimated, not measured).
+caption (about 280 bytes: 6 hashes, 3 word counts, the source, 16 LSH band keys, a 64-byte
+MinHash sketch, the caption id as UTF-8 bytes; no Python object per caption), never the texts;
+texts are kept only for the per-source top lists (at most ``max_kept_texts`` per source and kind):
+about 350 MB at 1.246M captions; ``finish`` needs about 190 bytes a caption more while it runs
+(measured with tracemalloc on 60,000 ShareGPT4V-shaped captions, docs/performance.md).
 
 Near-duplicates: MinHash (Broder 1997) of the set of word unigrams+bigrams of the normalised
 caption, 64 values by one-permutation hashing with densification, computed in numpy batches of
@@ -257,6 +259,36 @@ class CorpusResult:
     n_captions: dict[str, int]
 
 
+class _Strings:
+    """A growing list of str kept as UTF-8 bytes and offsets: about ``len + 8`` bytes a string,
+    not the ~60 of a str object and its list slot (the caption ids of a large corpus)."""
+
+    __slots__ = ("data", "offsets")
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.offsets = array("q", [0])
+
+    def extend(self, items: list[str]) -> None:
+        enc = [t.encode() for t in items]  # strict: a str Arrow cannot hold fails here, as in pandas
+        ends = np.cumsum(np.fromiter(map(len, enc), dtype=np.int64, count=len(enc))) + self.offsets[-1]
+        self.data += b"".join(enc)
+        self.offsets.frombytes(ends.tobytes())
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> str:
+        return self.data[self.offsets[i]:self.offsets[i + 1]].decode()
+
+    def series(self) -> pd.Series:
+        """The strings as a pandas ``str`` Series (Arrow-backed: no str objects made)."""
+        import pyarrow as pa
+
+        arr = pa.LargeStringArray.from_buffers(len(self), pa.py_buffer(bytes(self.offsets)), pa.py_buffer(bytes(self.data)))
+        return arr.to_pandas()
+
+
 class _TextKeeper:
     """Keeps texts for a bounded number of hashes per source: on the second sighting of a hash
     (a 16M-bit bitmap says "seen before", false positives only cost a kept text) or always
@@ -371,7 +403,7 @@ class CorpusAccumulator:
         rng = np.random.default_rng(20240613)
         self._band_mult = rng.integers(1, 1 << 63, self.k, dtype=np.uint64) | np.uint64(1)
         self._sources: dict[str, int] = {}
-        self._ids: list[str] = []
+        self._ids = _Strings()  # caption ids, in add order
         self._src = array("i")
         self._img = array("Q")
         self._hash = array("Q")
@@ -587,7 +619,7 @@ class CorpusAccumulator:
         with gc_paused():
             result = self._finish()
         if release:
-            self._ids = []
+            self._ids = _Strings()
             for name in ("_src", "_img", "_hash", "_first", "_last", "_pfirst", "_plast", "_w_first", "_w_last",
                          "_w_all", "_bands", "_sig"):
                 setattr(self, name, array(getattr(self, name).typecode))
@@ -620,7 +652,7 @@ class CorpusAccumulator:
         code = dup_flag.astype(np.int64) + 2 * near_flag + 4 * bflag.astype(np.int64)
         issues = list(map(labels.__getitem__, code.tolist())) if n else []
         captions = pd.DataFrame({
-            "caption_id": self._ids,
+            "caption_id": self._ids.series(),
             "source": list(map(names.__getitem__, src.tolist())),
             "dup_group_size": size.astype(np.int64),
             "dup_images": nimg.astype(np.int64),

@@ -6,8 +6,8 @@ shards are merged (:func:`quality_pass`, called by :mod:`caption_audit.pipeline`
 
 1. ``captions.parquet`` (scored captions only) is streamed through
    :class:`~caption_audit.quality.corpus.CorpusAccumulator`;
-2. ``captions.parquet`` is rewritten row group by row group with the :data:`CORPUS_COLUMNS`
-   filled and the corpus flags appended to ``quality_issues``; the corpus statistics are folded
+2. ``captions.parquet`` is written (the shards merged, streamed in small batches) with the
+   :data:`CORPUS_COLUMNS` filled and the corpus flags appended to ``quality_issues``; the corpus statistics are folded
    into the run's :class:`~caption_audit.engine.stats.RunStats` (so ``duplicate_share``,
    ``near_duplicate_share`` and ``boilerplate_share`` of summary.json are exact, with CIs), and
    the statistics of the non-degenerate captions are summed per source for ``metrics_clean``;
@@ -15,8 +15,10 @@ shards are merged (:func:`quality_pass`, called by :mod:`caption_audit.pipeline`
    index are one DuckDB group-by over the position columns of mentions.parquet and
    claims.parquet (written by the batch scorer, :mod:`caption_audit.quality.position`).
 
-Memory: the accumulator (~330 bytes per caption), one row group, per-image sums. Caption texts
-in the top lists are untrusted strings: stored raw in summary.json, escaped where rendered.
+Memory (issue #15): the corpus columns (about 50 bytes per caption: the accumulator's arrays are
+freed once it is finished), one row group of the output (at most 65,536 rows or 16 MB of Arrow
+data; rows are read, filled and summed 4,096 at a time), per-image sums. Caption texts in the
+top lists are untrusted strings: stored raw in summary.json, escaped where rendered.
 
 Example::
 
