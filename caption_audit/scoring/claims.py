@@ -40,6 +40,9 @@ from caption_audit.scoring.resolvers.base import WEAK_CONFIDENCE
 from caption_audit.types import Claim, ClaimKind, ClaimVerdict, Resolution
 
 MIN_CONFIDENCE = 0.5
+# verdicts that decide a claim alone (rules 1 and 2) -> their ClaimResult value
+_DECISIVE = {ClaimVerdict.CONTRADICTED: ClaimVerdict.CONTRADICTED.value,
+             ClaimVerdict.SUPPORTED: ClaimVerdict.SUPPORTED.value}
 DEFAULT_RESOLVERS = ("instances", "pixels", "references", "detector")
 
 
@@ -113,6 +116,10 @@ def _weak_contradiction(resolutions: Sequence[Resolution]) -> tuple[list[Resolut
 
 def combine(claim: Claim, index: int, resolutions: Sequence[Resolution], names: set[str]) -> ClaimResult:
     """Apply the combination rule (module doc) to one claim's resolutions."""
+    if len(resolutions) == 1:  # the common case: one resolver spoke, strongly (rules 1 and 2)
+        r = resolutions[0]
+        if r.confidence >= MIN_CONFIDENCE and r.verdict in _DECISIVE:
+            return ClaimResult(index, _DECISIVE[r.verdict], r.resolver, r.evidence or "", r.confidence)
     strong = [r for r in resolutions if r.confidence >= MIN_CONFIDENCE]
     sup = sorted((r for r in strong if r.verdict == ClaimVerdict.SUPPORTED), key=lambda r: -r.confidence)
     con = sorted((r for r in strong if r.verdict == ClaimVerdict.CONTRADICTED), key=lambda r: -r.confidence)
