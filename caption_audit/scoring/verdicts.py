@@ -56,12 +56,16 @@ def judge_mention(m: Mention, gt: set[str] | None, evidence: Evidence | None = N
     stays on the row. The detector's best box and score are kept, also for a near miss.
     """
     if m.negated:
-        return MentionVerdict(Verdict.UNVERIFIABLE, "negated")
+        return _NEGATED
     if m.nonvisual:
-        return MentionVerdict(Verdict.UNVERIFIABLE, "depiction")
+        return _DEPICTION
     if gt is not None and m.canonical in gt:
-        return MentionVerdict(Verdict.SUPPORTED, "gt", "gt")
-    hit = evidence.lookup(m.canonical) if evidence is not None else None
+        return _IN_GT
+    if evidence is None:  # the verdicts below, without detector evidence
+        if m.vocab == Vocab.COCO80:
+            return _NOT_IN_GT if gt is not None else _NO_GT
+        return _OPEN_VOCAB
+    hit = evidence.lookup(m.canonical)
     score = box = None
     if hit is not None:
         found, score, box = hit
@@ -74,6 +78,15 @@ def judge_mention(m: Mention, gt: set[str] | None, evidence: Evidence | None = N
     if m.vocab != Vocab.COCO80:
         return MentionVerdict(Verdict.UNVERIFIABLE, "open_vocab")
     return MentionVerdict(Verdict.UNVERIFIABLE, "no_ground_truth")
+
+
+# the verdicts that carry no detector score: one shared (frozen) instance each
+_NEGATED = MentionVerdict(Verdict.UNVERIFIABLE, "negated")
+_DEPICTION = MentionVerdict(Verdict.UNVERIFIABLE, "depiction")
+_IN_GT = MentionVerdict(Verdict.SUPPORTED, "gt", "gt")
+_NOT_IN_GT = MentionVerdict(Verdict.HALLUCINATED, "not_in_gt", "gt")
+_OPEN_VOCAB = MentionVerdict(Verdict.UNVERIFIABLE, "open_vocab")
+_NO_GT = MentionVerdict(Verdict.UNVERIFIABLE, "no_ground_truth")
 
 
 @dataclass
