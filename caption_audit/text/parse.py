@@ -113,6 +113,10 @@ class CaptionParser:
         self._part_of = {k: frozenset(v) for k, v in (r.get("part_of") or {}).items()}
         self._part_links = frozenset(r.get("part_links", []))
         self._non_ref = _cue_table(r.get("non_referential_before", []))
+        self._non_ref_last: dict[str, list[tuple[str, ...]]] = {}  # the same cues by last word
+        for cues in self._non_ref.values():
+            for cue in cues:
+                self._non_ref_last.setdefault(cue[-1], []).append(cue)
         self._purpose_for = bool(r.get("purpose_for", False))
         self._hyphen_non_asserting = frozenset(r.get("hyphen_non_asserting", []))
         self._vehicles = frozenset({"car", "bus", "truck", "train", "airplane", "boat", "motorcycle", "bicycle"})
@@ -125,6 +129,8 @@ class CaptionParser:
         self._neg_verbal = frozenset(neg.get("verbal", []))
         self._hedge_pre = _cue_table(hedge.get("pre", []))
         self._hedge_post = frozenset(c for c in hedge.get("post", []) if " " not in c)
+        # the words a scope cue can start with (a superset: _scopes checks each one found)
+        self._cue_first = frozenset(self._neg_pre) | frozenset(self._hedge_pre) | self._neg_verbal
         self._scope_end = frozenset(r.get("scope_end", []))
         self._dets = frozenset(r.get("determiners", []))
         self._max_scope = int(r.get("max_scope", 9))
@@ -362,11 +368,10 @@ class CaptionParser:
 
     def _non_ref_before(self, words: list[str], k: int) -> bool:
         """A non-referential cue ends at token ``k`` ("waiting for")."""
-        for first, cues in self._non_ref.items():
-            for cue in cues:
-                s = k - len(cue) + 1
-                if s >= 0 and words[s] == first and tuple(words[s : k + 1]) == cue:
-                    return True
+        for cue in self._non_ref_last.get(words[k], ()):
+            s = k - len(cue) + 1
+            if s >= 0 and tuple(words[s : k + 1]) == cue:
+                return True
         return False
 
     def _counts(self, toks: list[_Tok], words: list[str], matches: list[_Match]) -> None:
@@ -402,8 +407,11 @@ class CaptionParser:
     def _scopes(self, toks: list[_Tok], words: list[str], matches: list[_Match]) -> None:
         n = len(words)
         starts = {m.i: m for m in matches}
-        i = 0
-        while i < n:
+        first = self._cue_first
+        nxt = 0  # a cue's words are not read again as the start of another
+        for i in [i for i, w in enumerate(words) if w in first]:
+            if i < nxt:
+                continue
             w = words[i]
             k = _cue_at(self._neg_pre, words, i)
             kind = "neg" if k else None
@@ -415,10 +423,9 @@ class CaptionParser:
             if k and i + 1 < n and (words[i], words[i + 1]) in _PSEUDO_NEG:
                 k = 0
             if not k:
-                i += 1
                 continue
-            self._apply_scope(toks, words, starts, i + k, kind)
-            i += k
+            self._apply_scope(toks, words, starts, i + k, kind)  # type: ignore[arg-type]  # k: kind is set
+            nxt = i + k
         # post-hedges: "a cup, perhaps" / "a cup perhaps"
         for m in matches:
             j = m.j
