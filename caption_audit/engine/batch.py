@@ -15,7 +15,7 @@ from caption_audit.scoring.scorer import CaptionScorer
 from caption_audit.scoring.verdicts import MentionVerdict
 from caption_audit.semantic.settings import SemanticSettings
 from caption_audit.text.checks import text_problem
-from caption_audit.types import Caption
+from caption_audit.types import Caption, Verdict
 
 
 @dataclass
@@ -217,6 +217,8 @@ def _claim_rows(rows: list[tuple], c: Caption, p: Any, results: list[Any], posit
                 for claim, r, at in zip(p.claims, results, positions, strict=True))
 
 
+_VERDICT_VALUE = {v: v.value for v in Verdict}  # (``Enum.value`` is a property: slow per row)
+
 #: the mentions shard's columns, in the order :func:`_mention_rows` fills them
 MENTION_COLUMNS = ("caption_id", "image_id", "source", "idx", "start", "end", "text", "lemma", "canonical", "vocab",
                    "count", "negated", "hedged", "nonvisual", "verdict", "reason", "evidence", "score", "box",
@@ -227,6 +229,6 @@ def _mention_rows(rows: list[tuple], c: Caption, p: Any, verdicts: list[MentionV
                   positions: list[tuple]) -> None:
     cid, iid, src = c.caption_id, c.image_id, c.source
     rows.extend((cid, iid, src, i, m.start, m.end, m.text, m.lemma, m.canonical, m.vocab, m.count, m.negated,
-                 m.hedged, m.nonvisual, v.verdict.value, v.reason, v.evidence, v.score,
+                 m.hedged, m.nonvisual, _VERDICT_VALUE[v.verdict], v.reason, v.evidence, v.score,
                  list(v.box) if v.box else None, v.count_verdict, v.count_stated, v.count_true, *at)
                 for i, (m, v, at) in enumerate(zip(p.mentions, verdicts, positions, strict=True)))

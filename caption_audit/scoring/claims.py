@@ -43,6 +43,7 @@ MIN_CONFIDENCE = 0.5
 # verdicts that decide a claim alone (rules 1 and 2) -> their ClaimResult value
 _DECISIVE = {ClaimVerdict.CONTRADICTED: ClaimVerdict.CONTRADICTED.value,
              ClaimVerdict.SUPPORTED: ClaimVerdict.SUPPORTED.value}
+_UNVERIFIABLE = ClaimVerdict.UNVERIFIABLE.value
 DEFAULT_RESOLVERS = ("instances", "pixels", "references", "detector")
 
 
@@ -116,6 +117,8 @@ def _weak_contradiction(resolutions: Sequence[Resolution]) -> tuple[list[Resolut
 
 def combine(claim: Claim, index: int, resolutions: Sequence[Resolution], names: set[str]) -> ClaimResult:
     """Apply the combination rule (module doc) to one claim's resolutions."""
+    if not resolutions:  # no resolver spoke (rule 6)
+        return ClaimResult(index, _UNVERIFIABLE, "", _no_evidence_reason(claim, names), None)
     if len(resolutions) == 1:  # the common case: one resolver spoke, strongly (rules 1 and 2)
         r = resolutions[0]
         if r.confidence >= MIN_CONFIDENCE and r.verdict in _DECISIVE:
