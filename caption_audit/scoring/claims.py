@@ -31,6 +31,7 @@ For a real image, build ``ev`` with :func:`caption_audit.scoring.evidence.build_
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -79,18 +80,23 @@ def build_resolvers(names: Iterable[str] = DEFAULT_RESOLVERS,
 
 
 def _no_evidence_reason(claim: Claim, names: set[str]) -> str:
-    s = claim.subject
-    if claim.kind == ClaimKind.COLOUR:
-        return f"no instances of {s} have a mask" if "pixels" in names else "no colour evidence (pixels resolver off)"
-    if claim.kind == ClaimKind.COUNT:
+    facet = claim.value.split(":")[0] if claim.kind == ClaimKind.IDENTITY else ""
+    return _reason(claim.kind, claim.subject, facet, "pixels" in names)
+
+
+@functools.lru_cache(maxsize=4096)
+def _reason(kind: str, s: str, facet: str, pixels: bool) -> str:
+    if kind == ClaimKind.COLOUR:
+        return f"no instances of {s} have a mask" if pixels else "no colour evidence (pixels resolver off)"
+    if kind == ClaimKind.COUNT:
         return f"no instance counts of {s}"
-    if claim.kind == ClaimKind.OBJECT:
+    if kind == ClaimKind.OBJECT:
         return "no ground truth or detector for the image"
-    if claim.kind == ClaimKind.OPEN_OBJECT:
+    if kind == ClaimKind.OPEN_OBJECT:
         return f"no reference captions or detector to check {s}"
-    if claim.kind == ClaimKind.IDENTITY:
-        return f"no reference caption speaks of the {s}'s {claim.value.split(':')[0]}"
-    return f"no resolver judges {claim.kind} claims"
+    if kind == ClaimKind.IDENTITY:
+        return f"no reference caption speaks of the {s}'s {facet}"
+    return f"no resolver judges {kind} claims"
 
 
 def _join(rs: Sequence[Resolution]) -> str:
