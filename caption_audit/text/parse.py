@@ -197,7 +197,9 @@ class CaptionParser:
 
     def _tokens(self, doc: list[Token]) -> tuple[list[_Tok], int, list[tuple[int, int]]]:
         toks: list[_Tok] = []
-        n_words = 0
+        append = toks.append
+        tok = _Tok
+        n_punct = 0
         sent = 0
         bounds: list[tuple[int, int]] = []
         sent_start = None
@@ -212,16 +214,16 @@ class CaptionParser:
                 continue
             if sent_start is None:
                 sent_start = start
-            toks.append(_Tok(lower, start, start + len(text), sent))
-            if not is_punct:
-                n_words += 1
-            if text in _SENT_END:
-                bounds.append((sent_start, start + len(text)))
-                sent += 1
-                sent_start = None
+            append(tok(lower, start, start + len(text), sent))
+            if is_punct:
+                n_punct += 1
+                if text in _SENT_END:  # (".", "!", "?" are punctuation)
+                    bounds.append((sent_start, start + len(text)))
+                    sent += 1
+                    sent_start = None
         if sent_start is not None and toks:
             bounds.append((sent_start, toks[-1].end))
-        return toks, n_words, bounds
+        return toks, len(toks) - n_punct, bounds
 
     def _lexical(self, toks: list[_Tok], text: str = "") -> list[_Match]:
         words = [t.word for t in toks]
@@ -557,20 +559,9 @@ class CaptionParser:
                 continue
             start, end = toks[m.i].start, toks[m.j - 1].end
             e = m.entry
-            out.append(
-                Mention(
-                    start=start,
-                    end=end,
-                    text=text[start:end],
-                    lemma=e.lemma,
-                    canonical=e.canonical or "",
-                    vocab=e.vocab,
-                    count=m.count,
-                    negated=m.negated,
-                    hedged=m.hedged,
-                    nonvisual=m.nonvisual,
-                )
-            )
+            # (start, end, text, lemma, canonical, vocab, count, negated, hedged, nonvisual)
+            out.append(Mention(start, end, text[start:end], e.lemma, e.canonical or "", e.vocab, m.count, m.negated,
+                               m.hedged, m.nonvisual))
         return out
 
 
