@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from caption_audit.gc_pause import gc_paused
 from caption_audit.quality.checks import check_batch
 from caption_audit.quality.position import POSITION_COLUMNS, caption_positions
 from caption_audit.quality.run import CORPUS_COLUMNS, QUALITY_FLAG_COLUMNS
@@ -87,7 +88,17 @@ class BatchScorer:
         return text_problem(c.text)
 
     def score(self, batch: list[Caption]) -> tuple[dict[str, list], dict[str, list], dict[str, list]]:
-        """Column dicts (captions, mentions, claims) for one batch, rows in input order."""
+        """Column dicts (captions, mentions, claims) for one batch, rows in input order.
+
+        The cyclic garbage collector is paused meanwhile (:func:`~caption_audit.gc_pause.gc_paused`):
+        a batch allocates many small acyclic objects (verdicts, claim results, row tuples), and the
+        collections they trigger scan the whole heap (spaCy, ground truth, references): 3208
+        collections, about a fifth of the run's CPU, on 20,000 long synthetic captions.
+        """
+        with gc_paused():
+            return self._score(batch)
+
+    def _score(self, batch: list[Caption]) -> tuple[dict[str, list], dict[str, list], dict[str, list]]:
         gt = self.ctx.gt
         have_gt = gt.available
         problems = [self.problem(c) for c in batch]
