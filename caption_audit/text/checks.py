@@ -48,12 +48,14 @@ def text_problem(text: str | None) -> str | None:
         latin = sum(1 for c in letters if c < "\u0250")
         if latin / len(letters) < 0.5:
             return "non-English caption (mostly non-Latin script)"
-    words = _WORD.findall(text)
-    if len(words) < 5:
-        return None
     stop = function_words()
     vocab = _vocab_words()
-    # (lower-cased one at a time: the first word is usually a stop word already)
-    if not any(w in stop or w in _EXTRA or w in vocab for w in map(str.lower, words)):
-        return "non-English caption (no English function words)"
-    return None
+    n_words = 0
+    for m in _WORD.finditer(text):  # an English word ends the search (usually the first word)
+        w = m.group().lower()
+        if w in stop or w in _EXTRA or w in vocab:
+            return None
+        n_words += 1
+    if n_words < 5:
+        return None
+    return "non-English caption (no English function words)"
