@@ -166,8 +166,8 @@ class RuleTokenizer:
             # only single ASCII spaces (every other whitespace character is not printable):
             # part k starts at the lengths of the parts before it plus k spaces
             parts = text.split(" ")
-            return list(zip(map(operator.add, itertools.accumulate(map(len, parts), initial=0), itertools.count()),
-                            parts))
+            starts = map(operator.add, itertools.accumulate(map(len, parts), initial=0), itertools.count())
+            return list(zip(starts, parts, strict=False))  # (accumulate gives one more start than parts)
         spans = []
         start = 0
         first = True
