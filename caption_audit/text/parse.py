@@ -137,6 +137,7 @@ class CaptionParser:
         self._depiction = frozenset(r.get("depiction", []))
         self._quantities = default_extractor()  # count tables: text/vocab/claims.yaml
         self._stats = {"captions": 0, "sentences_parsed": 0}
+        self._lemmatizer: Any = None  # see _lazy_lemmas
         self._parsed_sents: dict[str, tuple[Any, set[int]]] = {}  # sentence text -> (Doc, negated token indices)
         self.claims: ClaimExtractor | None = default_extractor() if claims else None
 
@@ -506,7 +507,8 @@ class CaptionParser:
                 kept = {t: cache[t] for t in sent_texts if t in cache}
                 cache.clear()
                 cache.update(kept)
-            for t, sdoc in zip(new, self.nlp.pipe(new, batch_size=self.batch_size), strict=True):
+            docs = self.nlp.pipe(new, batch_size=self.batch_size, disable=self._lazy_lemmas())
+            for t, sdoc in zip(new, docs, strict=True):
                 sdoc.tensor = sdoc.tensor[:0].copy()  # tok2vec's output, unused here: half of a kept Doc
                 cache[t] = (sdoc, self._verbal_negation(sdoc))
         for (d, cs, ce), sent_text in zip(todo, sent_texts, strict=True):
@@ -523,6 +525,24 @@ class CaptionParser:
                 if tok.i in negated_tokens:
                     m.negated = True
 
+    def _lazy_lemmas(self) -> list[str]:
+        """``["lemmatizer"]`` when the pipeline's last component is a rule lemmatizer that keeps
+        existing lemmas: it is then left out of the pass and :meth:`_lemma` lemmatizes the few
+        tokens read (the heads of negations and compounds), giving the lemma it would have set."""
+        if self._lemmatizer is None:
+            nlp = self.nlp
+            names = list(nlp.pipe_names)
+            pipe = nlp.get_pipe("lemmatizer") if names and names[-1] == "lemmatizer" else None
+            lazy = pipe is not None and getattr(pipe, "mode", None) == "rule" and not getattr(pipe, "overwrite", True)
+            self._lemmatizer = pipe if lazy else False
+        return ["lemmatizer"] if self._lemmatizer else []
+
+    def _lemma(self, tok: Any) -> str:
+        """``tok.lemma_``, from the lemmatizer left out of the pass when it is unset (:meth:`_lazy_lemmas`)."""
+        if tok.lemma == 0 and self._lemmatizer:
+            tok.lemma_ = self._lemmatizer.lemmatize(tok)[0]  # what Lemmatizer.__call__ does per token
+        return tok.lemma_
+
     def _resolve_sense(self, m: _Match, tok: Any) -> None:
         word = tok.lower_
         stem = word[:-1] if word.endswith("s") and word[:-1] in _COMPOUND_SENSITIVE else word
@@ -533,7 +553,7 @@ class CaptionParser:
             m.dropped = True
             return
         if stem in _COMPOUND_SENSITIVE and tok.dep_ in ("compound", "amod") and tok.head.i != tok.i:
-            if stem == "orange" and tok.head.lemma_ in _FRUIT_HEADS:
+            if stem == "orange" and self._lemma(tok.head) in _FRUIT_HEADS:
                 return
             if tok.head.pos_ in ("NOUN", "PROPN"):
                 m.dropped = True
@@ -546,7 +566,7 @@ class CaptionParser:
             if t.i + 1 < len(sdoc) and (t.lower_, sdoc[t.i + 1].lower_) in _PSEUDO_NEG:
                 continue
             head = t.head
-            existential = head.lemma_ in _EXIST or any(c.dep_ == "expl" for c in head.children)
+            existential = self._lemma(head) in _EXIST or any(c.dep_ == "expl" for c in head.children)
             for child in head.children:
                 if child.i == t.i:
                     continue
