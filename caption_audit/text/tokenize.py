@@ -32,6 +32,7 @@ from typing import Any
 Token = tuple[str, int, str, bool, bool]
 
 RULES_FILE = "tokenizer_en.json"
+_TEXT = operator.itemgetter(0)  # a Token's text
 _RUNS = re.compile(r"\s+|\S+")
 
 
@@ -226,7 +227,9 @@ class RuleTokenizer:
                 out.extend([(t, start + o, low, sp, pu) for t, o, low, sp, pu in toks])
         if self._patterns and len(out) > 1:
             pairs = self._patterns
-            words = [t[0] for t in out]
+            words = list(map(_TEXT, out))
+            if pairs.keys().isdisjoint(zip(words, words[1:], strict=False)):  # the usual case (no Python loop)
+                return out
             for i, pair in enumerate(zip(words, words[1:], strict=False)):
                 for pattern in pairs.get(pair, ()):
                     if tuple(words[i : i + len(pattern)]) == pattern:
