@@ -70,15 +70,20 @@ def caption_positions(text: str | None, starts: Iterable[int | None]
     """
     n = len(text) if isinstance(text, str) else 0
     spans: list[tuple[int, int]] | None = None
+    firsts: list[int] = []
+    n_spans = 0
     out: list[tuple[float | None, int | None, int | None, int | None]] = []
+    append = out.append
     for start in starts:
         if not n or start is None or not 0 <= start < n:
-            out.append(_NO_POSITION)
+            append(_NO_POSITION)
             continue
         if spans is None:
             spans = sentence_spans(text)  # type: ignore[arg-type]  # n > 0: text is a str
+            firsts = [s for s, _ in spans]
+            n_spans = len(spans)
         frac = round(start / n, 4)
-        out.append((frac, min(int(frac * 10), 9), sentence_index(spans, start), len(spans)))
+        append((frac, min(int(frac * 10), 9), sentence_index(spans, start, firsts), n_spans))
     return out
 
 

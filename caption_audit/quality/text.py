@@ -244,14 +244,15 @@ def sentences(text: str) -> list[str]:
     return list(map(str.rstrip, found)) if "\n" in body else found
 
 
-def sentence_index(spans: list[tuple[int, int]], offset: int) -> int | None:
+def sentence_index(spans: list[tuple[int, int]], offset: int, starts: list[int] | None = None) -> int | None:
     """Index of the sentence holding character ``offset`` (the next one when it falls between
-    sentences); None when ``spans`` is empty or the offset lies after the last sentence."""
+    sentences); None when ``spans`` is empty or the offset lies after the last sentence.
+    ``starts``: the spans' first offsets, when the caller looks up many offsets of one text."""
     import bisect
 
     if not spans or offset >= spans[-1][1]:
         return None
-    i = bisect.bisect_right([s for s, _ in spans], offset) - 1
+    i = bisect.bisect_right([s for s, _ in spans] if starts is None else starts, offset) - 1
     if i < 0:
         return 0
     return i if offset < spans[i][1] else i + 1

@@ -31,6 +31,7 @@ For a real image, build ``ev`` with :func:`caption_audit.scoring.evidence.build_
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,10 @@ from caption_audit.scoring.resolvers.base import WEAK_CONFIDENCE
 from caption_audit.types import Claim, ClaimKind, ClaimVerdict, Resolution
 
 MIN_CONFIDENCE = 0.5
+# verdicts that decide a claim alone (rules 1 and 2) -> their ClaimResult value
+_DECISIVE = {ClaimVerdict.CONTRADICTED: ClaimVerdict.CONTRADICTED.value,
+             ClaimVerdict.SUPPORTED: ClaimVerdict.SUPPORTED.value}
+_UNVERIFIABLE = ClaimVerdict.UNVERIFIABLE.value
 DEFAULT_RESOLVERS = ("instances", "pixels", "references", "detector")
 
 
@@ -75,18 +80,23 @@ def build_resolvers(names: Iterable[str] = DEFAULT_RESOLVERS,
 
 
 def _no_evidence_reason(claim: Claim, names: set[str]) -> str:
-    s = claim.subject
-    if claim.kind == ClaimKind.COLOUR:
-        return f"no instances of {s} have a mask" if "pixels" in names else "no colour evidence (pixels resolver off)"
-    if claim.kind == ClaimKind.COUNT:
+    facet = claim.value.split(":")[0] if claim.kind == ClaimKind.IDENTITY else ""
+    return _reason(claim.kind, claim.subject, facet, "pixels" in names)
+
+
+@functools.lru_cache(maxsize=4096)
+def _reason(kind: str, s: str, facet: str, pixels: bool) -> str:
+    if kind == ClaimKind.COLOUR:
+        return f"no instances of {s} have a mask" if pixels else "no colour evidence (pixels resolver off)"
+    if kind == ClaimKind.COUNT:
         return f"no instance counts of {s}"
-    if claim.kind == ClaimKind.OBJECT:
+    if kind == ClaimKind.OBJECT:
         return "no ground truth or detector for the image"
-    if claim.kind == ClaimKind.OPEN_OBJECT:
+    if kind == ClaimKind.OPEN_OBJECT:
         return f"no reference captions or detector to check {s}"
-    if claim.kind == ClaimKind.IDENTITY:
-        return f"no reference caption speaks of the {s}'s {claim.value.split(':')[0]}"
-    return f"no resolver judges {claim.kind} claims"
+    if kind == ClaimKind.IDENTITY:
+        return f"no reference caption speaks of the {s}'s {facet}"
+    return f"no resolver judges {kind} claims"
 
 
 def _join(rs: Sequence[Resolution]) -> str:
@@ -113,6 +123,12 @@ def _weak_contradiction(resolutions: Sequence[Resolution]) -> tuple[list[Resolut
 
 def combine(claim: Claim, index: int, resolutions: Sequence[Resolution], names: set[str]) -> ClaimResult:
     """Apply the combination rule (module doc) to one claim's resolutions."""
+    if not resolutions:  # no resolver spoke (rule 6)
+        return ClaimResult(index, _UNVERIFIABLE, "", _no_evidence_reason(claim, names), None)
+    if len(resolutions) == 1:  # the common case: one resolver spoke, strongly (rules 1 and 2)
+        r = resolutions[0]
+        if r.confidence >= MIN_CONFIDENCE and r.verdict in _DECISIVE:
+            return ClaimResult(index, _DECISIVE[r.verdict], r.resolver, r.evidence or "", r.confidence)
     strong = [r for r in resolutions if r.confidence >= MIN_CONFIDENCE]
     sup = sorted((r for r in strong if r.verdict == ClaimVerdict.SUPPORTED), key=lambda r: -r.confidence)
     con = sorted((r for r in strong if r.verdict == ClaimVerdict.CONTRADICTED), key=lambda r: -r.confidence)

@@ -56,12 +56,16 @@ def judge_mention(m: Mention, gt: set[str] | None, evidence: Evidence | None = N
     stays on the row. The detector's best box and score are kept, also for a near miss.
     """
     if m.negated:
-        return MentionVerdict(Verdict.UNVERIFIABLE, "negated")
+        return _NEGATED
     if m.nonvisual:
-        return MentionVerdict(Verdict.UNVERIFIABLE, "depiction")
+        return _DEPICTION
     if gt is not None and m.canonical in gt:
-        return MentionVerdict(Verdict.SUPPORTED, "gt", "gt")
-    hit = evidence.lookup(m.canonical) if evidence is not None else None
+        return _IN_GT
+    if evidence is None:  # the verdicts below, without detector evidence
+        if m.vocab == Vocab.COCO80:
+            return _NOT_IN_GT if gt is not None else _NO_GT
+        return _OPEN_VOCAB
+    hit = evidence.lookup(m.canonical)
     score = box = None
     if hit is not None:
         found, score, box = hit
@@ -74,6 +78,15 @@ def judge_mention(m: Mention, gt: set[str] | None, evidence: Evidence | None = N
     if m.vocab != Vocab.COCO80:
         return MentionVerdict(Verdict.UNVERIFIABLE, "open_vocab")
     return MentionVerdict(Verdict.UNVERIFIABLE, "no_ground_truth")
+
+
+# the verdicts that carry no detector score: one shared (frozen) instance each
+_NEGATED = MentionVerdict(Verdict.UNVERIFIABLE, "negated")
+_DEPICTION = MentionVerdict(Verdict.UNVERIFIABLE, "depiction")
+_IN_GT = MentionVerdict(Verdict.SUPPORTED, "gt", "gt")
+_NOT_IN_GT = MentionVerdict(Verdict.HALLUCINATED, "not_in_gt", "gt")
+_OPEN_VOCAB = MentionVerdict(Verdict.UNVERIFIABLE, "open_vocab")
+_NO_GT = MentionVerdict(Verdict.UNVERIFIABLE, "no_ground_truth")
 
 
 @dataclass
@@ -168,19 +181,35 @@ def _claim_stats(s: CaptionScore, parsed: ParsedCaption, results: Sequence[Any])
     (contradicted) and ``n_k_unsupported`` (unsupported_by_refs); the contradicted claims as
     ``kind:subject``."""
     st = s.claim_stats
+    get = st.get
     contradicted: dict[str, None] = {}
     for claim, r in zip(parsed.claims, results, strict=False):
         k = claim.kind
-        st[f"n_{k}"] = st.get(f"n_{k}", 0) + 1
-        if r.verdict in (ClaimVerdict.SUPPORTED, ClaimVerdict.CONTRADICTED):
-            st[f"n_{k}_checked"] = st.get(f"n_{k}_checked", 0) + 1
-        if r.verdict == ClaimVerdict.CONTRADICTED:
-            st[f"n_{k}_wrong"] = st.get(f"n_{k}_wrong", 0) + 1
+        n_k, checked, wrong, unsupported = _STAT_KEYS.get(k) or _stat_keys(k)
+        st[n_k] = get(n_k, 0) + 1
+        v = r.verdict
+        if v == _SUPPORTED:
+            st[checked] = get(checked, 0) + 1
+        elif v == _CONTRADICTED:
+            st[checked] = get(checked, 0) + 1
+            st[wrong] = get(wrong, 0) + 1
             contradicted[f"{k}:{claim.subject}"] = None
-        elif r.verdict == ClaimVerdict.UNSUPPORTED_BY_REFS:
-            st[f"n_{k}_unsupported"] = st.get(f"n_{k}_unsupported", 0) + 1
+        elif v == _UNSUPPORTED_BY_REFS:
+            st[unsupported] = get(unsupported, 0) + 1
     s.n_claims = len(results)
-    s.n_contradicted = sum(r.verdict == ClaimVerdict.CONTRADICTED for r in results)
+    s.n_contradicted = sum(1 for r in results if r.verdict == _CONTRADICTED)
     s.claims_contradicted = list(contradicted)
     s.n_count_checked = st.get("n_count_checked", 0)
     s.n_count_wrong = st.get("n_count_wrong", 0)
+
+
+_SUPPORTED = ClaimVerdict.SUPPORTED.value
+_CONTRADICTED = ClaimVerdict.CONTRADICTED.value
+_UNSUPPORTED_BY_REFS = ClaimVerdict.UNSUPPORTED_BY_REFS.value
+_STAT_KEYS: dict[str, tuple[str, str, str, str]] = {}  # claim kind -> its claim_stats keys
+
+
+def _stat_keys(kind: str) -> tuple[str, str, str, str]:
+    keys = (f"n_{kind}", f"n_{kind}_checked", f"n_{kind}_wrong", f"n_{kind}_unsupported")
+    _STAT_KEYS[kind] = keys
+    return keys

@@ -48,10 +48,14 @@ def text_problem(text: str | None) -> str | None:
         latin = sum(1 for c in letters if c < "\u0250")
         if latin / len(letters) < 0.5:
             return "non-English caption (mostly non-Latin script)"
-    words = [w.lower() for w in _WORD.findall(text)]
-    if len(words) < 5:
-        return None
     stop = function_words()
-    if not any(w in stop or w in _EXTRA or w in _vocab_words() for w in words):
-        return "non-English caption (no English function words)"
-    return None
+    vocab = _vocab_words()
+    n_words = 0
+    for m in _WORD.finditer(text):  # an English word ends the search (usually the first word)
+        w = m.group().lower()
+        if w in stop or w in _EXTRA or w in vocab:
+            return None
+        n_words += 1
+    if n_words < 5:
+        return None
+    return "non-English caption (no English function words)"

@@ -279,11 +279,11 @@ class ClaimExtractor:
                  mentions: Sequence[Mention], start_of: dict[int, int], covered: dict[int, int]) -> list[Claim]:
         out = []
         n = len(words)
-        k = 0
         end_of = {j - 1: a for a, (_, j) in enumerate(spans)}
-        while k < n:
-            if k in covered or self._colour_at(words, k) is None:
-                k += 1
+        colour_of = self._colour_of
+        nxt = 0  # the words of a colour list found are not read again
+        for k in [k for k, w in enumerate(words) if w in colour_of]:  # only colour words can start one
+            if k < nxt or k in covered or self._colour_at(words, k) is None:
                 continue
             # a list of colours: "black and white", "red-and-blue", "red, white and blue", "dark red"
             cats, last = [self._colour_at(words, k)], k
@@ -308,7 +308,7 @@ class ClaimExtractor:
                 if not (m.negated or m.nonvisual or m.canonical == "person"):
                     s, e = toks[k].start, toks[last].end
                     out.append(Claim(_COLOUR, s, e, m.canonical, value, subject, text[s:e], m.hedged))
-            k = last + 1
+            nxt = last + 1
         return out
 
     def _colour_subject_after(self, toks: Sequence[Token], words: list[str], spans: Sequence[tuple[int, int]],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import importlib.util
 import json
 import sys
@@ -36,6 +37,7 @@ def load_spacy(name: str | None = None) -> Any:
     """
     names = (name,) if name else MODEL_CANDIDATES
     errors = []
+    gc_was_enabled = gc.isenabled()
     with torch_hidden():
         spacy = _import_spacy()
 
@@ -44,6 +46,11 @@ def load_spacy(name: str | None = None) -> Any:
                 return spacy.load(candidate, exclude=["ner"])  # not loaded at all, not just disabled
             except OSError as exc:
                 errors.append(f"{candidate}: {exc.__class__.__name__}")
+            finally:
+                # srsly's msgpack_loads (the weights) turns the cyclic garbage collector back on
+                # whatever it was: a caller that paused it (gc_pause.gc_paused) keeps it paused
+                if not gc_was_enabled:
+                    gc.disable()
     raise ConfigError(
         "No spaCy English pipeline found (tried "
         + ", ".join(names)

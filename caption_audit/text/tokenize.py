@@ -19,7 +19,9 @@ occurs, and the caller tokenizes that text with spaCy.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import operator
 import re
 import unicodedata
 from importlib import metadata, resources
@@ -30,6 +32,7 @@ from typing import Any
 Token = tuple[str, int, str, bool, bool]
 
 RULES_FILE = "tokenizer_en.json"
+_TEXT = operator.itemgetter(0)  # a Token's text
 _RUNS = re.compile(r"\s+|\S+")
 
 
@@ -161,13 +164,11 @@ class RuleTokenizer:
         if not text:
             return []
         if text.isprintable() and "  " not in text and text[0] != " " and text[-1] != " ":
-            # only single ASCII spaces (every other whitespace character is not printable)
-            spans = []
-            pos = 0
-            for part in text.split(" "):
-                spans.append((pos, part))
-                pos += len(part) + 1
-            return spans
+            # only single ASCII spaces (every other whitespace character is not printable):
+            # part k starts at the lengths of the parts before it plus k spaces
+            parts = text.split(" ")
+            starts = map(operator.add, itertools.accumulate(map(len, parts), initial=0), itertools.count())
+            return list(zip(starts, parts, strict=False))  # (accumulate gives one more start than parts)
         spans = []
         start = 0
         first = True
@@ -213,20 +214,22 @@ class RuleTokenizer:
         then tokenizes this text with spaCy).
         """
         out: list[Token] = []
+        append = out.append
         get = self._chunks.get
         for start, span in self._spans(text):
-            got = get(span) or self._chunk(span)
-            toks, single = got
+            toks, single = get(span) or self._chunk(span)
             if single:
                 return None
             if len(toks) == 1:
                 t = toks[0]
-                out.append((t[0], start, t[2], t[3], t[4]))
+                append((t[0], start, t[2], t[3], t[4]))
             else:
                 out.extend([(t, start + o, low, sp, pu) for t, o, low, sp, pu in toks])
         if self._patterns and len(out) > 1:
             pairs = self._patterns
-            words = [t[0] for t in out]
+            words = list(map(_TEXT, out))
+            if pairs.keys().isdisjoint(zip(words, words[1:], strict=False)):  # the usual case (no Python loop)
+                return out
             for i, pair in enumerate(zip(words, words[1:], strict=False)):
                 for pattern in pairs.get(pair, ()):
                     if tuple(words[i : i + len(pattern)]) == pattern:

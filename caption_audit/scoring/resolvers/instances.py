@@ -164,6 +164,12 @@ def _large_single(subject: str, ev: ImageEvidence, min_area: float) -> float | N
     return area if area >= min_area else None
 
 
+# enum values read once (``Enum.value`` is a property: slow in the per-claim loop)
+_COCO80 = Vocab.COCO80.value
+_SUPPORTED = ClaimVerdict.SUPPORTED.value
+_CONTRADICTED = ClaimVerdict.CONTRADICTED.value
+
+
 class InstancesResolver:
     """Judges object, count and identity claims on the image's COCO instances."""
 
@@ -192,16 +198,14 @@ class InstancesResolver:
     def _object(self, claim: Claim, ev: ImageEvidence) -> Resolution | None:
         if ev.gt_classes is None:
             return None
-        m = Mention(claim.start, claim.end, claim.text, claim.subject, claim.subject, Vocab.COCO80.value,
-                    hedged=claim.hedged)
+        m = Mention(claim.start, claim.end, claim.text, claim.subject, claim.subject, _COCO80, hedged=claim.hedged)
         v = judge_mention(m, ev.gt_classes)
         if v.verdict == Verdict.SUPPORTED:
             n = (ev.gt_counts or {}).get(claim.subject)
-            return Resolution(ClaimVerdict.SUPPORTED.value, self.name,
-                              f"instances: {n} {claim.subject}" if n else f"gt: {claim.subject}", 0.95)
+            return Resolution(_SUPPORTED, self.name, f"instances: {n} {claim.subject}" if n else f"gt: {claim.subject}",
+                              0.95)
         if v.verdict == Verdict.HALLUCINATED:
-            return Resolution(ClaimVerdict.CONTRADICTED.value, self.name,
-                              f"instances: no {claim.subject}", 0.9)
+            return Resolution(_CONTRADICTED, self.name, f"instances: no {claim.subject}", 0.9)
         return None
 
     def _count(self, claim: Claim, caption_id: str, ev: ImageEvidence) -> Resolution | None:
