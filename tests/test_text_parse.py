@@ -177,3 +177,54 @@ def test_lexical_only_mode_still_finds_objects():
     assert ms["cat"].negated is False  # "not" after the subject: the lexical scope is forward only
     assert ms["dog"].count == 2
     assert p.stats["sentences_parsed"] == 0
+
+
+# sentences that need the statistical pass (sense words, verbal negation), repeated across captions
+_REPEATED = ["Orange slices on a plate.", "The remote is not on the table.", "A man drinks a glass of water."]
+
+
+def _readings(results):
+    return [[(m.start, m.end, m.canonical, m.negated, m.hedged, m.nonvisual) for m in r.mentions] for r in results]
+
+
+def test_statistical_pass_parses_each_distinct_sentence_once_with_unchanged_readings(monkeypatch):
+    """A sentence repeated within a batch and across batches is parsed once (the parser's cache of
+    parsed sentences), and every caption reads as when its sentences are parsed afresh."""
+    from caption_audit.text.parse import CaptionParser
+
+    texts = [f"{a} {b}" for a in _REPEATED for b in _REPEATED if a != b]
+    p = CaptionParser()
+    nlp = p.nlp.resolve()
+    fed: list[str] = []
+    pipe = nlp.pipe
+
+    def counting_pipe(sents, **kw):
+        sents = list(sents)
+        fed.extend(sents)
+        return pipe(sents, **kw)
+
+    monkeypatch.setattr(nlp, "pipe", counting_pipe)
+    first = p.parse(texts)
+    assert sorted(fed) == sorted(_REPEATED)  # six captions, twelve parse sentences, three parses
+    again = p.parse(texts[::-1])  # a later batch: every sentence from the cache
+    assert sorted(fed) == sorted(_REPEATED)
+    monkeypatch.undo()
+    fresh = [CaptionParser().parse([t])[0] for t in texts]
+    assert _readings(first) == _readings(fresh) == _readings(again[::-1])
+    negated = {m.canonical for r in first for m in r.mentions if m.negated}
+    assert negated == {"remote", "dining table"}  # the cached parse still carries the verbal negation
+
+
+def test_statistical_pass_lemmas_equal_the_lemmatizers():
+    """The statistical pass runs without spaCy's lemmatizer; the lemmas it reads (heads of
+    negations and compounds) are those the full pipeline gives."""
+    from caption_audit.text.parse import CaptionParser
+
+    p = CaptionParser()
+    if not p._lazy_lemmas():
+        pytest.skip("this spaCy pipeline's lemmatizer is not a rule lemmatizer that keeps lemmas")
+    text = "Orange slices and peeled oranges were not seen; there are no dogs, but two wedges are shown."
+    nlp = p.nlp.resolve()
+    lazy = nlp(text, disable=["lemmatizer"])
+    full = nlp(text)
+    assert [p._lemma(t) for t in lazy] == [t.lemma_ for t in full]

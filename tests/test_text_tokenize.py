@@ -88,3 +88,18 @@ def test_other_versions_are_refused(tmp_path):
     assert load_rule_tokenizer(str(p)) is None
     assert load_rule_tokenizer(str(tmp_path / "missing.json")) is None
     assert isinstance(RuleTokenizer(rules), RuleTokenizer)  # the rules themselves still compile
+
+
+def test_load_spacy_keeps_a_paused_garbage_collector_paused():
+    """Loading the weights (srsly) switches the cyclic collector on; a caller that paused it
+    (``gc_pause.gc_paused``, e.g. a batch being scored) finds it still paused."""
+    import gc
+
+    from caption_audit.text.nlp import load_spacy
+
+    gc.disable()
+    try:
+        load_spacy.__wrapped__()  # not the cached pipeline: a real load
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
