@@ -505,8 +505,6 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     # slow the corpus pass), so the tail stays sequential.
     shards.merge("mentions")
     shards.merge("claims")
-    if counts["resumed"]:
-        corpus = None  # resumed batches were not scored here: the quality pass reads them all back
     quality = quality_pass(out, stats, n_resamples=cfg.n_resamples, confidence=cfg.confidence, seed=cfg.seed,
                            parts=shards.parts("captions"), corpus=corpus)
     _write_gt_tables(out, objects, images, gt, parser.vocab, detected.objects if detected else None)

@@ -171,11 +171,11 @@ class CorpusRecord:
     are stable (the same in every process): a record may be absorbed in any process.
 
     Per caption: ``caption_ids``, ``src``, ``img`` (image id hash), ``hash`` (normalised text),
-    ``w_all`` (words), ``cap_ok`` (non-empty normalised text) and ``cap_texts`` (its text, "" when
-    not offered), first/last sentence hash and words (``first_h``, ``first_w``, ``last_h``,
+    ``w_all`` (words; a caption with none has an empty normalised text and is not offered to
+    the text keeper) and ``cap_texts`` (its text, "" when not offered), first/last sentence hash and words (``first_h``, ``first_w``, ``last_h``,
     ``last_w``) and prefix hashes (``pfirst``, ``plast``), ``token_lens`` (tokens for the MinHash,
     0 for a short caption). Per multi-sentence caption ``multi[j]``: its first and last sentence
-    (``pieces[2j]``, ``pieces[2j+1]``, hashes ``piece_hash``, non-empty ``piece_ok``). Per offered
+    (``pieces[2j]``, ``pieces[2j+1]``, hashes ``piece_hash``, 0 for one without words). Per offered
     prefix: ``pre_src``, ``pre_hash``, ``pre_texts``. ``tokens``: crc32 of the MinHash tokens, caption
     after caption."""
 
@@ -185,7 +185,6 @@ class CorpusRecord:
     img: np.ndarray
     hash: np.ndarray
     w_all: np.ndarray
-    cap_ok: np.ndarray
     cap_texts: list[str]
     first_h: np.ndarray
     first_w: np.ndarray
@@ -196,7 +195,6 @@ class CorpusRecord:
     multi: np.ndarray
     pieces: list[str]
     piece_hash: np.ndarray
-    piece_ok: np.ndarray
     pre_src: np.ndarray
     pre_hash: np.ndarray
     pre_texts: list[str]
@@ -206,8 +204,8 @@ class CorpusRecord:
     @classmethod
     def empty(cls) -> CorpusRecord:
         """A record of no captions (absorbing it changes nothing)."""
-        u, i, b = np.zeros(0, np.uint64), np.zeros(0, np.int32), np.zeros(0, bool)
-        return cls([], i, [], u, u, i, b, [], u, i, u, i, u, u, np.zeros(0, np.int64), [], u, b, i, u, [],
+        u, i = np.zeros(0, np.uint64), np.zeros(0, np.int32)
+        return cls([], i, [], u, u, i, [], u, i, u, i, u, u, np.zeros(0, np.int64), [], u, i, u, [],
                    np.zeros(0, np.uint32), np.zeros(0, np.int64))
 
 
@@ -496,10 +494,8 @@ class CorpusAccumulator:
             np.concatenate([end, start + first_w, end, start + np.minimum(first_w, k), last_a + np.minimum(last_w, k)]),
         ).reshape(5, n)
         phash = np.zeros(0, dtype=np.uint64)
-        nonempty = np.zeros(0, dtype=bool)
         if multi:
             phash = np.stack([first_h[multi], last_h[multi]], axis=1).ravel()
-            nonempty = phash != 0
         # prefixes offered in the order first, last of caption 1, then caption 2, ... (empty
         # prefixes are not offered: left out here), each (source, hash) only at its first offer:
         # the text keeper keeps the text of a hash's first offer, later ones change nothing
@@ -527,15 +523,14 @@ class CorpusAccumulator:
         # MinHash tokens: the words of the captions long enough for the near-duplicate search
         long_enough = lens_a >= self._near_min
         toks = crc if long_enough.all() else crc[np.repeat(long_enough, lens_a)]
-        lens = lens_a
         return CorpusRecord(
             names=names, src=np.array(src, dtype=np.int32), caption_ids=list(caption_ids),
-            img=_id_hashes(image_ids), hash=hashes, w_all=lens.astype(np.int32), cap_ok=cap_ok,
+            img=_id_hashes(image_ids), hash=hashes, w_all=lens_a.astype(np.int32),
             # only the texts with words are offered
             cap_texts=txts if cap_ok.all() else [t if ok else "" for t, ok in zip(txts, cap_ok.tolist(), strict=True)],
             first_h=first_h, first_w=first_w.astype(np.int32), last_h=last_h, last_w=last_w.astype(np.int32),
             pfirst=pfirst, plast=plast, multi=np.array(multi, dtype=np.int64), pieces=pieces, piece_hash=phash,
-            piece_ok=nonempty, pre_src=src_i, pre_hash=hs_i, pre_texts=ts_i,
+            pre_src=src_i, pre_hash=hs_i, pre_texts=ts_i,
             tokens=toks.astype(np.uint32, copy=False), token_lens=np.where(long_enough, lens_a, 0))
 
     def absorb(self, rec: CorpusRecord) -> None:
@@ -558,11 +553,11 @@ class CorpusAccumulator:
         self._img.frombytes(rec.img.tobytes())
         self._hash.frombytes(rec.hash.tobytes())
         self._w_all.frombytes(rec.w_all.tobytes())
-        self._cap_texts.offer_many(src, rec.hash, rec.cap_texts, rec.cap_ok.tolist())
+        self._cap_texts.offer_many(src, rec.hash, rec.cap_texts, (rec.w_all > 0).tolist())
         multi = rec.multi.tolist()
         if multi:
             self._sent_texts.offer_many([src[i] for i in multi for _ in (0, 1)], rec.piece_hash, rec.pieces,
-                                        rec.piece_ok.tolist())
+                                        (rec.piece_hash != 0).tolist())
         for arr, data in ((self._first, rec.first_h), (self._w_first, rec.first_w), (self._pfirst, rec.pfirst),
                           (self._last, rec.last_h), (self._w_last, rec.last_w), (self._plast, rec.plast)):
             arr.frombytes(data.tobytes())
