@@ -12,15 +12,19 @@ import zlib
 import pytest
 
 from caption_audit.quality import checks
+from caption_audit.quality import text as text_mod
 from caption_audit.quality.checks import (
     CaptionBatch,
     CaptionText,
     _maybe_repeated_sentences,
     _repeat_stats_many,
     _repeated_sentences,
+    _repeated_words_at_least,
     repeat_stats,
 )
 from caption_audit.quality.text import (
+    Words,
+    normalise,
     sentence_spans,
     sentences,
     word_counts,
@@ -45,6 +49,57 @@ def test_words_many_equals_words(alphabet, batch):
     for b in range(0, len(texts), batch):
         chunk = texts[b:b + batch]
         assert words_many(chunk) == [words(t) for t in chunk], chunk
+
+
+NO_NUL = [c for c in MIXED if c != "\x00"]  # mixed batches without NUL: the whole-buffer path
+
+
+@pytest.mark.parametrize("alphabet", [ASCII, MIXED, NO_NUL], ids=["ascii", "mixed", "mixed-no-nul"])
+@pytest.mark.parametrize("batch", [1, 5, 500])
+def test_words_table_equals_words(alphabet, batch):
+    texts = _texts(alphabet, 3000, seed=batch + 7) + ["It's the dogs' toy 'ball'", "ΟΔΟΣ. Σ", "", "  é  "]
+    for b in range(0, len(texts), batch):
+        chunk = texts[b:b + batch]
+        w = Words.of_texts(chunk)
+        want = [words(t) for t in chunk]
+        assert [w[i] for i in range(len(chunk))] == want, chunk
+        assert w.counts.tolist() == list(map(len, want))
+        assert w.norms == [normalise(t) for t in chunk]
+        flat = [x for ws in want for x in ws]
+        assert w.crc32().tolist() == [zlib.crc32(x.encode("utf-8", "surrogatepass")) for x in flat]
+        assert [w.buf[a:z].decode("utf-8", "surrogatepass") for a, z in zip(w.starts, w.ends, strict=True)] == flat
+        sub = w.subset(list(range(len(chunk)))[::-2])
+        assert [sub[i] for i in range(len(sub))] == want[::-2]
+
+
+def test_words_crc32_exact_across_chunks_and_table_conflicts(monkeypatch):
+    # tiny prefix-sum chunks (words longer than a chunk, spans cut between chunks) and a tiny
+    # hash -> crc32 table (most slots in conflict): every crc32 stays zlib's
+    monkeypatch.setattr(text_mod, "_POLY_CHUNK", 16)
+    monkeypatch.setattr(text_mod, "_POLY_POW", [])
+    monkeypatch.setattr(text_mod, "_CRC_BITS", 3)
+    monkeypatch.setattr(text_mod, "_CRC_KEYS", [])
+    rng = random.Random(3)
+    texts = ["".join(rng.choice("abcé ") for _ in range(rng.randint(0, 60))) for _ in range(400)]
+    texts += ["x" * 100 + " y " + "z" * 33]
+    for _ in range(2):  # cold, then warm table
+        w = Words.of_texts(texts)
+        flat = [x for i in range(len(texts)) for x in w[i]]
+        assert w.crc32().tolist() == [zlib.crc32(x.encode()) for x in flat]
+
+
+def test_repeated_words_prefilter_counts_repeats_by_crc32():
+    import numpy as np
+
+    rng = random.Random(5)
+    pool = ["a", "dog", "cat", "on", "the", "sofa", "red", "big", "x1", "é"]
+    texts = [" ".join(rng.choice(pool[:rng.randint(2, 10)]) for _ in range(rng.randint(0, 14))) for _ in range(3000)]
+    b = CaptionBatch(texts)
+    idx = np.arange(0, len(texts), 2)
+    for k in (1, 4, 8):
+        got = _repeated_words_at_least(b, idx, k)
+        truth = np.array([len(b.tokens[i]) - len(set(b.tokens[i])) >= k for i in idx.tolist()])
+        assert (got == truth).all()  # (no two of these words share a crc32)
 
 
 @pytest.mark.parametrize("alphabet", [ASCII, MIXED], ids=["ascii", "mixed"])
@@ -102,12 +157,11 @@ def test_repeat_stats_many_equals_repeat_stats():
     assert _repeat_stats_many(CaptionBatch(b.texts), few, 4) == {i: want[i] for i in few if want[i] != (0.0, 0)}
 
 
-def test_repeat_stats_many_survives_hash_collisions(monkeypatch):
+def test_repeat_stats_many_survives_hash_collisions():
     # every word hashes alike: all n-grams share a key, the word-for-word test must decide
     b = _loopy_batch(5)
     idx = [i for i, t in enumerate(b.tokens) if len(t) > 4]
-    monkeypatch.setattr(checks, "word_crc32", lambda toks: __import__("numpy").zeros(len(toks), dtype="uint32"))
-    b._crc = None
+    b.words._crc = __import__("numpy").zeros(int(b.words.counts.sum()), dtype="uint32")
     got = _repeat_stats_many(b, idx[:10], 4)
     want = {i: repeat_stats(b.tokens[i], 4) for i in idx[:10]}
     assert got == {i: s for i, s in want.items() if s != (0.0, 0)}

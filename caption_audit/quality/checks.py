@@ -28,12 +28,11 @@ from typing import Any, TypeVar
 
 from caption_audit.gc_pause import gc_paused
 from caption_audit.quality.text import (
+    Words,
     sentence_spans,
     sentences,
     settings,
-    word_crc32,
     words,
-    words_many,
 )
 from caption_audit.registry import Registry
 
@@ -307,6 +306,7 @@ _MARKUP = [
 # every hint above except the url and "\n-" ones starts with one of these characters
 _TRIGGERS = frozenset("<&`~{[#*")
 _PAIRS = {")": "(", "]": "[", "}": "{"}
+_BRACKETS = re.compile(r"[()\[\]{}]")
 _GARBAGE_CLEAN = CheckOutcome(False, {"unbalanced_brackets": 0, "markup": None})
 # List markers "1)", "a)" open no bracket; they are removed before counting.
 _ENUM = re.compile(r"(?:(?<=\s)|^)(?:\d{1,2}|[a-zA-Z])\)")
@@ -321,7 +321,7 @@ def unbalanced_brackets(text: str) -> int:
     """
     stack: list[str] = []
     bad = 0
-    for ch in text:
+    for ch in _BRACKETS.findall(text):  # the brackets only, in order
         if ch in "([{":
             stack.append(ch)
         elif ch in _PAIRS:
@@ -474,13 +474,10 @@ def _repeat_stats_many(b: CaptionBatch, idx: list[int], n: int) -> dict[int, tup
     if not idx:
         return {}
     tokens = b.tokens
-    lens = np.fromiter(map(len, b.tokens), dtype=np.int64, count=len(b))
-    if b._crc is None and 2 * len(idx) < len(b):  # a few captions: hash only their words
-        c = word_crc32(list(itertools.chain.from_iterable(map(tokens.__getitem__, idx)))).astype(np.uint64)
-    else:
-        sel = np.zeros(len(b), dtype=bool)
-        sel[idx] = True
-        c = b.word_crc[np.repeat(sel, lens)].astype(np.uint64)
+    lens = b.words.counts
+    sel = np.zeros(len(b), dtype=bool)
+    sel[idx] = True
+    c = b.word_crc[np.repeat(sel, lens)].astype(np.uint64)
     lens_i = lens[idx]
     starts = np.zeros(len(idx), dtype=np.int64)
     np.cumsum(lens_i[:-1], out=starts[1:])
@@ -497,6 +494,12 @@ def _repeat_stats_many(b: CaptionBatch, idx: list[int], n: int) -> dict[int, tup
     bits = np.uint64(max(1, len(idx).bit_length()))
     key = ((key >> bits) << bits) | owner[:m].astype(np.uint64)
     inside = np.flatnonzero(owner[:m] == owner[n - 1:])  # n-grams inside one caption only
+    # only the n-grams whose key's bucket holds another key can repeat (a bucket per 4-8 keys,
+    # by the key's top bits): those few are sorted, not all
+    kin = key[inside]
+    bits = np.uint64(max(10, (4 * kin.size).bit_length()))
+    bucket = (kin >> (np.uint64(64) - bits)).astype(np.intp)
+    inside = inside[np.bincount(bucket, minlength=1 << int(bits))[bucket] > 1]
     order = np.argsort(key[inside])
     srt = key[inside[order]]
     twice = srt[1:] == srt[:-1]
@@ -565,48 +568,84 @@ def _maybe_repeated_sentences(sents: list[list[str]], idx: list[int]) -> set[int
     return set(map(idx.__getitem__, np.unique(owner[1:][dup]).tolist()))
 
 
+def _last_word(norm: str) -> str:
+    """The last word of a normal form (words joined by single spaces)."""
+    return norm[norm.rfind(" ") + 1:]
+
+
+def _repeated_words_at_least(b: CaptionBatch, idx: Any, k: int) -> Any:
+    """For the captions ``idx`` of ``b`` (a numpy index array), whether they may hold at least
+    ``k`` repeated word occurrences (``len(tokens) - len(set(tokens)) >= k``), with distinct
+    words told apart by their crc32 (one sort of caption x crc32 keys, no set per caption):
+    two different words of one caption with one crc32 count as one, so a caption is only ever
+    marked in excess (rarely), never missed."""
+    import numpy as np
+
+    if not idx.size:
+        return np.zeros(0, dtype=bool)
+    counts = b.words.counts
+    sel = np.zeros(len(b), dtype=bool)
+    sel[idx] = True
+    key = b.word_crc[np.repeat(sel, counts)].astype(np.uint64)
+    key |= np.repeat(np.arange(idx.size, dtype=np.uint64), counts[idx]) << np.uint64(32)
+    key.sort()
+    new = np.ones(key.size, dtype=bool)
+    new[1:] = key[1:] != key[:-1]
+    distinct = np.bincount((key[new] >> np.uint64(32)).astype(np.intp), minlength=idx.size)
+    return counts[idx] - distinct >= k
+
+
 _MULT = [0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93, 0xC2B2AE3D27D4EB4F]
 _MAYBE_MIN = 64  # fewer candidate captions in a batch: repeat_stats on each is cheaper
 
 
 class CaptionBatch:
     """Many captions with the views of :class:`CaptionText` computed once, column-wise
-    (``texts``, ``tokens``, ``sents`` = sentence texts; ``norms`` and ``sentences`` = character
-    spans on demand): shared by :func:`check_captions` and
+    (``texts``; ``words``: their :class:`~caption_audit.quality.text.Words`, i.e. the tokens
+    without a Python string per token, ``tokens[i]`` built on demand; ``sents`` = sentence
+    texts; ``norms`` and ``sentences`` = character spans on demand): shared by
+    :func:`check_captions` and
     :meth:`caption_audit.quality.corpus.CorpusAccumulator.add_batch`. ``batch[i]`` is the
     :class:`CaptionText` of caption ``i``."""
 
-    __slots__ = ("texts", "problems", "tokens", "sents", "_norms", "_spans", "_crc")
+    __slots__ = ("texts", "problems", "words", "sents", "_spans")
 
     def __init__(self, texts: list[str | None], problems: list[str | None] | None = None):
         self.texts = [t or "" for t in texts]
         self.problems = problems  # text_problem(text) per caption when the caller has them
         with gc_paused():
-            self.tokens = words_many(self.texts)
+            self.words = Words.of_texts(self.texts)
             self.sents = list(map(sentences, self.texts))
-        self._norms: list[str] | None = None
         self._spans: list[list[tuple[int, int]]] | None = None
-        self._crc: Any = None
+
+    @classmethod
+    def from_parts(cls, texts: list[str], words: Words, sents: list[list[str]],
+                   problems: list[str | None] | None = None) -> CaptionBatch:
+        """A batch from views already computed (nothing is tokenised again)."""
+        b = cls.__new__(cls)
+        b.texts, b.problems, b.words, b.sents, b._spans = texts, problems, words, sents, None
+        return b
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def __getitem__(self, i: int) -> CaptionText:
         problem = _UNKNOWN if self.problems is None else self.problems[i]
-        return CaptionText.from_parts(self.texts[i], self.tokens[i], self.sents[i], problem)
+        return CaptionText.from_parts(self.texts[i], self.words[i], self.sents[i], problem)
 
     def subset(self, idx: list[int]) -> CaptionBatch:
-        """The captions ``idx`` (in that order) as a batch, sharing this batch's token and
-        sentence lists (nothing is tokenised again)."""
-        b = CaptionBatch.__new__(CaptionBatch)
-        b.texts = [self.texts[i] for i in idx]
-        b.problems = None if self.problems is None else [self.problems[i] for i in idx]
-        b.tokens = [self.tokens[i] for i in idx]
-        b.sents = [self.sents[i] for i in idx]
-        b._norms = None if self._norms is None else [self._norms[i] for i in idx]
+        """The captions ``idx`` (in that order) as a batch, sharing this batch's normal forms
+        and sentence lists (nothing is tokenised again)."""
+        b = CaptionBatch.from_parts([self.texts[i] for i in idx], self.words.subset(idx),
+                                    [self.sents[i] for i in idx],
+                                    None if self.problems is None else [self.problems[i] for i in idx])
         b._spans = None if self._spans is None else [self._spans[i] for i in idx]
-        b._crc = None
         return b
+
+    @property
+    def tokens(self) -> Words:
+        """The tokens of each caption: ``tokens[i]`` is caption ``i``'s word list (built on demand)."""
+        return self.words
 
     @property
     def sentences(self) -> list[list[tuple[int, int]]]:
@@ -618,18 +657,14 @@ class CaptionBatch:
     @property
     def norms(self) -> list[str]:
         """:func:`caption_audit.quality.text.normalise` of each text."""
-        if self._norms is None:
-            self._norms = list(map(" ".join, self.tokens))
-        return self._norms
+        return self.words.norms
 
     @property
     def word_crc(self) -> Any:
         """:func:`~caption_audit.quality.text.word_crc32` of all tokens, caption after caption
         (a uint32 numpy array): a stable word hash, shared by the repetition filter of
         :func:`check_captions` and the MinHash sketches of the corpus pass."""
-        if self._crc is None:
-            self._crc = word_crc32(itertools.chain.from_iterable(self.tokens), sum(map(len, self.tokens)))
-        return self._crc
+        return self.words.crc32()
 
 
 @dataclass(slots=True)
@@ -735,10 +770,11 @@ def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str |
     import numpy as np
 
     txts, tokens, sentences = b.texts, b.tokens, b.sents
+    norms, counts = b.words.norms, b.words.counts
     # column by column: each rule finds the captions it can flag (most pass its cheap test in
     # one C-level pass over the batch), then runs on those; issues and reasons in registry order
     f_empty, f_non, f_rep, f_trunc, f_garb = ([False] * n for _ in range(5))
-    v_ntok: list[Any] = list(map(len, tokens))
+    v_ntok: list[Any] = counts.tolist()
     v_share: list[Any] = [0.0] * n
     v_long: list[Any] = [0] * n
     v_rsent: list[Any] = [0] * n
@@ -760,7 +796,8 @@ def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str |
 
     isdigit = str.isdigit
     # no letters (no word, or digits only): only ``empty`` runs, through check_caption (rare)
-    blank = [i for i, t in enumerate(tokens) if not t or (isdigit(t[0]) and all(map(isdigit, t)))]
+    # (a normal form is words and single spaces: digits only when it is all digits but spaces)
+    blank = [i for i, t in enumerate(norms) if not t or (isdigit(t[0]) and isdigit(t.replace(" ", "")))]
     for i in blank:
         r = check_caption(CaptionText.from_parts(txts[i], tokens[i], sentences[i],
                                                  _UNKNOWN if problems is None else problems[i]))
@@ -792,13 +829,11 @@ def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str |
     rep_cfg = _cfg("repetition")
     ngram, max_rsent = rep_cfg["ngram"], rep_cfg["repeated_sentences"]
     # repetition_values' own fast paths: <= n tokens, or few sentences and < n repeated words
-    n_tok = np.array(v_ntok, dtype=np.int64)
+    n_tok = counts
     n_sent = np.fromiter(map(len, sentences), dtype=np.int64, count=n)
     maybe = n_tok > ngram
     few = np.flatnonzero(maybe & (n_sent <= max_rsent))
-    n_distinct = np.fromiter(map(len, map(set, map(tokens.__getitem__, few.tolist()))), dtype=np.int64,
-                             count=few.size)
-    maybe[few] = n_tok[few] - n_distinct >= ngram
+    maybe[few] = _repeated_words_at_least(b, few, ngram)
     if skip:
         maybe[list(skip)] = False
     cand = np.flatnonzero(maybe).tolist()
@@ -829,7 +864,7 @@ def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str |
     # can end a sentence: ``truncation`` has nothing to say (COCO style, most of them)
     plain = ((n_sent[at] <= 1)
              & np.fromiter(map(str.isalnum, map(last.__getitem__, ats)), dtype=bool, count=at.size)
-             & ~np.fromiter(map(dangling.__contains__, map(operator.itemgetter(-1), map(tokens.__getitem__, ats))),
+             & ~np.fromiter(map(dangling.__contains__, map(_last_word, map(norms.__getitem__, ats))),
                             dtype=bool, count=at.size))
     for i in at[~plain].tolist():
         cut = truncation(txts[i], tokens[i], sentences[i])

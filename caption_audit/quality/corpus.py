@@ -42,7 +42,7 @@ import pandas as pd
 
 from caption_audit.gc_pause import gc_paused
 from caption_audit.quality.checks import CaptionBatch, CaptionText, with_batch
-from caption_audit.quality.text import settings, word_counts
+from caption_audit.quality.text import Words, settings, word_counts
 
 _CHUNK = 2048
 _SIM_ROWS = 16_384  # near-duplicate candidate pairs compared at a time (3 x 1 MB of sketches)
@@ -431,9 +431,7 @@ class CorpusAccumulator:
         (its tokens and sentences are then not computed twice). Many captions at once:
         :meth:`add_batch` (same result, faster)."""
         if isinstance(text, CaptionText):
-            b = CaptionBatch.__new__(CaptionBatch)
-            b.texts, b.problems, b.tokens, b.sents = [text.text], None, [text.tokens], [text.sents]
-            b._norms = b._spans = b._crc = None
+            b = CaptionBatch.from_parts([text.text], Words([text.norm]), [text.sents])
         else:
             b = CaptionBatch([text])
         self.add_batch([source], [image_id], [caption_id], b)
@@ -461,10 +459,10 @@ class CorpusAccumulator:
             return CorpusRecord.empty()
         local = {name: i for i, name in enumerate(names)}
         src = list(map(local.__getitem__, sources))
-        txts, tokens, sents = b.texts, b.tokens, b.sents
+        txts, sents = b.texts, b.sents
         crc = b.word_crc  # every word's crc32, caption after caption
         spans = _Spans(crc)
-        lens_a = np.fromiter(map(len, tokens), dtype=np.int64, count=n)
+        lens_a = b.words.counts
         start = np.zeros(n, dtype=np.int64)
         np.cumsum(lens_a[:-1], out=start[1:])
         end = start + lens_a
@@ -518,8 +516,12 @@ class CorpusAccumulator:
         last_i = (offered & 1).astype(bool)
         lo = np.where(last_i, (last_a - start)[cap_i], 0)
         hi = lo + np.where(last_i, np.minimum(last_w, k)[cap_i], np.minimum(first_w, k)[cap_i])
-        ts_i = list(map(" ".join, map(operator.getitem, map(tokens.__getitem__, cap_i.tolist()),
-                                      map(slice, lo.tolist(), hi.tolist()))))
+        # (a byte slice of the batch's normal forms: words lo .. hi - 1 and the single spaces between)
+        w = b.words
+        wfirst = w.first[cap_i]
+        buf = w.buf
+        ts_i = [buf[x:y].decode("utf-8", "surrogatepass") for x, y in
+                zip(w.starts[wfirst + lo].tolist(), w.ends[wfirst + hi - 1].tolist(), strict=True)]
         # MinHash tokens: the words of the captions long enough for the near-duplicate search
         long_enough = lens_a >= self._near_min
         toks = crc if long_enough.all() else crc[np.repeat(long_enough, lens_a)]

@@ -155,6 +155,235 @@ def _words_one(low: str) -> list[str]:
     return _WORD.findall(low)
 
 
+class Words:
+    """The words of many texts (:func:`words` of each, in order), column-wise, without a Python
+    string per word: the texts' normal forms (``norms``: :func:`normalise`, the words joined by
+    single spaces) joined by NUL as one UTF-8 buffer (``buf``), each word's byte span in it
+    (``starts``, ``ends``: int64 arrays, text after text) and each text's number of words
+    (``counts``). ``words[i]`` is ``words(texts[i])``, built on demand; :meth:`crc32` gives
+    every word's ``zlib.crc32`` in numpy (:func:`word_crc32` without a look-up per word).
+
+    Build it with :meth:`of_texts` (the tokenisation of :func:`words_many`: one byte
+    translation for the ASCII texts, the regular expression for the others, then the spaces
+    collapsed in numpy) or from normal forms (``Words(norms)``, e.g. a subset).
+
+    >>> w = Words.of_texts(["It's a dog's 'toy'.", "", "Ein Hund_im Park"])
+    >>> w.norms, w.counts.tolist(), w[2]
+    (["it's a dog's toy", '', 'ein hund im park'], [4, 0, 4], ['ein', 'hund', 'im', 'park'])
+    """
+
+    __slots__ = ("norms", "buf", "starts", "ends", "counts", "first", "_crc")
+
+    def __init__(self, norms: list[str], buf: bytes | None = None):
+        import numpy as np
+
+        self.norms = norms
+        self.buf = "\0".join(norms).encode("utf-8", "surrogatepass") if buf is None else buf
+        a = np.frombuffer(self.buf, dtype=np.uint8)
+        word = np.empty(a.size + 2, dtype=np.int8)  # 1 on a word byte, padded by 0 on both sides
+        word[0] = word[-1] = 0
+        np.not_equal(a, 32, out=word[1:-1], casting="unsafe")
+        word[1:-1] &= a != 0
+        edge = np.diff(word)
+        self.starts = np.flatnonzero(edge == 1)
+        self.ends = np.flatnonzero(edge == -1)
+        # words before each text's end (its NUL, or the buffer's end), then per text
+        ends_at = np.empty(len(norms), dtype=np.int64)
+        ends_at[:-1] = np.searchsorted(self.starts, np.flatnonzero(a == 0))
+        ends_at[-1:] = self.starts.size
+        self.counts = np.diff(ends_at, prepend=0)
+        self.first = np.zeros(len(norms), dtype=np.int64)  # index of each text's first word
+        np.cumsum(self.counts[:-1], out=self.first[1:])
+        self._crc: Any = None
+
+    @classmethod
+    def of_texts(cls, texts: list[str]) -> Words:
+        """The words of ``texts`` (identical to :func:`words_many`)."""
+        import numpy as np
+
+        if not texts:
+            return cls([])
+        joined = "\0".join(texts)
+        if joined.count("\0") == len(texts) - 1:
+            low = joined.lower()
+            if low.isascii():
+                raw = low.encode().translate(_ASCII_SEP_NUL)
+                if b"'" in raw:
+                    raw = _LONE_APOSTROPHE_BYTES.sub(b" ", raw)
+            else:
+                raw = _raw_mixed(low)
+        else:  # a text holds NUL: those texts one at a time (their words joined by spaces)
+            pieces = list(map(str.lower, texts))
+            raw = _raw_pieces(pieces, ["\0" not in p for p in pieces])
+        # collapse white space: keep word bytes, NULs and the first space after a word, then
+        # drop a space that ends a text
+        a = np.frombuffer(raw, dtype=np.uint8)
+        sep = a == 32
+        keep = ~sep
+        keep[1:] |= sep[1:] & (a[:-1] != 32) & (a[:-1] != 0)
+        b = a[keep]
+        sep = b == 32
+        drop = np.zeros(b.size, dtype=bool)
+        drop[-1:] = sep[-1:]
+        drop[:-1] = sep[:-1] & (b[1:] == 0)
+        buf = b[~drop].tobytes() if drop.any() else b.tobytes()
+        return cls(buf.decode("utf-8", "surrogatepass").split("\0"), buf)
+
+    def __len__(self) -> int:
+        return len(self.norms)
+
+    def __getitem__(self, i: int) -> list[str]:
+        norm = self.norms[i]
+        return norm.split(" ") if norm else []
+
+    def subset(self, idx: list[int]) -> Words:
+        """The words of the texts ``idx`` (in that order)."""
+        return Words([self.norms[i] for i in idx])
+
+    def crc32(self) -> np.ndarray:
+        """``zlib.crc32`` of each word's UTF-8 bytes (uint32, word after word; the values of
+        :func:`word_crc32`), without a Python look-up per word (:func:`_crc32_spans`)."""
+        if self._crc is None:
+            self._crc = _crc32_spans(self.buf, self.starts, self.ends)
+        return self._crc
+
+
+def _raw_mixed(low: str) -> bytes:
+    """:func:`_raw_pieces` of the NUL-separated pieces of the lower-cased text ``low`` (no piece
+    holds NUL; some are not ASCII): the whole buffer translated at once, then each piece that
+    holds a non-ASCII byte replaced by its words (:func:`_words_one`) joined by spaces."""
+    import numpy as np
+
+    data = low.encode("utf-8", "surrogatepass")
+    raw = data.translate(_ASCII_SEP_NUL)
+    if b"'" in raw:
+        raw = _LONE_APOSTROPHE_BYTES.sub(b" ", raw)  # (the pieces it could misread are replaced)
+    a = np.frombuffer(data, dtype=np.uint8)
+    nul = np.flatnonzero(a == 0)
+    bounds = np.concatenate([[-1], nul, [a.size]])  # piece p: bytes bounds[p] + 1 .. bounds[p + 1]
+    parts: list[bytes] = []
+    pos = 0
+    for p in np.unique(np.searchsorted(nul, np.flatnonzero(a >= 128))).tolist():
+        s, e = int(bounds[p]) + 1, int(bounds[p + 1])
+        parts.append(raw[pos:s])
+        parts.append(" ".join(_words_one(data[s:e].decode("utf-8", "surrogatepass"))).encode("utf-8", "surrogatepass"))
+        pos = e
+    parts.append(raw[pos:])
+    return b"".join(parts)
+
+
+def _raw_pieces(pieces: list[str], ok: list[bool] | None) -> bytes:
+    """The lower-cased ``pieces`` as one NUL-joined buffer in which every byte that is not in
+    a word is a space: the ASCII pieces (and ``ok``) translated together, the others' words
+    (:func:`_words_one`) joined by spaces."""
+    asc = list(map(str.isascii, pieces))
+    if ok is not None:
+        asc = [x and y for x, y in zip(asc, ok, strict=True)]
+    done = iter(_ascii_words_raw("\0".join(itertools.compress(pieces, asc))).split("\0")) if any(asc) else iter(())
+    return "\0".join(next(done) if a else " ".join(_words_one(p)) for a, p in zip(asc, pieces, strict=True)
+                     ).encode("utf-8", "surrogatepass")
+
+
+def _ascii_words_raw(low: str) -> str:
+    """The lower-cased ASCII text ``low`` with every byte that is not in a word made a space
+    (what :func:`_ascii_words` splits)."""
+    flat = low.encode().translate(_ASCII_SEP_NUL)
+    if b"'" in flat:
+        flat = _LONE_APOSTROPHE_BYTES.sub(b" ", flat)
+    return flat.decode()
+
+
+# -- crc32 of many words without a look-up per word ------------------------------------------
+# Each word gets a 64-bit polynomial hash of its bytes in numpy (prefix sums of byte x P**i,
+# mod 2**64, a span's sum times P**-start); a direct-mapped table (2**20 slots, per process) maps
+# that hash to the word's crc32; the words it does not hold get theirs from zlib, once per
+# distinct word of a batch, and are stored. Two different words with one 64-bit hash (chance
+# about n**2 / 2**65 for n distinct words) would share a crc32: the hash is only used where a
+# collision is harmless (the repetition prefilter is checked word for word, the corpus hashes
+# and sketches are hashes already).
+_POLY_P = 0x100000001B3
+_POLY_CHUNK = 1 << 19  # bytes hashed per prefix-sum pass (the power tables' length)
+_POLY_POW: list[Any] = []  # [P**i, P**-i] for i < _POLY_CHUNK, built on first use
+_CRC_BITS = 20
+_CRC_KEYS: list[Any] = []  # [keys uint64, crc32 uint32]
+
+
+def _poly_tables() -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
+    if not _POLY_POW:
+        with np.errstate(over="ignore"):
+            pw = np.full(_POLY_CHUNK, _POLY_P, dtype=np.uint64)
+            pw[0] = 1
+            np.multiply.accumulate(pw, out=pw)
+            inv = np.full(_POLY_CHUNK, pow(_POLY_P, -1, 1 << 64), dtype=np.uint64)
+            inv[0] = 1
+            np.multiply.accumulate(inv, out=inv)
+        _POLY_POW[:] = [pw, inv]
+    return _POLY_POW[0], _POLY_POW[1]
+
+
+def _poly_spans(a: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The 64-bit polynomial hash ``sum(a[s + i] * P**i)`` of each span (uint64), in passes of at
+    most :data:`_POLY_CHUNK` bytes (a span longer than that by itself, rare: from its bytes)."""
+    import numpy as np
+
+    pw, inv = _poly_tables()
+    out = np.empty(starts.size, dtype=np.uint64)
+    w0 = 0
+    with np.errstate(over="ignore"):
+        while w0 < starts.size:
+            base = int(starts[w0])
+            w1 = int(np.searchsorted(ends, base + _POLY_CHUNK, side="right"))
+            if w1 == w0:  # one span longer than a chunk
+                seg = a[base:int(ends[w0])].astype(np.uint64)
+                h = np.uint64(0)
+                for k in range(0, seg.size, _POLY_CHUNK):
+                    part = seg[k:k + _POLY_CHUNK]
+                    h += np.uint64(int((part * pw[:part.size]).sum()) * pow(_POLY_P, k, 1 << 64) % (1 << 64))
+                out[w0] = h
+                w0 += 1
+                continue
+            top = int(ends[w1 - 1])
+            pre = np.zeros(top - base + 1, dtype=np.uint64)
+            np.multiply(a[base:top], pw[:top - base], out=pre[1:])
+            np.cumsum(pre, out=pre)
+            s, e = starts[w0:w1] - base, ends[w0:w1] - base
+            out[w0:w1] = (pre[e] - pre[s]) * inv[s]
+            w0 = w1
+    return out
+
+
+def _crc32_spans(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``zlib.crc32(buf[s:e])`` of each span (non-empty, in order), as uint32, through the
+    per-process table of polynomial hash -> crc32 (see above): numpy for the words it holds,
+    zlib once per other distinct word."""
+    import numpy as np
+
+    if not starts.size:
+        return np.zeros(0, dtype=np.uint32)
+    if not _CRC_KEYS:
+        _CRC_KEYS[:] = [np.zeros(1 << _CRC_BITS, dtype=np.uint64), np.zeros(1 << _CRC_BITS, dtype=np.uint32)]
+    keys, vals = _CRC_KEYS
+    h = _poly_spans(np.frombuffer(buf, dtype=np.uint8), starts, ends)
+    with np.errstate(over="ignore"):
+        slot = ((h * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - _CRC_BITS)).astype(np.int64)
+    out = vals[slot]
+    miss = np.flatnonzero(keys[slot] != h)
+    if miss.size:
+        # once per distinct word: its crc32 from zlib, stored (a key 0 is never stored: such a
+        # word -- chance 2**-64 -- is simply computed each time)
+        hm, first, back = np.unique(h[miss], return_index=True, return_inverse=True)
+        at = miss[first]
+        crcs = np.fromiter((zlib.crc32(buf[s:e]) for s, e in zip(starts[at].tolist(), ends[at].tolist(),
+                                                                   strict=True)), dtype=np.uint32, count=at.size)
+        out[miss] = crcs[back.ravel()]
+        sl = slot[at]
+        keys[sl] = hm
+        vals[sl] = crcs
+    return out
+
+
 class _Crc32Cache(dict):
     """token -> ``zlib.crc32`` of its UTF-8 bytes, one per process, filled once per distinct
     token on its first lookup (cleared when it holds ``_CRC_MAX`` tokens: bounded on untrusted
