@@ -199,15 +199,25 @@ def repetition_values(toks: list[str], sents: list[str],
     n = cfg["ngram"]
     if len(toks) <= n:  # too short to hold a repeated n-gram (most COCO captions stop here fast)
         return 0.0, 0, 0, None
-    few_sentences = len(sents) <= cfg["repeated_sentences"]
-    if few_sentences and len(toks) - len(set(toks)) < n:
+    if len(sents) <= cfg["repeated_sentences"] and len(toks) - len(set(toks)) < n:
         return 0.0, 0, 0, None  # no repeated n-gram possible (see repeat_stats), no sentence test
-    share, longest = repeat_stats(toks, n) if stats is None else stats
-    rep_sents = 0 if few_sentences else _repeated_sentences(sents)
+    return _repetition_verdict(len(toks), sents, repeat_stats(toks, n) if stats is None else stats)
+
+
+def _repetition_verdict(n_tok: int, sents: list[str], stats: tuple[float, int]) -> tuple[float, int, int, str | None]:
+    """:func:`repetition_values` from a caption's number of words and its :func:`repeat_stats`
+    (the batch path: no word list). A caption of few sentences and fewer than n repeated words
+    has ``stats == (0.0, 0)`` (a repeated n-gram repeats n words), so its early exit above gives
+    the same values."""
+    cfg = _CFG.get("repetition") or _cfg("repetition")
+    if n_tok <= cfg["ngram"]:
+        return 0.0, 0, 0, None
+    share, longest = stats
+    rep_sents = 0 if len(sents) <= cfg["repeated_sentences"] else _repeated_sentences(sents)
     reason = None
-    if len(toks) >= cfg["min_tokens"] and (longest or rep_sents):
-        if longest >= cfg["span_abs"] or (longest >= cfg["span_min"] and longest >= cfg["span_frac"] * len(toks)):
-            reason = f"a {longest}-token span repeats ({longest / len(toks):.0%} of the caption)"
+    if n_tok >= cfg["min_tokens"] and (longest or rep_sents):
+        if longest >= cfg["span_abs"] or (longest >= cfg["span_min"] and longest >= cfg["span_frac"] * n_tok):
+            reason = f"a {longest}-token span repeats ({longest / n_tok:.0%} of the caption)"
         elif share >= cfg["share"]:
             reason = f"{share:.0%} of tokens are in repeated 4-grams"
         elif rep_sents >= cfg["repeated_sentences"]:
@@ -474,7 +484,7 @@ def _repeat_stats_many(b: CaptionBatch, idx: list[int], n: int) -> dict[int, tup
     if not idx:
         return {}
     tokens = b.tokens
-    lens = b.words.counts
+    lens = counts = b.words.counts
     sel = np.zeros(len(b), dtype=bool)
     sel[idx] = True
     c = b.word_crc[np.repeat(sel, lens)].astype(np.uint64)
@@ -526,13 +536,20 @@ def _repeat_stats_many(b: CaptionBatch, idx: list[int], n: int) -> dict[int, tup
     edges = [0, *(np.flatnonzero(np.diff(rep_owner)) + 1).tolist(), rep.size]
     owners = rep_owner.tolist()
     rel_rep = (rep - starts[rep_owner]).tolist()  # word positions inside the caption
-    rel_first = (first - starts[rep_owner]).tolist()
+    # the word-for-word test on the batch's normal forms: n words and the single spaces between
+    # them are one byte span of the buffer (words hold no space), so equal spans = equal n-grams
+    w = b.words
+    shift = w.first[np.asarray(idx, dtype=np.int64)] - starts  # selection position -> word index
+    g_rep, g_first = rep + shift[rep_owner], first + shift[rep_owner]
+    buf = w.buf
+    spans = zip(w.starts[g_rep].tolist(), w.ends[g_rep + n - 1].tolist(),
+                w.starts[g_first].tolist(), w.ends[g_first + n - 1].tolist(), strict=True)
+    same_text = [buf[a:z] == buf[c:e] for a, z, c, e in spans]
     for a, z in itertools.pairwise(edges):
         i = idx[owners[a]]
-        t = tokens[i]
-        ps, fs = rel_rep[a:z], rel_first[a:z]
-        if any(t[p:p + n] != t[f:f + n] for p, f in zip(ps, fs, strict=True)):
-            exact = repeat_stats(t, n)  # a hash collision: the exact test decides
+        ps = rel_rep[a:z]
+        if not all(same_text[a:z]):
+            exact = repeat_stats(tokens[i], n)  # a hash collision: the exact test decides
             if exact != (0.0, 0):
                 out[i] = exact
             continue
@@ -544,7 +561,7 @@ def _repeat_stats_many(b: CaptionBatch, idx: list[int], n: int) -> dict[int, tup
             run = run + 1 if p == prev + 1 else 1
             best = max(best, run)
             prev = p
-        out[i] = (covered / len(t), best + n - 1)
+        out[i] = (covered / int(counts[i]), best + n - 1)
     return out
 
 
@@ -845,8 +862,9 @@ def _check_captions(texts: list[str | None] | CaptionBatch, problems: list[str |
         rsent = _maybe_repeated_sentences(sentences, [i for i in cand if n_sent[i] > max_rsent])
         cand = sorted(rsent.union(stats))
     for i in cand:
-        share, longest, rsent_i, reason = repetition_values(
-            tokens[i], sentences[i], None if stats is None else stats.get(i, (0.0, 0)))
+        share, longest, rsent_i, reason = (
+            repetition_values(tokens[i], sentences[i]) if stats is None
+            else _repetition_verdict(v_ntok[i], sentences[i], stats.get(i, (0.0, 0))))
         v_share[i], v_long[i], v_rsent[i] = share, longest, rsent_i
         if reason is not None:
             f_rep[i] = True
