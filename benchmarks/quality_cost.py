@@ -16,8 +16,11 @@ them (the checks in the workers, each batch's corpus record prepared there from 
 tokenisation and pickled; the parent unpickles and absorbs the records in batch order, then
 ``finish``; both sides summed against one process's text stage; ``parent s`` = the parent's
 side alone; Ray's actors do the same since 2026-12-02 08:00: the records' hashes are stable
-across processes). Resumed runs still read the captions back (``run_quality(..., read_back=True)``,
-the ``read back`` column). Target: <= 10%. Each repeat times the text
+across processes). Resumed batches (``resumed`` column, since 2026-12-02 12:30; before, a resumed
+run read every caption back): their checks ran in the run that scored them; the resuming run's
+parent prepares their corpus records from their captions shards in their turn
+(``BatchOrder.put_shard``, here from the texts: the Parquet read left out) -- its cost, as if every
+batch were resumed, over the text stage the scoring run paid for them. Target: <= 10%. Each repeat times the text
 stage and then the checks, so that both see the same machine load; the share reported is the
 median of the per-repeat shares (also shown over the parse alone, the definition used before
 2026-12-02 06:00, which leaves out ``text_problem``: the checks reuse its result, so its cost
@@ -61,7 +64,7 @@ def load(limit_short: int) -> dict[str, list[tuple[str, str, str, str]]]:
     return {"opera (long)": longs, "coco (short)": shorts}
 
 
-def run_quality(rows, problems=None, batch=1000, *, one_process=True, read_back=False):
+def run_quality(rows, problems=None, batch=1000, *, one_process=True, resumed=False):
     """The quality checks and the corpus pass over ``rows`` in batches of ``batch``, exactly as a
     run calls them. ``one_process`` (``--workers 1``): ``check_batch`` with the run's
     ``CorpusAccumulator``, so the corpus is fed from the checks' tokenisation (``checks_s`` then
@@ -69,10 +72,10 @@ def run_quality(rows, problems=None, batch=1000, *, one_process=True, read_back=
     scorer with a ``CorpusRecorder`` (each batch's record prepared from the checks' tokenisation)
     and the record pickled as a worker sends it (``checks_s``); the parent unpickles and absorbs
     the records in batch order, then ``finish`` (``corpus_s``); Ray's actors and driver do the
-    same. ``read_back`` (resumed runs):
-    ``check_batch`` alone in the scorer, then the parent's corpus pass, which tokenises the scored
-    captions again (``add_batch`` on 4,096 texts at a time, then ``finish``). Returns (times,
-    (quality_issues, reasons) per caption, corpus)."""
+    same. ``resumed``: no checks (they ran in the run that scored the batches); the parent
+    prepares each batch's record from its scored texts (``CorpusRecorder``, as
+    ``BatchOrder.put_shard``) and absorbs it in order, then ``finish`` (all in ``corpus_s``).
+    Returns (times, (quality_issues, reasons) per caption, corpus)."""
     import pickle
 
     from caption_audit.quality.checks import check_batch
@@ -83,19 +86,16 @@ def run_quality(rows, problems=None, batch=1000, *, one_process=True, read_back=
     issues: list[list[str]] = []
     reasons: list[dict[str, str]] = []
     t_checks = t_corpus = 0.0
-    feed = None if read_back else acc if one_process else CorpusRecorder()
+    feed = None if resumed else acc if one_process else CorpusRecorder()
     sent = []  # the workers' pickled records, in batch order
-    for b in range(0, len(rows), batch):
+    for b in range(0, len(rows) if not resumed else 0, batch):
         chunk = rows[b:b + batch]
         a = time.perf_counter()
         probs = None if problems is None else problems[b:b + batch]
-        if feed is not None:
-            cols = check_batch([r[3] for r in chunk], probs, corpus=feed, sources=[r[0] for r in chunk],
-                               image_ids=[r[1] for r in chunk], caption_ids=[r[2] for r in chunk])
-            if feed is not acc:
-                sent.append(pickle.dumps(feed.take(), protocol=pickle.HIGHEST_PROTOCOL))
-        else:
-            cols = check_batch([r[3] for r in chunk], probs)
+        cols = check_batch([r[3] for r in chunk], probs, corpus=feed, sources=[r[0] for r in chunk],
+                           image_ids=[r[1] for r in chunk], caption_ids=[r[2] for r in chunk])
+        if feed is not acc:
+            sent.append(pickle.dumps(feed.take(), protocol=pickle.HIGHEST_PROTOCOL))
         issues.extend(cols.quality_issues)  # what the scorer keeps: columns, not objects
         reasons.extend(cols.reasons)
         t_checks += time.perf_counter() - a
@@ -103,11 +103,14 @@ def run_quality(rows, problems=None, batch=1000, *, one_process=True, read_back=
     for raw in sent:  # the parent: records absorbed in batch order
         for rec in pickle.loads(raw):
             acc.absorb(rec)
-    if read_back:
-        scored = [r for k, r in enumerate(rows) if problems is None or problems[k] is None]
-        for b in range(0, len(scored), 4096):
-            chunk = scored[b:b + 4096]
-            acc.add_batch([r[0] for r in chunk], [r[1] for r in chunk], [r[2] for r in chunk], [r[3] for r in chunk])
+    if resumed:  # the parent: each resumed batch's record prepared from its scored texts, in order
+        for b in range(0, len(rows), batch):
+            chunk = [r for k, r in enumerate(rows[b:b + batch], b) if problems is None or problems[k] is None]
+            rec = CorpusRecorder()
+            if chunk:
+                rec.add_batch([r[0] for r in chunk], [r[1] for r in chunk], [r[2] for r in chunk], [r[3] for r in chunk])
+            for r in rec.take():
+                acc.absorb(r)
     corpus = acc.finish()
     t_corpus += time.perf_counter() - a
     times = {"checks_s": t_checks, "corpus_s": t_corpus, "total_s": time.perf_counter() - t0,
@@ -177,7 +180,7 @@ def main() -> None:
            "load_average_1min": {"start": round(os.getloadavg()[0], 2)}, "workloads": {}}
     print(f"{'workload':<14} {'n':>6} {'parse s':>8} {'text stage s':>12} {'checks s':>9} {'corpus s':>9} "
           f"{'all s':>7} {'share':>7} {'of parse':>9} {'cpu share':>9} {'workers':>8} {'parent s':>8} "
-          f"{'read back':>9} {'parent s':>8}")
+          f"{'resumed':>9} {'parent s':>8}")
     kept = {}
     parsed_opera = None
     for name, rows in work.items():
@@ -188,7 +191,7 @@ def main() -> None:
         problems = [text_problem(x) for x in texts]
         run_quality(rows, problems)  # warm-ups, untimed
         run_quality(rows, problems, one_process=False)
-        run_quality(rows, problems, one_process=False, read_back=True)
+        run_quality(rows, problems, resumed=True)
         reps = []
         for _ in range(args.repeats):  # text stage and checks side by side, so each share sees one load
             t, c = time.perf_counter(), time.process_time()
@@ -202,15 +205,15 @@ def main() -> None:
             t_parse, c_parse = time.perf_counter() - t, time.process_time() - c
             q = run_quality(rows, problems)[0]
             qw = run_quality(rows, problems, one_process=False)[0]
-            qr = run_quality(rows, problems, one_process=False, read_back=True)[0]
+            qr = run_quality(rows, problems, resumed=True)[0]
             t_text = t_prob + t_parse
             reps.append({**q, "parse_s": t_parse, "parse_cpu_s": c_parse, "text_problem_s": t_prob,
                          "text_s": t_text, "text_cpu_s": c_prob + c_parse,
                          "share": q["total_s"] / t_text, "share_of_parse": q["total_s"] / t_parse,
                          "cpu_share": q["cpu_s"] / (c_prob + c_parse),
                          "workers_total_s": qw["total_s"], "share_workers": qw["total_s"] / t_text,
-                         "workers_parent_s": qw["corpus_s"], "read_back_parent_s": qr["corpus_s"],
-                         "share_read_back": qr["total_s"] / t_text})
+                         "workers_parent_s": qw["corpus_s"], "resumed_parent_s": qr["corpus_s"],
+                         "share_resumed": qr["total_s"] / t_text})
         med = {k: statistics.median(r[k] for r in reps) for k in reps[0]}
         _times, results, corpus = run_quality(rows, problems)
         kept[name] = (rows, results, corpus)
@@ -228,19 +231,19 @@ def main() -> None:
             "workers_quality_total_s": round(med["workers_total_s"], 3),
             "workers_share_of_text_stage": round(med["share_workers"], 4),
             "workers_parent_s": round(med["workers_parent_s"], 3),
-            "read_back_parent_s": round(med["read_back_parent_s"], 3),
-            "read_back_share_of_text_stage": round(med["share_read_back"], 4),
+            "resumed_parent_s": round(med["resumed_parent_s"], 3),
+            "resumed_share_of_text_stage": round(med["share_resumed"], 4),
         }
         print(f"{name:<14} {len(rows):>6} {med['parse_s']:>8.2f} {med['text_s']:>12.2f} {med['checks_s']:>9.2f} "
               f"{med['corpus_s']:>9.2f} {med['total_s']:>7.2f} {med['share']:>7.1%} {med['share_of_parse']:>9.1%} "
               f"{med['cpu_share']:>9.1%} {med['share_workers']:>8.1%} {med['workers_parent_s']:>8.2f} "
-              f"{med['share_read_back']:>9.1%} {med['read_back_parent_s']:>8.2f}")
+              f"{med['share_resumed']:>9.1%} {med['resumed_parent_s']:>8.2f}")
     print("share = quality checks + corpus pass over the text stage (text_problem + parse, as the batch scorer runs")
     print("them), one process (the corpus fed from the checks' tokenisation; 'checks s' holds both, 'corpus s' is")
     print("finish), median of the per-repeat shares; 'of parse' = over the parse alone; 'workers' = as --workers N")
     print("and Ray run them (checks + corpus records prepared in the workers / actors; the parent absorbs the")
-    print("records in batch order and finishes: 'parent s'); 'read back' = as resumed runs do (the parent's corpus")
-    print("pass tokenises the scored captions again: its 'parent s')")
+    print("records in batch order and finishes: 'parent s'); 'resumed' = every batch resumed: the parent prepares")
+    print("each batch's corpus record from its scored captions (their checks ran in the run that scored them)")
 
     rows, (issues, reasons), corpus = kept["opera (long)"]
     print("\nOPERA files: repetition loops, other flags, most common openers")

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from caption_audit import __version__
 from caption_audit.engine import ENGINES
+from caption_audit.engine.background import Background
 from caption_audit.engine.local import run_local
 from caption_audit.engine.pool import WorkerPool
 from caption_audit.engine.references import ParseReuse, ReferenceFold, parse_references
@@ -385,7 +386,7 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     With ``--workers N`` the worker pool is entered into ``stack`` (stopped on leaving it)."""
     from caption_audit.engine.batch import BatchScorer, ScoreContext
     from caption_audit.gc_pause import gc_paused
-    from caption_audit.quality.corpus import CorpusAccumulator
+    from caption_audit.quality.corpus import BatchOrder, CorpusAccumulator, CorpusRecorder
     from caption_audit.quality.run import quality_pass
     from caption_audit.text.nlp import model_info
     from caption_audit.text.parse import CaptionParser
@@ -398,6 +399,11 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     with gc_paused():
         gt.add_objects(objects, parser.vocab)
         gt.add_images(images)
+    # objects.parquet depends on nothing the run computes (unless a detector adds objects): a forked
+    # child writes it on the core this process leaves idle while spaCy loads and captions are parsed
+    objects_job = None
+    if cfg.detector is None and stack is not None:
+        objects_job = stack.enter_context(Background(_write_objects_table, out, objects, parser.vocab))
     if cfg.gt_mode == "chair" and not gt.available:
         raise ConfigError("--gt chair needs ground truth (instances or an objects file).")
     references, reference_counts = None, {}
@@ -405,10 +411,12 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     # process (one worker) or in the worker that scores the batch (one pool for both passes)
     reuse = ParseReuse() if cfg.engine == "local" and cfg.workers <= 1 else None
     # the quality checks' tokenisation feeds the corpus pass (duplicates, boilerplate) as batches
-    # are scored, instead of the captions being read back: in one process as they go; with
-    # --workers N (or Ray) each worker (actor) prepares its batches' records and they are absorbed
-    # here in batch order (the records' hashes are the same in every process)
+    # are scored, instead of the captions being read back: whoever scores a batch (this process,
+    # a worker, a Ray actor) prepares its corpus records, and they are absorbed here in batch
+    # order (the records' hashes are the same in every process); a resumed batch's records are
+    # prepared here from its captions shard, in its turn
     corpus = CorpusAccumulator()
+    order = BatchOrder(corpus)
     pool = None
     if cfg.engine == "local" and cfg.workers > 1:
         if cfg.use_parser:
@@ -452,8 +460,6 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     })
     shards = ShardStore(out, fp)
     done = shards.open(resume=cfg.resume)
-    if done:
-        corpus = None  # resumed batches are not scored here: the quality pass reads all captions back
     stats = RunStats(_reason_key)
     counts = Counter()
     with _Progress(cfg.progress) as progress:
@@ -480,6 +486,7 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
                 counts["batches"] = batch_id + 1
                 if batch_id in done:
                     stats.add_shard(batch_id, shards.shard("captions", batch_id))
+                    order.put_shard(batch_id, shards.shard("captions", batch_id))
                     counts["resumed"] += len(batch)
                     advance(len(batch), "resumed")
                     continue
@@ -489,25 +496,31 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
             from caption_audit.engine.ray_engine import run_ray
 
             run_ray(todo(), ctx, workers=cfg.workers, address=cfg.ray_address, on_result=on_result, finish=sink,
-                    corpus=corpus)
+                    corpus=order)
         else:
             run_local(todo(), ctx, workers=cfg.workers,
-                      scorer=BatchScorer(ctx, parser, reuse, corpus if pool is None else None),
-                      on_result=on_result, finish=sink, pool=pool, corpus=corpus)
+                      scorer=BatchScorer(ctx, parser, reuse, CorpusRecorder() if pool is None else None),
+                      on_result=on_result, finish=sink, pool=pool, corpus=order)
         reuse = None  # free what the scoring pass did not take
         if pool is not None:
             pool.close()
 
     stats.check_complete(counts["batches"])
+    order.check_complete(counts["batches"])
     # The tail (issue #15): the quality pass merges the captions shards itself (one read and one
-    # write of the table with the corpus columns filled). A background thread for the Arrow I/O
-    # (merges, objects.parquet) was measured slower on a loaded 2-core machine (GIL hand-offs
-    # slow the corpus pass), so the tail stays sequential.
-    shards.merge("mentions")
-    shards.merge("claims")
+    # write of the table with the corpus columns filled). Mentions and claims are merged by a
+    # forked child meanwhile (a thread was measured slower: GIL hand-offs slow the corpus pass);
+    # the quality pass waits for them before its position block reads them.
+    merges = Background(_merge_tables, shards, ("mentions", "claims"))
+    if stack is not None:
+        stack.enter_context(merges)
     quality = quality_pass(out, stats, n_resamples=cfg.n_resamples, confidence=cfg.confidence, seed=cfg.seed,
-                           parts=shards.parts("captions"), corpus=corpus)
-    _write_gt_tables(out, objects, images, gt, parser.vocab, detected.objects if detected else None)
+                           parts=shards.parts("captions"), corpus=corpus, merged=merges.join)
+    if objects_job is not None:
+        objects_job.join()
+        _write_images_table(out, images, gt)
+    else:
+        _write_gt_tables(out, objects, images, gt, parser.vocab, detected.objects if detected else None)
     _write_classes(out)
     _coverage_warning(stats, gt, warnings, detector=detected is not None)
     summary = _summary(cfg, stats, provenance, warnings, gt, parser, model_info(parser.nlp))
@@ -611,6 +624,11 @@ def _summary(cfg: AuditConfig, stats: RunStats, provenance: list[dict], warnings
         "unmapped_gt_labels": dict(gt.unmapped.most_common(50)),
         "warnings": warnings[:200],
     }
+
+
+def _merge_tables(shards: ShardStore, names: tuple[str, ...]) -> None:
+    for name in names:
+        shards.merge(name)
 
 
 def _write_gt_tables(out: Path, objects: list[GTObject], images: list[ImageInfo], gt: GroundTruth, vocab: Any,

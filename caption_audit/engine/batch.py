@@ -49,11 +49,12 @@ class BatchScorer:
     ``reuse``: parses kept by the reference pass in this process
     (:class:`~caption_audit.engine.references.ParseReuse`; in a pool worker, the batch's own, set
     per batch), taken instead of parsing again. ``corpus``: a
-    :class:`~caption_audit.quality.corpus.CorpusAccumulator` that every scored caption is added to,
-    from the quality checks' tokenisation (one process, batches scored in order: the run's corpus
-    pass then needs no second reading of the captions; see :func:`caption_audit.quality.run.quality_pass`),
-    or, in a ``--workers N`` pool worker, a :class:`~caption_audit.quality.corpus.CorpusRecorder`
-    that only prepares each batch's record for the parent (see :mod:`caption_audit.engine.pool`).
+    :class:`~caption_audit.quality.corpus.CorpusRecorder` that prepares each batch's corpus
+    record from the quality checks' tokenisation, taken by whoever gathers the run's corpus
+    (:func:`~caption_audit.engine.local.run_local` in one process, the pool's parent, Ray's
+    driver), so the run's corpus pass needs no second reading of the captions; or a
+    :class:`~caption_audit.quality.corpus.CorpusAccumulator` that every scored caption is
+    added to directly.
     """
 
     def __init__(self, ctx: ScoreContext, parser: Any = None, reuse: Any = None, corpus: Any = None):

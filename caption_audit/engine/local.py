@@ -41,9 +41,9 @@ def run_local(
     gets ``(id, what finish returned)`` instead (``finish`` must be picklable), as batches
     complete (not necessarily in batch order: the caller reorders). ``pool``: score in this
     already started pool (which may hold the batches' reference parses) instead of a new one.
-    ``corpus``: with workers, the run's :class:`~caption_audit.quality.corpus.CorpusAccumulator`,
-    fed in batch order from the workers' quality checks (:meth:`WorkerPool.score`); in one
-    process the ``scorer`` carries it."""
+    ``corpus``: the run's :class:`~caption_audit.quality.corpus.BatchOrder`, given each batch's
+    corpus records: from the workers' quality checks (:meth:`WorkerPool.score`), or in one
+    process from the ``scorer``'s :class:`~caption_audit.quality.corpus.CorpusRecorder`."""
     if pool is not None:
         pool.score(batches, ctx, on_result=on_result, finish=finish, corpus=corpus)
         return
@@ -51,6 +51,8 @@ def run_local(
         scorer = scorer or BatchScorer(ctx)
         for batch_id, batch in batches:
             tables = scorer.score(batch)
+            if corpus is not None:  # the scorer's CorpusRecorder prepared the batch's records
+                corpus.put(batch_id, scorer.corpus.take())
             on_result((batch_id, tables if finish is None else finish(batch_id, tables)), len(batch))
         return
     if scorer is None:

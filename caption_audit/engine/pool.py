@@ -17,11 +17,12 @@ copy-on-write), and runs the reference pass and the scoring pass in the same pro
    caption is parsed twice; the split follows the reference pass's, where each chunk went to the
    least busy worker); it writes the batch's shards itself (``finish``) and returns only what
    ``finish`` returns. Other batches go to the least busy worker. With ``corpus`` (the run's
-   :class:`~caption_audit.quality.corpus.CorpusAccumulator`), each worker's quality checks also
+   :class:`~caption_audit.quality.corpus.BatchOrder`), each worker's quality checks also
    prepare the batch's corpus record from their own tokenisation
    (:class:`~caption_audit.quality.corpus.CorpusRecorder`); it comes back beside the batch's
-   result and the parent absorbs the records strictly in batch order (buffering those that
-   arrive early), so the run's corpus pass reads no caption back. The records' hashes are
+   result and the parent's ``BatchOrder`` absorbs the records strictly in batch order (holding
+   those that arrive early, and putting resumed batches' in their turn), so the run's corpus
+   pass reads no caption back. The records' hashes are
    stable across processes (not Python's salted ``hash()``), as for Ray's actors.
 
 At most two tasks are in flight per worker. Results with ``finish`` are handed over as they
@@ -31,7 +32,6 @@ exception in a worker is raised again in the parent. Workers exit when the paren
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import gc
 import multiprocessing as mp
@@ -283,8 +283,8 @@ class WorkerPool:
         returned), n)`` as they arrive with ``finish``, in batch order without it. ``ctx`` is the
         run's :class:`~caption_audit.engine.batch.ScoreContext`; its ground truth (and, after
         :meth:`references`, its references) are the workers' own, not sent again. ``corpus``: a
-        :class:`~caption_audit.quality.corpus.CorpusAccumulator` that absorbs the scored captions
-        of every batch, in batch order (see the module notes)."""
+        :class:`~caption_audit.quality.corpus.BatchOrder` given each batch's corpus records as
+        they arrive (it absorbs them in batch order; see the module notes)."""
         use_fold = self._folded and ctx.references is not None
         lite = replace(ctx, gt=None, references=None if use_fold else ctx.references)
         for conn in self._conns:
@@ -292,17 +292,12 @@ class WorkerPool:
         sizes: dict[int, int] = {}
         order: list[int] = []
         done: dict[int, Any] = {}
-        sent: collections.deque[int] = collections.deque()  # batches whose corpus records are not absorbed yet
-        records: dict[int, list] = {}
 
         def collect() -> None:
             for _, _, msg in self._receive():
                 k = msg[1]
                 if corpus is not None:
-                    records[k] = msg[3]
-                    while sent and sent[0] in records:  # strictly in batch order
-                        for rec in records.pop(sent.popleft()):
-                            corpus.absorb(rec)
+                    corpus.put(k, msg[3])  # absorbed in batch order (BatchOrder)
                 if finish is not None:
                     on_result((k, msg[2]), sizes.pop(k))
                 else:
@@ -324,8 +319,6 @@ class WorkerPool:
             sizes[k] = len(batch)
             if finish is None:
                 order.append(k)
-            if corpus is not None:
-                sent.append(k)
             self._send(w, ("score", k, pack(batch)))
         while sizes:
             collect()

@@ -8,10 +8,10 @@ memory stays bounded on million-caption inputs. With a ``finish`` callable (a
 sends back only what ``finish`` returns (on a cluster the run folder must be on storage every node
 can write); results come back tagged with their batch id and are handed over in batch order, so
 the run folder is identical to ``--engine local``. With ``corpus`` (the run's
-:class:`~caption_audit.quality.corpus.CorpusAccumulator`) each actor's quality checks also prepare
+:class:`~caption_audit.quality.corpus.BatchOrder`) each actor's quality checks also prepare
 the batch's corpus record (:class:`~caption_audit.quality.corpus.CorpusRecorder`; its hashes are
-the same in every process); it comes back beside the batch's result and the driver absorbs the
-records in batch order, so the run's corpus pass reads no caption back. The reference pass (``--gt chair``, the
+the same in every process); it comes back beside the batch's result and the driver's
+``BatchOrder`` absorbs the records in batch order, so the run's corpus pass reads no caption back. The reference pass (``--gt chair``, the
 ``references`` resolver) runs in the driver process. On a cluster, pass ``--ray-address``; locally a Ray instance is started
 with ``num_cpus`` set and the dashboard off. Actors take fractional CPUs so the Ray Data
 read tasks always find a free CPU (a full actor pool on 2 cores deadlocks, see the notes).
@@ -74,8 +74,8 @@ def run_ray(
 ) -> None:
     """Score batches on Ray; ``on_result`` is called in batch order with ``(id, tables)``, or
     ``(id, finish(id, tables))`` when ``finish`` is given (run on the actor). ``corpus``: a
-    :class:`~caption_audit.quality.corpus.CorpusAccumulator` that absorbs each batch's scored
-    captions (records prepared on the actors), in batch order, before its ``on_result``."""
+    :class:`~caption_audit.quality.corpus.BatchOrder` given each batch's corpus records
+    (prepared on the actors) before its ``on_result``."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
@@ -115,8 +115,8 @@ def run_ray(
                 results[int(row["batch_id"])] = pickle.loads(row["result"])
             for bid in sorted(results):
                 result, records = results.pop(bid)
-                for rec in records or ():
-                    corpus.absorb(rec)
+                if corpus is not None:
+                    corpus.put(bid, records or [])
                 on_result((bid, result), sizes[bid])
     finally:
         if started:

@@ -231,6 +231,47 @@ class CorpusRecorder:
         return out
 
 
+class BatchOrder:
+    """Absorbs the corpus records of numbered batches into ``acc`` (a :class:`CorpusAccumulator`)
+    strictly in batch order, whatever order they arrive in: a run's workers, its Ray actors and
+    its resumed batches (records prepared from their shards) put them as they come; each batch id
+    0, 1, 2 ... must be put once. Only batches that wait for an earlier one are held."""
+
+    def __init__(self, acc: CorpusAccumulator):
+        self.acc = acc
+        self._next = 0
+        self._pending: dict[int, list[CorpusRecord]] = {}
+
+    def put(self, batch_id: int, records: list[CorpusRecord]) -> None:
+        """The records of ``batch_id`` (possibly none); absorbed once every earlier batch is."""
+        if batch_id < self._next or batch_id in self._pending:
+            raise ValueError(f"corpus records of batch {batch_id} given twice")
+        self._pending[batch_id] = list(records)
+        while self._next in self._pending:
+            for rec in self._pending.pop(self._next):
+                self.acc.absorb(rec)
+            self._next += 1
+
+    def check_complete(self, n_batches: int) -> None:
+        """Raise unless batches 0 .. ``n_batches - 1``, and no other, were all absorbed."""
+        if self._next != n_batches or self._pending:
+            raise RuntimeError(f"corpus records: {self._next} of {n_batches} batches absorbed in order, "
+                               f"{len(self._pending)} waiting")
+
+    def put_shard(self, batch_id: int, path: Any) -> None:
+        """Put the records of a resumed batch, prepared from its captions shard ``path`` (its
+        scored captions, in order)."""
+        import pyarrow.parquet as pq
+
+        t = pq.ParquetFile(path).read(columns=["source", "image_id", "caption_id", "caption", "status"]).to_pydict()
+        keep = [i for i, status in enumerate(t["status"]) if status == "scored"]
+        rec = CorpusRecorder(self.acc.cfg)
+        if keep:
+            rec.add_batch([t["source"][i] for i in keep], [t["image_id"][i] for i in keep],
+                          [t["caption_id"][i] for i in keep], [t["caption"][i] for i in keep])
+        self.put(batch_id, rec.take())
+
+
 @dataclass
 class CorpusResult:
     """What :meth:`CorpusAccumulator.finish` returns.

@@ -87,7 +87,8 @@ class QualityReport:
 
 
 def quality_pass(run_dir: Path, stats: Any, *, n_resamples: int = 1000, confidence: float = 0.95,
-                 seed: int = 0, parts: list[Path] | None = None, corpus: Any = None) -> QualityReport:
+                 seed: int = 0, parts: list[Path] | None = None, corpus: Any = None,
+                 merged: Any = None) -> QualityReport:
     """Corpus checks, clean metrics and position curves of a run folder.
 
     ``stats``: the run's :class:`~caption_audit.engine.stats.RunStats` (every batch folded);
@@ -100,7 +101,9 @@ def quality_pass(run_dir: Path, stats: Any, *, n_resamples: int = 1000, confiden
     pool, nothing resumed): finished here and emptied (its per-caption arrays are freed before
     the captions pass); None: the captions are read back (from ``parts`` or captions.parquet)
     and added here.
-    mentions.parquet and claims.parquet must be merged already (:func:`position_block`).
+    mentions.parquet and claims.parquet must be merged already (:func:`position_block`), or by
+    the time ``merged()`` returns (a callable that waits for their merge, called once the
+    captions table is written).
     Memory: the per-caption corpus columns (numpy arrays and two lists) and one row group.
     """
     from caption_audit.store.layout import table_file
@@ -118,6 +121,8 @@ def quality_pass(run_dir: Path, stats: Any, *, n_resamples: int = 1000, confiden
         report.metrics_clean[name] = _clean_block(sums, n_resamples=n_resamples, confidence=confidence, seed=seed)
     for name in stats.sources:  # a source whose every caption is degenerate: metrics undefined
         report.metrics_clean.setdefault(name, _clean_block(None, n_resamples=1, confidence=confidence, seed=seed))
+    if merged is not None:
+        merged()
     report.position = position_block(run_dir)
     return report
 

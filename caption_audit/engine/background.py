@@ -1,0 +1,86 @@
+"""A side job of a run in a forked child process: Parquet writing that depends on nothing the
+run still computes (the ground-truth objects table while spaCy loads; the mentions and claims
+merges while the captions table is rewritten), on the core the run's parent leaves idle.
+
+A :class:`Background` job starts at once; :meth:`Background.join` waits for it and raises the
+child's exception in the parent (an ``OSError`` stays an ``OSError``: a full disk reads the same
+as in the parent). Without ``fork`` (Windows, or ``CAPTION_AUDIT_NO_FORK=1``) the job runs inline,
+at the start. A job that is never joined (the run failed) is stopped when its ``with`` block
+ends.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Background"]
+
+
+def _child(conn: Any, fn: Callable[..., Any], args: tuple) -> None:
+    try:
+        fn(*args)
+    except BaseException as exc:  # noqa: BLE001 -- reported to the parent, which raises it
+        try:
+            conn.send(("error", exc, traceback.format_exc()))
+        except Exception:  # noqa: BLE001 -- an exception that does not pickle: its text
+            conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}"), traceback.format_exc()))
+    else:
+        conn.send(("ok", None, ""))
+    finally:
+        conn.close()
+
+
+class Background:
+    """Run ``fn(*args)`` in a forked child now; :meth:`join` waits and re-raises its error.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with Background(d.joinpath("x").write_text, "done") as job:
+    ...     job.join()
+    >>> d.joinpath("x").read_text()
+    'done'
+    """
+
+    def __init__(self, fn: Callable[..., Any], *args: Any):
+        self._proc: Any = None
+        self._conn: Any = None
+        self._result: tuple[str, BaseException | None, str] | None = None
+        if os.environ.get("CAPTION_AUDIT_NO_FORK") or "fork" not in mp.get_all_start_methods():
+            try:
+                fn(*args)
+                self._result = ("ok", None, "")
+            except Exception as exc:  # noqa: BLE001 -- raised by join, as from a child
+                self._result = ("error", exc, traceback.format_exc())
+            return
+        ctx = mp.get_context("fork")
+        self._conn, child_conn = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_child, args=(child_conn, fn, args), daemon=True)
+        self._proc.start()
+        child_conn.close()
+
+    def join(self) -> None:
+        """Wait for the job; raise its exception, if it raised one (or died)."""
+        if self._result is None:
+            try:
+                self._result = self._conn.recv()
+            except EOFError:  # died without a word (killed, out of memory)
+                self._proc.join()
+                self._result = ("error", RuntimeError(f"a background writer died (exit code {self._proc.exitcode})"),
+                                "")
+            self._proc.join()
+            self._conn.close()
+        status, exc, _tb = self._result
+        if status == "error" and exc is not None:
+            raise exc
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join()
