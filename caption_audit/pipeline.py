@@ -403,7 +403,8 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     # child writes it on the core this process leaves idle while spaCy loads and captions are parsed
     objects_job = None
     if cfg.detector is None and stack is not None:
-        objects_job = stack.enter_context(Background(_write_objects_table, out, objects, parser.vocab))
+        objects_job = stack.enter_context(Background(_write_objects_table, out, objects, parser.vocab,
+                                                     inline=len(objects) < _BACKGROUND_MIN_OBJECTS))
     if cfg.gt_mode == "chair" and not gt.available:
         raise ConfigError("--gt chair needs ground truth (instances or an objects file).")
     references, reference_counts = None, {}
@@ -511,7 +512,8 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
     # write of the table with the corpus columns filled). Mentions and claims are merged by a
     # forked child meanwhile (a thread was measured slower: GIL hand-offs slow the corpus pass);
     # the quality pass waits for them before its position block reads them.
-    merges = Background(_merge_tables, shards, ("mentions", "claims"))
+    small = sum(p.stat().st_size for name in ("mentions", "claims") for p in shards.parts(name)) < _BACKGROUND_MIN_BYTES
+    merges = Background(_merge_tables, shards, ("mentions", "claims"), inline=small)
     if stack is not None:
         stack.enter_context(merges)
     quality = quality_pass(out, stats, n_resamples=cfg.n_resamples, confidence=cfg.confidence, seed=cfg.seed,
@@ -624,6 +626,11 @@ def _summary(cfg: AuditConfig, stats: RunStats, provenance: list[dict], warnings
         "unmapped_gt_labels": dict(gt.unmapped.most_common(50)),
         "warnings": warnings[:200],
     }
+
+
+# below these sizes a side job runs inline: a fork and a join cost more than the job (start-up, issue #15)
+_BACKGROUND_MIN_OBJECTS = 20_000
+_BACKGROUND_MIN_BYTES = 1 << 20
 
 
 def _merge_tables(shards: ShardStore, names: tuple[str, ...]) -> None:

@@ -4,8 +4,9 @@ merges while the captions table is rewritten), on the core the run's parent leav
 
 A :class:`Background` job starts at once; :meth:`Background.join` waits for it and raises the
 child's exception in the parent (an ``OSError`` stays an ``OSError``: a full disk reads the same
-as in the parent). Without ``fork`` (Windows, or ``CAPTION_AUDIT_NO_FORK=1``) the job runs inline,
-at the start. A job that is never joined (the run failed) is stopped when its ``with`` block
+as in the parent). Without ``fork`` (Windows, or ``CAPTION_AUDIT_NO_FORK=1``), or for a small job
+(``inline=True``: a fork and a join cost tens of milliseconds), the job runs inline, at the start,
+and raises there. A job that is never joined (the run failed) is stopped when its ``with`` block
 ends.
 """
 
@@ -36,6 +37,7 @@ def _child(conn: Any, fn: Callable[..., Any], args: tuple) -> None:
 
 class Background:
     """Run ``fn(*args)`` in a forked child now; :meth:`join` waits and re-raises its error.
+    ``inline``: run it here and now instead (a small job: a fork costs more than it saves).
 
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -45,16 +47,13 @@ class Background:
     'done'
     """
 
-    def __init__(self, fn: Callable[..., Any], *args: Any):
+    def __init__(self, fn: Callable[..., Any], *args: Any, inline: bool = False):
         self._proc: Any = None
         self._conn: Any = None
         self._result: tuple[str, BaseException | None, str] | None = None
-        if os.environ.get("CAPTION_AUDIT_NO_FORK") or "fork" not in mp.get_all_start_methods():
-            try:
-                fn(*args)
-                self._result = ("ok", None, "")
-            except Exception as exc:  # noqa: BLE001 -- raised by join, as from a child
-                self._result = ("error", exc, traceback.format_exc())
+        if inline or os.environ.get("CAPTION_AUDIT_NO_FORK") or "fork" not in mp.get_all_start_methods():
+            fn(*args)  # an error is raised here, at once
+            self._result = ("ok", None, "")
             return
         ctx = mp.get_context("fork")
         self._conn, child_conn = ctx.Pipe(duplex=False)
