@@ -12,6 +12,7 @@ ends.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import traceback
@@ -22,6 +23,8 @@ __all__ = ["Background"]
 
 
 def _child(conn: Any, fn: Callable[..., Any], args: tuple) -> None:
+    # no cyclic collection in the child: it would visit (and so copy) every inherited object
+    gc.disable()
     try:
         fn(*args)
     except BaseException as exc:  # noqa: BLE001 -- reported to the parent, which raises it
