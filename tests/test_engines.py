@@ -82,3 +82,54 @@ def test_ray_engine_equals_local(inputs: tuple[Path, Path, Path], tmp_path: Path
         pytest.fail("--engine ray did not finish in 240 s (deadlock?)")
     assert proc.returncode == 0, err[-3000:]
     assert_same_run(ref, out)
+
+
+class _Stop(RuntimeError):
+    pass
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'caption-audit[ray]')")
+def test_ray_resumes_a_local_run_without_reading_back(inputs: tuple[Path, Path, Path], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run stopped after 3 batches, resumed with ``--engine ray``: the resumed batches' corpus
+    records come from their shards and the actors' from the actors, in batch order; the quality
+    pass reads no caption back and the run folder equals an uninterrupted one."""
+    from caption_audit.engine import stats as stats_mod
+
+    caps, objs, ref = inputs
+    out = tmp_path / "resumed"
+    real = stats_mod.RunStats.add_batch
+    seen: list[int] = []
+
+    def stop_after_three(self: stats_mod.RunStats, batch_id: int, batch: object) -> None:
+        seen.append(batch_id)
+        if len(seen) > 3:
+            raise _Stop("stopped, as if killed")
+        real(self, batch_id, batch)
+
+    monkeypatch.setattr(stats_mod.RunStats, "add_batch", stop_after_three)
+    argv = ["run", "--captions", str(caps), "--objects", str(objs), "--out", str(out),
+            "--batch-size", "40", "--bootstrap", "50", "--quiet"]
+    with pytest.raises(_Stop):
+        audit(config_from_args(build_parser().parse_args(argv)))
+    monkeypatch.setattr(stats_mod.RunStats, "add_batch", real)
+    no_read_back = ("import caption_audit.quality.run as q\n"
+                    "def _corpus(*_):\n    raise AssertionError('the quality pass read the captions back')\n"
+                    "q._corpus = _corpus\n")
+    cmd = [sys.executable, "-c", no_read_back + "import sys; from caption_audit.cli import main; sys.exit(main())",
+           *argv, "--engine", "ray", "--workers", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    try:
+        _, err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("--engine ray did not finish in 240 s (deadlock?)")
+    assert proc.returncode == 0, err[-3000:]
+    import json
+
+    assert json.loads((out / "summary.json").read_text())["run"]["resumed_captions"] >= 120
+    assert_same_run(ref, out)

@@ -760,7 +760,7 @@ def check_captions(texts: list[str | None] | CaptionBatch,
                    problems: list[str | None] | None = None) -> QualityColumns:
     """All per-caption checks on many captions; caption ``i`` of the result equals
     ``check_caption(texts[i], problem=problems[i])`` (same rules, same order), at a fraction of
-    the cost: tokens by :func:`~caption_audit.quality.text.words_many`, the ``garbage`` rule only
+    the cost: tokens by :class:`~caption_audit.quality.text.Words`, the ``garbage`` rule only
     on captions that hold one of its trigger characters (one regular-expression scan of the whole
     batch), no per-check objects for a clean caption. ``problems``: the text stage's
     :func:`caption_audit.text.checks.text_problem` per caption when the caller has them.
