@@ -88,6 +88,19 @@ def test_words_crc32_exact_across_chunks_and_table_conflicts(monkeypatch):
         assert w.crc32().tolist() == [zlib.crc32(x.encode()) for x in flat]
 
 
+def test_words_without_a_hash_get_zlib_crc32(monkeypatch):
+    # a word whose polynomial hash is 0 (an over-long word, or chance) must not read an empty
+    # table slot (key 0, crc 0) as its crc32, and equal zero-hash words must not share one
+    import numpy as np
+
+    monkeypatch.setattr(text_mod, "_CRC_KEYS", [])
+    monkeypatch.setattr(text_mod, "_poly_spans", lambda a, s, e: np.zeros(s.size, dtype=np.uint64))
+    texts = ["a dog", "the cat sat", "é dog"]
+    w = Words.of_texts(texts)
+    flat = [x for i in range(len(texts)) for x in w[i]]
+    assert w.crc32().tolist() == [zlib.crc32(x.encode()) for x in flat]
+
+
 def test_repeated_words_prefilter_counts_repeats_by_crc32():
     import numpy as np
 

@@ -87,10 +87,7 @@ def _ascii_words(low: str) -> list[list[str]]:
     """:func:`words` of each NUL-separated piece of the lower-cased ASCII text ``low``: every
     byte but a letter, digit, apostrophe or NUL becomes a space, then so does every apostrophe
     that is not inside a word; a split on white space leaves the words."""
-    flat = low.encode().translate(_ASCII_SEP_NUL).decode()
-    if "'" in flat:
-        flat = _LONE_APOSTROPHE.sub(" ", flat)
-    return list(map(str.split, flat.split("\0")))
+    return list(map(str.split, _word_bytes(low.encode()).decode().split("\0")))
 
 
 def word_counts(texts: list[str]) -> np.ndarray:
@@ -133,10 +130,7 @@ def _ascii_word_counts(low: str, n: int) -> np.ndarray:
     text ``low`` (the words of :func:`_ascii_words`, counted, not built)."""
     import numpy as np
 
-    flat = low.encode().translate(_ASCII_SEP_NUL)
-    if b"'" in flat:
-        flat = _LONE_APOSTROPHE_BYTES.sub(b" ", flat)
-    a = np.frombuffer(flat, dtype=np.uint8)
+    a = np.frombuffer(_word_bytes(low.encode()), dtype=np.uint8)
     word = (a != 32) & (a != 0)
     first = word.copy()  # the first byte of each word
     first[1:] &= ~word[:-1]
@@ -206,15 +200,9 @@ class Words:
         joined = "\0".join(texts)
         if joined.count("\0") == len(texts) - 1:
             low = joined.lower()
-            if low.isascii():
-                raw = low.encode().translate(_ASCII_SEP_NUL)
-                if b"'" in raw:
-                    raw = _LONE_APOSTROPHE_BYTES.sub(b" ", raw)
-            else:
-                raw = _raw_mixed(low)
+            raw = _word_bytes(low.encode()) if low.isascii() else _raw_mixed(low)
         else:  # a text holds NUL: those texts one at a time (their words joined by spaces)
-            pieces = list(map(str.lower, texts))
-            raw = _raw_pieces(pieces, ["\0" not in p for p in pieces])
+            raw = _raw_pieces(list(map(str.lower, texts)))
         # collapse white space: keep word bytes, NULs and the first space after a word, then
         # drop a space that ends a text
         a = np.frombuffer(raw, dtype=np.uint8)
@@ -255,9 +243,7 @@ def _raw_mixed(low: str) -> bytes:
     import numpy as np
 
     data = low.encode("utf-8", "surrogatepass")
-    raw = data.translate(_ASCII_SEP_NUL)
-    if b"'" in raw:
-        raw = _LONE_APOSTROPHE_BYTES.sub(b" ", raw)  # (the pieces it could misread are replaced)
+    raw = _word_bytes(data)  # (the pieces it could misread, not ASCII, are replaced below)
     a = np.frombuffer(data, dtype=np.uint8)
     nul = np.flatnonzero(a == 0)
     bounds = np.concatenate([[-1], nul, [a.size]])  # piece p: bytes bounds[p] + 1 .. bounds[p + 1]
@@ -272,25 +258,23 @@ def _raw_mixed(low: str) -> bytes:
     return b"".join(parts)
 
 
-def _raw_pieces(pieces: list[str], ok: list[bool] | None) -> bytes:
-    """The lower-cased ``pieces`` as one NUL-joined buffer in which every byte that is not in
-    a word is a space: the ASCII pieces (and ``ok``) translated together, the others' words
-    (:func:`_words_one`) joined by spaces."""
-    asc = list(map(str.isascii, pieces))
-    if ok is not None:
-        asc = [x and y for x, y in zip(asc, ok, strict=True)]
-    done = iter(_ascii_words_raw("\0".join(itertools.compress(pieces, asc))).split("\0")) if any(asc) else iter(())
+def _raw_pieces(pieces: list[str]) -> bytes:
+    """The lower-cased ``pieces`` (some hold NUL) as one NUL-joined buffer in which every byte
+    that is not in a word is a space: the ASCII pieces without NUL translated together, the
+    others' words (:func:`_words_one`) joined by spaces."""
+    asc = [p.isascii() and "\0" not in p for p in pieces]
+    done = iter(_word_bytes("\0".join(itertools.compress(pieces, asc)).encode()).decode().split("\0")) if any(asc) \
+        else iter(())
     return "\0".join(next(done) if a else " ".join(_words_one(p)) for a, p in zip(asc, pieces, strict=True)
                      ).encode("utf-8", "surrogatepass")
 
 
-def _ascii_words_raw(low: str) -> str:
-    """The lower-cased ASCII text ``low`` with every byte that is not in a word made a space
-    (what :func:`_ascii_words` splits)."""
-    flat = low.encode().translate(_ASCII_SEP_NUL)
-    if b"'" in flat:
-        flat = _LONE_APOSTROPHE_BYTES.sub(b" ", flat)
-    return flat.decode()
+def _word_bytes(data: bytes) -> bytes:
+    """The lower-cased bytes ``data`` with every ASCII byte that is not in a word made a space
+    (NUL kept): the byte translation, then the lone-apostrophe rule (what :func:`_ascii_words`
+    splits; right for the ASCII texts in ``data``)."""
+    flat = data.translate(_ASCII_SEP_NUL)
+    return _LONE_APOSTROPHE_BYTES.sub(b" ", flat) if b"'" in flat else flat
 
 
 # -- crc32 of many words without a look-up per word ------------------------------------------
@@ -325,7 +309,7 @@ def _poly_tables() -> tuple[np.ndarray, np.ndarray]:
 
 def _poly_spans(a: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """The 64-bit polynomial hash ``sum(a[s + i] * P**i)`` of each span (uint64), in passes of at
-    most :data:`_POLY_CHUNK` bytes (a span longer than that by itself, rare: from its bytes)."""
+    most :data:`_POLY_CHUNK` bytes; 0 for a span longer than that (its caller then asks zlib)."""
     import numpy as np
 
     pw, inv = _poly_tables()
@@ -335,13 +319,8 @@ def _poly_spans(a: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarr
         while w0 < starts.size:
             base = int(starts[w0])
             w1 = int(np.searchsorted(ends, base + _POLY_CHUNK, side="right"))
-            if w1 == w0:  # one span longer than a chunk
-                seg = a[base:int(ends[w0])].astype(np.uint64)
-                h = np.uint64(0)
-                for k in range(0, seg.size, _POLY_CHUNK):
-                    part = seg[k:k + _POLY_CHUNK]
-                    h += np.uint64(int((part * pw[:part.size]).sum()) * pow(_POLY_P, k, 1 << 64) % (1 << 64))
-                out[w0] = h
+            if w1 == w0:  # one span longer than a chunk (rare): no hash, 0
+                out[w0] = 0
                 w0 += 1
                 continue
             top = int(ends[w1 - 1])
@@ -369,10 +348,9 @@ def _crc32_spans(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray
     with np.errstate(over="ignore"):
         slot = ((h * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - _CRC_BITS)).astype(np.int64)
     out = vals[slot]
-    miss = np.flatnonzero(keys[slot] != h)
-    if miss.size:
-        # once per distinct word: its crc32 from zlib, stored (a key 0 is never stored: such a
-        # word -- chance 2**-64 -- is simply computed each time)
+    zero = h == 0  # no hash (an over-long word, or chance 2**-64): zlib each time, never stored
+    miss = np.flatnonzero((keys[slot] != h) & ~zero)
+    if miss.size:  # once per distinct word: its crc32 from zlib, stored
         hm, first, back = np.unique(h[miss], return_index=True, return_inverse=True)
         at = miss[first]
         crcs = np.fromiter((zlib.crc32(buf[s:e]) for s, e in zip(starts[at].tolist(), ends[at].tolist(),
@@ -381,6 +359,8 @@ def _crc32_spans(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray
         sl = slot[at]
         keys[sl] = hm
         vals[sl] = crcs
+    for w in np.flatnonzero(zero).tolist():
+        out[w] = zlib.crc32(buf[starts[w]:ends[w]])
     return out
 
 
