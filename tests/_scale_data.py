@@ -58,3 +58,34 @@ def assert_same_run(a: Path, b: Path) -> None:
         assert ra[t].num_rows == rb[t].num_rows, t
         assert ra[t].equals(rb[t]), f"{t}.parquet differs"
     assert ra["summary"] == rb["summary"]
+
+
+class Stopped(RuntimeError):
+    """Raised by :func:`interrupted_run` to stop a run part-way, as if it had been killed."""
+
+
+def interrupted_run(argv: list[str], after: int = 3) -> None:
+    """Run ``caption-audit`` with ``argv`` in this process and stop it once ``after`` batches
+    are done (their shards stay in the run folder, as after a kill)."""
+    from unittest import mock
+
+    from caption_audit.cli import build_parser
+    from caption_audit.commands.run import config_from_args
+    from caption_audit.engine.stats import RunStats
+    from caption_audit.pipeline import audit
+
+    real = RunStats.add_batch
+    seen: list[int] = []
+
+    def stop_after(self: RunStats, batch_id: int, batch: object) -> None:
+        seen.append(batch_id)
+        if len(seen) > after:
+            raise Stopped("stopped, as if killed")
+        real(self, batch_id, batch)
+
+    with mock.patch.object(RunStats, "add_batch", stop_after):
+        try:
+            audit(config_from_args(build_parser().parse_args(argv)))
+        except Stopped:
+            return
+    raise AssertionError(f"the run ended before {after} batches were done")

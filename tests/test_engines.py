@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from caption_audit.cli import build_parser
 from caption_audit.commands.run import config_from_args
 from caption_audit.errors import ConfigError
 from caption_audit.pipeline import audit
-from tests._scale_data import assert_same_run, read_run, write_inputs
+from tests._scale_data import assert_same_run, interrupted_run, read_run, write_inputs
 
 
 def _run(caps: Path, objs: Path, out: Path, *extra: str) -> Path:
@@ -57,21 +58,17 @@ def test_bad_engine_settings_are_config_errors(inputs: tuple[Path, Path, Path], 
             _run(caps, objs, tmp_path / "bad", *extra)
 
 
-@pytest.mark.ray
-@pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'caption-audit[ray]')")
-def test_ray_engine_equals_local(inputs: tuple[Path, Path, Path], tmp_path: Path) -> None:
-    """``--engine ray`` on a local Ray (CPU), in a subprocess with a hard timeout: a Ray that
-    deadlocks (see environment notes: a full actor pool on 2 cores) fails the test, not CI. The
-    actors prepare the corpus records: the quality pass never reads the captions back."""
-    caps, objs, ref = inputs
-    out = tmp_path / "ray"
-    no_read_back = ("import caption_audit.quality.run as q\n"
-                    "def _corpus(*_):\n    raise AssertionError('the quality pass read the captions back')\n"
-                    "q._corpus = _corpus\n")
-    cmd = [sys.executable, "-c", no_read_back + "import sys; from caption_audit.cli import main; sys.exit(main())",
-           "run", "--captions", str(caps), "--objects", str(objs), "--out", str(out), "--batch-size", "40",
-           "--bootstrap", "50", "--quiet", "--no-resume", "--engine", "ray", "--workers", "1"]
+_NO_READ_BACK = ("import caption_audit.quality.run as q\n"
+                 "def _corpus(*_):\n    raise AssertionError('the quality pass read the captions back')\n"
+                 "q._corpus = _corpus\n")
+
+
+def _ray_run_without_read_back(argv: list[str]) -> None:
+    """``caption-audit`` with ``argv`` (an ``--engine ray`` run) in a subprocess with a hard
+    timeout, its quality pass made to fail if it reads the captions back: a Ray that deadlocks
+    (see environment notes: a full actor pool on 2 cores) fails the test, not CI."""
+    cmd = [sys.executable, "-c", _NO_READ_BACK + "import sys; from caption_audit.cli import main; sys.exit(main())",
+           *argv]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
     try:
@@ -81,55 +78,35 @@ def test_ray_engine_equals_local(inputs: tuple[Path, Path, Path], tmp_path: Path
         proc.communicate()
         pytest.fail("--engine ray did not finish in 240 s (deadlock?)")
     assert proc.returncode == 0, err[-3000:]
-    assert_same_run(ref, out)
-
-
-class _Stop(RuntimeError):
-    pass
 
 
 @pytest.mark.ray
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'caption-audit[ray]')")
-def test_ray_resumes_a_local_run_without_reading_back(inputs: tuple[Path, Path, Path], tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ray_engine_equals_local(inputs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """``--engine ray`` on a local Ray (CPU), in a subprocess with a hard timeout: a Ray that
+    deadlocks (see environment notes: a full actor pool on 2 cores) fails the test, not CI. The
+    actors prepare the corpus records: the quality pass never reads the captions back."""
+    caps, objs, ref = inputs
+    out = tmp_path / "ray"
+    _ray_run_without_read_back(["run", "--captions", str(caps), "--objects", str(objs), "--out", str(out),
+                                "--batch-size", "40", "--bootstrap", "50", "--quiet", "--no-resume",
+                                "--engine", "ray", "--workers", "1"])
+    assert_same_run(ref, out)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'caption-audit[ray]')")
+def test_ray_resumes_a_local_run_without_reading_back(inputs: tuple[Path, Path, Path], tmp_path: Path) -> None:
     """A run stopped after 3 batches, resumed with ``--engine ray``: the resumed batches' corpus
     records come from their shards and the actors' from the actors, in batch order; the quality
     pass reads no caption back and the run folder equals an uninterrupted one."""
-    from caption_audit.engine import stats as stats_mod
-
     caps, objs, ref = inputs
     out = tmp_path / "resumed"
-    real = stats_mod.RunStats.add_batch
-    seen: list[int] = []
-
-    def stop_after_three(self: stats_mod.RunStats, batch_id: int, batch: object) -> None:
-        seen.append(batch_id)
-        if len(seen) > 3:
-            raise _Stop("stopped, as if killed")
-        real(self, batch_id, batch)
-
-    monkeypatch.setattr(stats_mod.RunStats, "add_batch", stop_after_three)
     argv = ["run", "--captions", str(caps), "--objects", str(objs), "--out", str(out),
             "--batch-size", "40", "--bootstrap", "50", "--quiet"]
-    with pytest.raises(_Stop):
-        audit(config_from_args(build_parser().parse_args(argv)))
-    monkeypatch.setattr(stats_mod.RunStats, "add_batch", real)
-    no_read_back = ("import caption_audit.quality.run as q\n"
-                    "def _corpus(*_):\n    raise AssertionError('the quality pass read the captions back')\n"
-                    "q._corpus = _corpus\n")
-    cmd = [sys.executable, "-c", no_read_back + "import sys; from caption_audit.cli import main; sys.exit(main())",
-           *argv, "--engine", "ray", "--workers", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
-    try:
-        _, err = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail("--engine ray did not finish in 240 s (deadlock?)")
-    assert proc.returncode == 0, err[-3000:]
-    import json
-
+    interrupted_run(argv)
+    _ray_run_without_read_back([*argv, "--engine", "ray", "--workers", "1"])
     assert json.loads((out / "summary.json").read_text())["run"]["resumed_captions"] >= 120
     assert_same_run(ref, out)

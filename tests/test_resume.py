@@ -16,7 +16,7 @@ import pytest
 from caption_audit.cli import build_parser
 from caption_audit.commands.run import config_from_args
 from caption_audit.pipeline import audit
-from tests._scale_data import assert_same_run, read_run, write_inputs
+from tests._scale_data import assert_same_run, interrupted_run, read_run, write_inputs
 
 pytestmark = pytest.mark.slow
 
@@ -143,35 +143,17 @@ def test_killed_worker_pool_leaves_no_orphans(tmp_path: Path) -> None:
             proc.kill()
 
 
-class _Stop(RuntimeError):
-    pass
-
-
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_resumed_run_reads_no_caption_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str) -> None:
     """A resumed run's corpus (duplicates, boilerplate) takes the resumed batches' records from
     their shards in their turn and the new batches' from their scorers: the quality pass reads
     no caption back, and the run ends identical to an uninterrupted one."""
-    from caption_audit.engine import stats as stats_mod
     from caption_audit.quality import run as quality_run
 
     caps, objs = write_inputs(tmp_path / "in", n_images=60, per_image=3)
     ref, out = tmp_path / "ref", tmp_path / "run"
     audit(config_from_args(build_parser().parse_args(_argv(caps, objs, ref, "--workers", workers))))
-
-    real = stats_mod.RunStats.add_batch
-    seen: list[int] = []
-
-    def stop_after_three(self: stats_mod.RunStats, batch_id: int, batch: object) -> None:
-        seen.append(batch_id)
-        if len(seen) > 3:
-            raise _Stop("stopped, as if killed")
-        real(self, batch_id, batch)
-
-    monkeypatch.setattr(stats_mod.RunStats, "add_batch", stop_after_three)
-    with pytest.raises(_Stop):
-        audit(config_from_args(build_parser().parse_args(_argv(caps, objs, out, "--workers", workers))))
-    monkeypatch.setattr(stats_mod.RunStats, "add_batch", real)
+    interrupted_run(_argv(caps, objs, out, "--workers", workers))
     assert len(list((out / ".parts").glob("captions-*.parquet"))) >= 3
 
     def no_read_back(paths: object) -> None:

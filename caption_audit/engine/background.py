@@ -15,7 +15,6 @@ from __future__ import annotations
 import gc
 import multiprocessing as mp
 import os
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -29,11 +28,11 @@ def _child(conn: Any, fn: Callable[..., Any], args: tuple) -> None:
         fn(*args)
     except BaseException as exc:  # noqa: BLE001 -- reported to the parent, which raises it
         try:
-            conn.send(("error", exc, traceback.format_exc()))
+            conn.send(exc)
         except Exception:  # noqa: BLE001 -- an exception that does not pickle: its text
-            conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}"), traceback.format_exc()))
+            conn.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
     else:
-        conn.send(("ok", None, ""))
+        conn.send(None)
     finally:
         conn.close()
 
@@ -53,10 +52,11 @@ class Background:
     def __init__(self, fn: Callable[..., Any], *args: Any, inline: bool = False):
         self._proc: Any = None
         self._conn: Any = None
-        self._result: tuple[str, BaseException | None, str] | None = None
+        self._done = False
+        self._error: BaseException | None = None
         if inline or os.environ.get("CAPTION_AUDIT_NO_FORK") or "fork" not in mp.get_all_start_methods():
             fn(*args)  # an error is raised here, at once
-            self._result = ("ok", None, "")
+            self._done = True
             return
         ctx = mp.get_context("fork")
         self._conn, child_conn = ctx.Pipe(duplex=False)
@@ -66,18 +66,17 @@ class Background:
 
     def join(self) -> None:
         """Wait for the job; raise its exception, if it raised one (or died)."""
-        if self._result is None:
+        if not self._done:
             try:
-                self._result = self._conn.recv()
+                self._error = self._conn.recv()
             except EOFError:  # died without a word (killed, out of memory)
                 self._proc.join()
-                self._result = ("error", RuntimeError(f"a background writer died (exit code {self._proc.exitcode})"),
-                                "")
+                self._error = RuntimeError(f"a background writer died (exit code {self._proc.exitcode})")
             self._proc.join()
             self._conn.close()
-        status, exc, _tb = self._result
-        if status == "error" and exc is not None:
-            raise exc
+            self._done = True
+        if self._error is not None:
+            raise self._error
 
     def __enter__(self) -> Background:
         return self

@@ -484,11 +484,9 @@ def _repeat_stats_many(b: CaptionBatch, idx: list[int], n: int) -> dict[int, tup
     if not idx:
         return {}
     tokens = b.tokens
-    lens = counts = b.words.counts
-    sel = np.zeros(len(b), dtype=bool)
-    sel[idx] = True
-    c = b.word_crc[np.repeat(sel, lens)].astype(np.uint64)
-    lens_i = lens[idx]
+    counts = b.words.counts
+    c = _crc_of(b, idx)
+    lens_i = counts[idx]
     starts = np.zeros(len(idx), dtype=np.int64)
     np.cumsum(lens_i[:-1], out=starts[1:])
     m = c.size - n + 1
@@ -585,6 +583,16 @@ def _maybe_repeated_sentences(sents: list[list[str]], idx: list[int]) -> set[int
     return set(map(idx.__getitem__, np.unique(owner[1:][dup]).tolist()))
 
 
+def _crc_of(b: CaptionBatch, idx: Any) -> Any:
+    """The crc32s of the words of the captions ``idx`` of ``b`` (ascending), caption after
+    caption, as uint64."""
+    import numpy as np
+
+    sel = np.zeros(len(b), dtype=bool)
+    sel[idx] = True
+    return b.word_crc[np.repeat(sel, b.words.counts)].astype(np.uint64)
+
+
 def _last_word(norm: str) -> str:
     """The last word of a normal form (words joined by single spaces)."""
     return norm[norm.rfind(" ") + 1:]
@@ -601,9 +609,7 @@ def _repeated_words_at_least(b: CaptionBatch, idx: Any, k: int) -> Any:
     if not idx.size:
         return np.zeros(0, dtype=bool)
     counts = b.words.counts
-    sel = np.zeros(len(b), dtype=bool)
-    sel[idx] = True
-    key = b.word_crc[np.repeat(sel, counts)].astype(np.uint64)
+    key = _crc_of(b, idx)
     key |= np.repeat(np.arange(idx.size, dtype=np.uint64), counts[idx]) << np.uint64(32)
     key.sort()
     new = np.ones(key.size, dtype=bool)

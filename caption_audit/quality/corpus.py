@@ -261,15 +261,24 @@ class BatchOrder:
     def put_shard(self, batch_id: int, path: Any) -> None:
         """Put the records of a resumed batch, prepared from its captions shard ``path`` (its
         scored captions, in order)."""
-        import pyarrow.parquet as pq
-
-        t = pq.ParquetFile(path).read(columns=["source", "image_id", "caption_id", "caption", "status"]).to_pydict()
-        keep = [i for i, status in enumerate(t["status"]) if status == "scored"]
         rec = CorpusRecorder(self.acc.cfg)
-        if keep:
-            rec.add_batch([t["source"][i] for i in keep], [t["image_id"][i] for i in keep],
-                          [t["caption_id"][i] for i in keep], [t["caption"][i] for i in keep])
+        for rows in scored_rows(path):
+            rec.add_batch(*rows)
         self.put(batch_id, rec.take())
+
+
+def scored_rows(path: Any, rows: int = 4096) -> Any:
+    """The scored captions of the captions table ``path`` (a shard or captions.parquet), in
+    order, as ``(sources, image_ids, caption_ids, captions)`` lists of at most ``rows`` captions
+    (read ``rows`` at a time: bounded memory): what :meth:`CorpusAccumulator.add_batch` takes."""
+    import pyarrow.parquet as pq
+
+    cols = ["source", "image_id", "caption_id", "caption", "status"]
+    for b in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=cols):
+        d = b.to_pydict()
+        keep = [i for i, status in enumerate(d["status"]) if status == "scored"]
+        if keep:
+            yield tuple([d[c][i] for i in keep] for c in cols[:4])
 
 
 @dataclass

@@ -128,20 +128,13 @@ def quality_pass(run_dir: Path, stats: Any, *, n_resamples: int = 1000, confiden
 
 
 def _corpus(paths: list[Path]) -> Any:
-    import pyarrow.parquet as pq
 
-    from caption_audit.quality.corpus import CorpusAccumulator
+    from caption_audit.quality.corpus import CorpusAccumulator, scored_rows
 
     acc = CorpusAccumulator()
     for path in paths:
-        f = pq.ParquetFile(path)
-        for b in f.iter_batches(batch_size=_BATCH_ROWS, columns=["source", "image_id", "caption_id", "caption", "status"]):
-            d = b.to_pydict()
-            keep = [i for i, status in enumerate(d["status"]) if status == "scored"]
-            for start in range(0, len(keep), 4096):  # the batch tokenised at once, bounded memory
-                rows = keep[start:start + 4096]
-                acc.add_batch([d["source"][i] for i in rows], [d["image_id"][i] for i in rows],
-                              [d["caption_id"][i] for i in rows], [d["caption"][i] for i in rows])
+        for rows in scored_rows(path, _BATCH_ROWS):  # tokenised a batch at a time: bounded memory
+            acc.add_batch(*rows)
     return acc.finish()
 
 
