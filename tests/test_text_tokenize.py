@@ -1,4 +1,6 @@
-"""The rule tokenizer gives exactly spaCy's tokens (text, offset, lower, is_space, is_punct)."""
+"""The rule tokenizer gives exactly spaCy's tokens (text, offset, lower, is_space, is_punct), and
+the pipeline that tokenizes with it (``load_spacy()``'s ``RulesTokenizer``) gives exactly the Docs
+of the pipeline with spaCy's own tokenizer (``load_spacy(rule_tokenizer=False)``)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ def tokenizers():
     rt = load_rule_tokenizer()
     if rt is None:
         pytest.skip(f"{RULES_FILE} was exported from another spaCy/model version (spaCy tokenizes instead)")
-    return rt, load_spacy()
+    return rt, load_spacy(rule_tokenizer=False)
 
 
 def _spacy(nlp, text):
@@ -103,3 +105,79 @@ def test_load_spacy_keeps_a_paused_garbage_collector_paused():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# ------------------------------------------------------------------ the pipeline's RulesTokenizer
+def _doc_signature(doc):
+    return [(t.text, t.whitespace_, t.norm_, t.tag_, t.pos_, t.dep_, t.head.i, t.lemma_, str(t.morph),
+             t.is_sent_start) for t in doc]
+
+
+@pytest.fixture(scope="module")
+def pipelines(tokenizers):
+    from caption_audit.text.nlp import RulesTokenizer
+
+    _, spacy_nlp = tokenizers
+    nlp = load_spacy()
+    assert isinstance(nlp.tokenizer, RulesTokenizer)
+    assert type(spacy_nlp.tokenizer).__name__ == "Tokenizer"
+    return spacy_nlp, nlp
+
+
+def _assert_same_docs(pipelines, texts):
+    spacy_nlp, nlp = pipelines
+    for text, want, got in zip(texts, spacy_nlp.pipe(texts), nlp.pipe(texts), strict=True):
+        assert got.text == text
+        assert _doc_signature(got) == _doc_signature(want), text
+
+
+def test_rules_tokenizer_special_cases_give_spacys_docs(pipelines):
+    """Every tokenizer special case, alone and in a sentence: same tokens, norms ("'Cause" ->
+    "because": a norm the special case sets on the token, which a Doc built from words would
+    not have) and so the same tags, parse and lemmas."""
+    spacy_nlp, nlp = pipelines
+    specials = sorted(spacy_nlp.tokenizer.rules)
+    texts = specials + [f"I said {s} twice." for s in specials]
+    _assert_same_docs(pipelines, texts)
+    handed_back = sum(nlp.tokenizer.rules.tokens(t) is None for t in texts)  # ("a.": the matcher's)
+    assert handed_back < len(texts) // 10
+
+
+def test_rules_tokenizer_real_sentences_give_spacys_docs(pipelines):
+    texts = []
+    for f in sorted(glob.glob(str(shared("opera", "chair_eval_results") / "*" / "*.jsonl"))):
+        with open(f) as fh:
+            texts += [json.loads(line)["caption"] for line in fh][:8]
+    with open(shared("coco_val2017_captions", "captions_val2017.json")) as fh:
+        texts += [a["caption"] for a in json.load(fh)["annotations"][:400]]
+    _assert_same_docs(pipelines, texts)
+
+
+def test_rules_tokenizer_hands_matcher_texts_to_spacys_tokenizer(pipelines):
+    spacy_nlp, nlp = pipelines
+    texts = ["", " ", "two  spaces\n\nand a blank line ", "Smile :) and :-) please, e.g. now."]
+    texts += [t for t in ("There is a. cat", "It is 5 p.m. now") if nlp.tokenizer.rules.tokens(t) is None]
+    _assert_same_docs(pipelines, texts)
+    if any(nlp.tokenizer.rules.tokens(t) is None for t in texts):
+        assert nlp.tokenizer._spacy is not None  # loaded from the model folder for those texts
+
+
+def test_rule_tokenizer_norms():
+    rt = load_rule_tokenizer()
+    if rt is None:
+        pytest.skip(f"{RULES_FILE} was exported from another spaCy/model version")
+    text = "'Cause I don't know, y'all."
+    toks = rt.tokens(text)
+    norms = rt.norms(text)
+    assert len(norms) == len(toks)
+    got = {t[0]: n for t, n in zip(toks, norms, strict=True) if n is not None}
+    assert got.get("'Cause") == "because" and got.get("n't") == "not"
+    assert rt.norms("a plain caption") == [None, None, None]
+
+
+def test_rules_tokenizer_only_for_the_model_its_rules_came_from():
+    from caption_audit.text.nlp import _rules_for, installed_model_name
+
+    assert _rules_for("some_other_model") is None
+    if load_rule_tokenizer() is not None:
+        assert _rules_for(installed_model_name()) is not None

@@ -63,6 +63,9 @@ class RuleTokenizer:
         self._token_match = tm.match if tm else None
         self._url_match = um.match if um else None
         self._specials: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in rules["specials"].items()}
+        self._special_norms: dict[str, tuple[str | None, ...]] = {
+            k: tuple(v) for k, v in (rules.get("special_norms") or {}).items()}
+        self._span_norms: dict[str, tuple[str | None, ...]] = {}
         self._chunks: dict[str, tuple[tuple[int, str, str, bool, bool], ...]] = {}
         # special cases spaCy finds with a PhraseMatcher after splitting ("a." when the affix
         # rules gave "a" "."): single-token ones are flagged per chunk, longer ones by first pair
@@ -128,14 +131,19 @@ class RuleTokenizer:
                 suffixes.append(suffix)
         return prefixes, string, suffixes
 
-    def _span_tokens(self, span: str, specials: bool) -> list[str]:
-        """Token texts of one whitespace-free (or all-whitespace) span."""
+    def _span_tokens(self, span: str, specials: bool, norms: list[str | None] | None = None) -> list[str]:
+        """Token texts of one whitespace-free (or all-whitespace) span; with ``norms``, the norm a
+        special case sets on each token (None where none) is appended to it."""
         if specials and span in self._specials:
+            if norms is not None:
+                norms.extend(self._special_norms.get(span) or [None] * len(self._specials[span]))
             return list(self._specials[span])
         prefixes, string, suffixes = self._split_affixes(span, specials)
         out = list(prefixes)
+        special = None
         if string:
             if specials and string in self._specials:
+                special = string
                 out.extend(self._specials[string])
             elif (self._token_match and self._token_match(string)) or (self._url_match and self._url_match(string)):
                 out.append(string)
@@ -156,6 +164,13 @@ class RuleTokenizer:
                         start = infix_end
                     if string[start:]:
                         out.append(string[start:])
+        if norms is not None:
+            middle: Any = [None] * (len(out) - len(prefixes))
+            if special is not None:
+                middle = self._special_norms.get(special) or middle
+            norms.extend([None] * len(prefixes))
+            norms.extend(middle)
+            norms.extend([None] * len(suffixes))
         out.extend(reversed(suffixes))
         return out
 
@@ -207,6 +222,22 @@ class RuleTokenizer:
                 self._chunks[span] = got
         return got
 
+    def norms(self, text: str) -> list[str | None]:
+        """Per token of :meth:`tokens`, the norm a tokenizer special case sets on it ("n't" ->
+        "not", "'Cause" -> "because"), None where none: spaCy's tokenizer sets it on the token, so
+        a ``Doc`` built from the token texts needs it to get the same tagger input."""
+        out: list[str | None] = []
+        for _, span in self._spans(text):
+            got = self._span_norms.get(span)
+            if got is None:
+                norms: list[str | None] = []
+                self._span_tokens(span, True, norms)
+                got = tuple(norms)
+                if len(self._span_norms) < 200_000:
+                    self._span_norms[span] = got
+            out.extend(got)
+        return out
+
     def tokens(self, text: str) -> list[Token] | None:
         """``(text, offset, lower, is_space, is_punct)`` per token, as spaCy's tokenizer gives them.
 
@@ -251,6 +282,8 @@ def export_rules(nlp: Any) -> dict[str, Any]:
     if len(flags) > 1:
         raise ValueError("prefix/suffix/infix patterns use different regex flags")
     specials = {s: [d[65] if 65 in d else d["ORTH"] for d in subs] for s, subs in tok.rules.items()}
+    # the norm a special case sets on its tokens (NORM, attribute id 67), for RulesTokenizer's Docs
+    norms = {s: [d.get(67, d.get("NORM")) for d in subs] for s, subs in tok.rules.items()}
     matcher = sorted(
         s for s in specials
         if not tok.faster_heuristics or tok.find_prefix(s) or tok.find_infix(s) or tok.find_suffix(s) or " " in s
@@ -269,6 +302,7 @@ def export_rules(nlp: Any) -> dict[str, Any]:
         "token_match": pattern(tok.token_match),
         "url_match": pattern(tok.url_match),
         "specials": specials,
+        "special_norms": {s: n for s, n in norms.items() if any(x is not None for x in n)},
         "matcher": matcher,
     }
 
@@ -314,7 +348,7 @@ def main() -> None:  # pragma: no cover - maintenance: python -m caption_audit.t
     from caption_audit.text.nlp import load_spacy
 
     target = Path(__file__).parent / "vocab" / RULES_FILE
-    target.write_text(json.dumps(export_rules(load_spacy()), ensure_ascii=False, sort_keys=True, indent=0) + "\n")
+    target.write_text(json.dumps(export_rules(load_spacy(rule_tokenizer=False)), ensure_ascii=False, sort_keys=True, indent=0) + "\n")
     print(f"wrote {target}")
 
 
