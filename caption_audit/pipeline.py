@@ -300,15 +300,35 @@ def _estimate_captions(specs: list[InputSpec]) -> int | None:
     return total or None
 
 
+# the input's last full batch and what follows it are cut in pieces of size // TAIL_PIECES (at
+# least MIN_TAIL_PIECE captions), so that with --workers N no worker is left scoring a whole
+# batch alone at the end (issue #15: OPERA's 6 batches of 1,000 long captions kept one of two
+# workers busy 0.75 s after the other had finished); part of the run fingerprint, since a
+# resumed run must cut its input the same way
+TAIL_PIECES = 4
+MIN_TAIL_PIECE = 64
+BATCHING = f"size, last full batch and rest in {TAIL_PIECES} pieces (at least {MIN_TAIL_PIECE})"
+
+
 def _batches(it: Iterator[Caption], size: int) -> Iterator[list[Caption]]:
+    """``it`` in batches of ``size`` captions, in input order; the tail as :data:`TAIL_PIECES`
+    describes. A function of the input and ``size`` only (the reference pass and the scoring
+    pass, and a resumed run, cut the same batches)."""
+    piece = size // TAIL_PIECES
+    held: list[Caption] | None = None  # the last full batch, until it is known not to be the last
     batch: list[Caption] = []
     for c in it:
         batch.append(c)
         if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+            if held is not None:
+                yield held
+            held, batch = batch, []
+    if piece < MIN_TAIL_PIECE:
+        yield from (b for b in (held, batch) if b)
+        return
+    tail = (held or []) + batch
+    for i in range(0, len(tail), piece):
+        yield tail[i : i + piece]
 
 
 def audit(cfg: AuditConfig) -> Path:
@@ -453,7 +473,7 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
 
     fp = fingerprint({
         "inputs": [(file_identity(s.path), s.role, s.format, s.source, s.options) for s in cfg.inputs],
-        "gt_mode": cfg.gt_mode, "batch_size": cfg.batch_size, "use_parser": cfg.use_parser,
+        "gt_mode": cfg.gt_mode, "batch_size": cfg.batch_size, "batching": BATCHING, "use_parser": cfg.use_parser,
         "vocab": parser.vocab.hash, "version": __version__, "schema": SCHEMA_VERSION, "semantic": _semantic_dict(cfg),
         "claims": (resolvers, cfg.reference_source, str(images_dir) if pixels else None),
         "detector": None if cfg.detector is None else (cfg.detector.name, cfg.detector.kwargs, detected.info["model"],

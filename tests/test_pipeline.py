@@ -170,3 +170,19 @@ def test_progress_bar_ends_at_its_total() -> None:
         advance(998, "")
         tasks = progress._p.tasks
     assert tasks[0].total == tasks[0].completed == 998
+
+
+@pytest.mark.parametrize("n,size,want", [
+    (0, 1000, []), (5, 1000, [5]), (999, 1000, [250, 250, 250, 249]),
+    (1014, 1000, [250, 250, 250, 250, 14]), (6000, 1000, [1000] * 5 + [250] * 4),
+    (10, 2, [2] * 5), (300, 256, [64, 64, 64, 64, 44]),
+])
+def test_batches_cut_the_tail_in_pieces(n, size, want):
+    """Batches keep input order and ``size``; the last full batch and the rest are cut in
+    quarters (so no worker scores a whole batch alone at the end), unless a quarter would be
+    under MIN_TAIL_PIECE captions."""
+    from caption_audit.pipeline import _batches
+
+    got = list(_batches(iter(range(n)), size))
+    assert [len(b) for b in got] == want
+    assert [c for b in got for c in b] == list(range(n))
