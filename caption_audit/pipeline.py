@@ -450,7 +450,10 @@ def _audit_locked(cfg: AuditConfig, out: Path, caption_specs: list[InputSpec], o
         if stack is not None:
             stack.enter_context(pool)
     if cfg.gt_mode == "chair" or cfg.claims:
-        references, reference_counts = _reference_pass(cfg, caption_specs, parser, gt, warnings, reuse, pool)
+        if long_lived is not None:
+            long_lived.mark()  # ground truth: a collection during the pass would scan it again
+        with gc_paused():  # the pass keeps what it allocates (reference claims, kept parses): no cycles to find
+            references, reference_counts = _reference_pass(cfg, caption_specs, parser, gt, warnings, reuse, pool)
     if long_lived is not None:
         long_lived.mark()  # ground truth, references, spaCy (when loaded), kept parses
     detected = None

@@ -114,6 +114,9 @@ def _worker_main(conn: Connection, inherited: list[Connection], parser: Any, gt:
     for c in inherited:  # the parent's ends of the other workers' pipes: they must see EOF when it dies
         c.close()
     threading.Thread(target=_watch_parent, args=(ppid,), daemon=True).start()
+    # the reference phase keeps what it allocates (kept parses, folded claims): no collection until
+    # the scoring context comes, when it is all frozen (a collection would scan it again and again)
+    gc.disable()
     fold = ReferenceFold(gt, chair)
     kept = KeptParses(keep)
     own: dict[int, list] = {}  # this worker's reference results, until the parent says to fold them
@@ -146,7 +149,8 @@ def _worker_main(conn: Connection, inherited: list[Connection], parser: Any, gt:
 
                     recorder = CorpusRecorder()
                 scorer = BatchScorer(ctx, parser, corpus=recorder)
-                gc.freeze()  # ground truth, references, spaCy: alive for the rest of the run
+                gc.freeze()  # ground truth, references, spaCy, kept parses: alive for the rest of the run
+                gc.enable()
             elif kind == "score":
                 assert scorer is not None
                 scorer.reuse = kept.take(task)
