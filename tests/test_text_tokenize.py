@@ -181,3 +181,18 @@ def test_rules_tokenizer_only_for_the_model_its_rules_came_from():
     assert _rules_for("some_other_model") is None
     if load_rule_tokenizer() is not None:
         assert _rules_for(installed_model_name()) is not None
+
+
+def test_rules_tokenizer_fallback_is_spacys_tokenizer(pipelines):
+    """The fallback (spaCy's tokenizer built with the rules' compiled affix regexes, the model's
+    special cases loaded last) tokenizes like the model's own tokenizer."""
+    spacy_nlp, nlp = pipelines
+    want, got = spacy_nlp.tokenizer, nlp.tokenizer.spacy_tokenizer
+    for attr in ("prefix_search", "suffix_search", "infix_finditer", "token_match", "url_match"):
+        a, b = getattr(want, attr), getattr(got, attr)
+        assert (a is None) == (b is None) and (a is None or a.__self__.pattern == b.__self__.pattern), attr
+    assert got.rules == want.rules and got.faster_heuristics == want.faster_heuristics
+    specials = sorted(want.rules)
+    for text in specials + [f"I said {s} twice." for s in specials] + ["total: 1) left; there's a pot.", "a. b"]:
+        assert [(t.text, t.whitespace_, t.norm_) for t in got(text)] == \
+               [(t.text, t.whitespace_, t.norm_) for t in want(text)], text

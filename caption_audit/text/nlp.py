@@ -135,6 +135,10 @@ def _register_rules_tokenizer() -> None:
     registry.tokenizers.register(RULES_TOKENIZER, func=factory)
 
 
+# what RulesTokenizer's fallback takes from the rules instead of the model's tokenizer file
+_COMPILED = ["vocab", "prefix_search", "suffix_search", "infix_finditer", "token_match", "url_match"]
+
+
 class RulesTokenizer:
     """A loaded pipeline's tokenizer (``nlp.tokenizer``), answered by the exported rules.
 
@@ -188,7 +192,16 @@ class RulesTokenizer:
 
             if self.path is None:
                 raise RuntimeError("RulesTokenizer used before setup(): no model folder to load spaCy's tokenizer from")
-            self._spacy = Tokenizer(self.vocab).from_disk(self.path, exclude=["vocab"])
+            r = self.rules
+            if r is None:
+                self._spacy = Tokenizer(self.vocab).from_disk(self.path, exclude=["vocab"])
+            else:  # the affix regexes as the rules compiled them (the same patterns): not compiled again
+                tok = Tokenizer(self.vocab).from_disk(self.path, exclude=_COMPILED)  # special cases, heuristics
+                specials, tok.rules = tok.rules, {}  # as from_bytes does: affixes first, special cases last
+                tok.prefix_search, tok.suffix_search, tok.infix_finditer = r._prefix, r._suffix, r._infix
+                tok.token_match, tok.url_match = r._token_match, r._url_match
+                tok.rules = specials
+                self._spacy = tok
         return self._spacy
 
     def to_bytes(self, **kwargs: Any) -> bytes:
