@@ -92,3 +92,16 @@ def test_bootstrap_width_shrinks_with_more_images():
         return ci[1] - ci[0]
 
     assert width(2000) < width(100) / 3
+
+
+@pytest.mark.parametrize("n_images", [1, 7, 500, 4096, 4097, 6000])
+def test_resample_counts_draws_as_row_by_row(n_images):
+    """A chunk of resamples drawn at once (small image counts) counts exactly the images that
+    one draw per resample gives: CIs do not depend on how the draws are made."""
+    from caption_audit.scoring.bootstrap import resample_counts
+
+    rng, ref = np.random.default_rng(11), np.random.default_rng(11)
+    got = np.vstack(list(resample_counts(n_images, 150, rng)))
+    want = np.stack([np.bincount(ref.integers(0, n_images, size=n_images), minlength=n_images)
+                     for _ in range(150)]).astype(np.float32)
+    assert got.dtype == np.float32 and np.array_equal(got, want)

@@ -12,6 +12,9 @@ import numpy as np
 
 # Above this many (resamples x images) cells, fewer resamples are drawn (see bootstrap_ci).
 _MAX_CELLS = 4e8
+# up to this many images, a chunk of resamples is drawn and counted at once (OPERA's 500 images a
+# source: 16 -> 10 ms for 1,000 resamples; equal draws either way)
+_ONE_DRAW_MAX = 4096
 
 
 def resample_counts(n_images: int, n_resamples: int, rng: np.random.Generator, chunk: int = 64):
@@ -19,9 +22,16 @@ def resample_counts(n_images: int, n_resamples: int, rng: np.random.Generator, c
     done = 0
     while done < n_resamples:
         b = min(chunk, n_resamples - done)
-        counts = np.empty((b, n_images), dtype=np.float32)
-        for r in range(b):
-            counts[r] = np.bincount(rng.integers(0, n_images, size=n_images), minlength=n_images)
+        if n_images <= _ONE_DRAW_MAX:
+            # one draw for the chunk: the same numbers as b draws of n_images (numpy's Generator
+            # fills row after row), counted per row in one bincount (row r's images offset by r * n)
+            idx = rng.integers(0, n_images, size=(b, n_images))
+            idx += np.arange(0, b * n_images, n_images)[:, None]
+            counts = np.bincount(idx.ravel(), minlength=b * n_images).reshape(b, n_images).astype(np.float32)
+        else:  # large: row by row stays in cache (measured faster from about 5,000 images)
+            counts = np.empty((b, n_images), dtype=np.float32)
+            for r in range(b):
+                counts[r] = np.bincount(rng.integers(0, n_images, size=n_images), minlength=n_images)
         yield counts
         done += b
 
