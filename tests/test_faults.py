@@ -175,7 +175,7 @@ def test_damaged_shards_are_redone_and_edited_inputs_start_over(tmp_path: Path) 
     for name, how in [("captions", "truncated"), ("mentions", "corrupted"), ("captions", "zero-byte")]:
         out = tmp_path / f"{name}-{how}"
         shutil.copytree(killed, out)
-        _damage(out / ".parts" / f"{name}-00003.parquet", how)
+        _damage(out / ".parts" / f"{name}-00003.arrow", how)
         audit(config_from_args(build_parser().parse_args(_argv(caps, objs, out))))
         assert_same_run(ref, out)
         assert read_summary(out)["run"]["resumed_captions"] >= 20  # the other shards were reused
@@ -297,7 +297,7 @@ def test_disk_full_then_resume(tmp_path: Path, capsys: pytest.CaptureFixture, de
         err = _error(capsys)
         assert "disk full" in err and "rerun the same command to resume" in err
         assert not [p for p in out.rglob("*.tmp")], "a temp file was left behind"
-        done = len(list((out / ".parts").glob("captions-*.parquet")))
+        done = len(list((out / ".parts").glob("captions-*.arrow")))
         subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)
         assert _run(out) == 0
         assert read_summary(out)["run"]["resumed_captions"] == 10 * done
@@ -317,7 +317,7 @@ def test_killed_worker_is_a_clean_error_and_resumable(tmp_path: Path) -> None:
                             stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
-        while len(list((out / ".parts").glob("captions-*.parquet"))) < 2:
+        while len(list((out / ".parts").glob("captions-*.arrow"))) < 2:
             assert proc.poll() is None and time.monotonic() < deadline, "the run ended before a worker was killed"
             time.sleep(0.01)
         workers = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()

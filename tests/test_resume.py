@@ -36,7 +36,7 @@ def _kill_midway(cmd: list[str], parts: Path, min_shards: int = 3, timeout: floa
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            n = len(list(parts.glob("captions-*.parquet"))) if parts.exists() else 0
+            n = len(list(parts.glob("captions-*.arrow"))) if parts.exists() else 0
             if n >= min_shards:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=30)
@@ -60,7 +60,7 @@ def test_sigkill_then_resume_gives_identical_output(tmp_path: Path) -> None:
 
     n_before = _kill_midway(_cli(_argv(caps, objs, out)), out / ".parts")
     assert not (out / "summary.json").exists(), "the run was not interrupted"
-    done = sorted((out / ".parts").glob("captions-*.parquet"))
+    done = sorted((out / ".parts").glob("captions-*.arrow"))
     assert len(done) >= n_before >= 3
 
     # restart with the same command line (in this process, where spaCy is already loaded)
@@ -81,8 +81,8 @@ def test_changed_input_starts_over(tmp_path: Path) -> None:
     parts = out / ".parts"
     parts.mkdir(parents=True)
     (parts / "manifest.json").write_text('{"fingerprint": "something-else"}')
-    (parts / "captions-00000.parquet").write_text("stale")
-    (parts / "mentions-00000.parquet").write_text("stale")
+    (parts / "captions-00000.arrow").write_text("stale")
+    (parts / "mentions-00000.arrow").write_text("stale")
     audit(config_from_args(build_parser().parse_args(_argv(caps, objs, out))))
 
     s = json.loads((out / "summary.json").read_text())
@@ -104,8 +104,8 @@ def test_no_resume_flag_recomputes(tmp_path: Path) -> None:
     (store.dir / "manifest.json").write_text(json.dumps({"fingerprint": fp}))
     import shutil
 
-    shutil.copy(out / "captions.parquet", store.dir / "captions-00000.parquet")
-    shutil.copy(out / "mentions.parquet", store.dir / "mentions-00000.parquet")
+    shutil.copy(out / "captions.parquet", store.dir / "captions-00000.arrow")
+    shutil.copy(out / "mentions.parquet", store.dir / "mentions-00000.arrow")
     audit(config_from_args(build_parser().parse_args([*args, "--no-resume"])))
     assert json_run(out)["resumed_captions"] == 0
     audit(config_from_args(build_parser().parse_args(args)))  # nothing left to resume either
@@ -130,7 +130,7 @@ def test_killed_worker_pool_leaves_no_orphans(tmp_path: Path) -> None:
                             stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(list((out / ".parts").glob("captions-*.parquet"))) < 2:
+        while time.monotonic() < deadline and len(list((out / ".parts").glob("captions-*.arrow"))) < 2:
             assert proc.poll() is None, "the run ended before it could be killed"
             time.sleep(0.01)
         children = psutil.Process(proc.pid).children(recursive=True)
@@ -154,7 +154,7 @@ def test_resumed_run_reads_no_caption_back(tmp_path: Path, monkeypatch: pytest.M
     ref, out = tmp_path / "ref", tmp_path / "run"
     audit(config_from_args(build_parser().parse_args(_argv(caps, objs, ref, "--workers", workers))))
     interrupted_run(_argv(caps, objs, out, "--workers", workers))
-    assert len(list((out / ".parts").glob("captions-*.parquet"))) >= 3
+    assert len(list((out / ".parts").glob("captions-*.arrow"))) >= 3
 
     def no_read_back(paths: object) -> None:
         raise AssertionError("the quality pass read the captions back")

@@ -1,7 +1,7 @@
 """Numbered result shards and the manifest that makes a run resumable.
 
-``<run>/.parts/`` holds ``captions-00012.parquet`` / ``mentions-00012.parquet`` /
-``claims-00012.parquet`` per batch, ``batch-00012.sha256`` (JSON: the sha256 of each shard) and
+``<run>/.parts/`` holds ``captions-00012.arrow`` / ``mentions-00012.arrow`` /
+``claims-00012.arrow`` per batch (Arrow IPC files, :mod:`caption_audit.store.shardfile`), ``batch-00012.sha256`` (JSON: the sha256 of each shard) and
 ``manifest.json`` with the run's fingerprint. Shards are written to temp names and renamed; the
 checksum file is written before the captions shard's rename, so a batch is done when its captions
 shard exists and all its shards match their checksums. On resume a batch whose shards are missing, truncated, corrupted or empty
@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from caption_audit.store.layout import table_file
+from caption_audit.store.shardfile import SUFFIX, read_shard, write_shard
 from caption_audit.store.writer import SCHEMAS
 
 # the tables a batch writes; the captions shard is written last (the batch's commit point)
@@ -52,7 +53,7 @@ class ShardStore:
         return self.done()
 
     def shard(self, name: str, batch_id: int) -> Path:
-        return self.dir / f"{name}-{batch_id:05d}.parquet"
+        return self.dir / f"{name}-{batch_id:05d}{SUFFIX}"
 
     def _sums(self, batch_id: int) -> Path:
         return self.dir / f"batch-{batch_id:05d}.sha256"
@@ -61,7 +62,7 @@ class ShardStore:
         """Batch ids whose shards exist and match their checksums; the shards of other batches
         (killed mid-write, truncated, corrupted) are removed so the batch is redone."""
         out = set()
-        for p in self.dir.glob("captions-*.parquet"):
+        for p in self.dir.glob(f"captions-*{SUFFIX}"):
             try:
                 k = int(p.stem.split("-")[1])
             except (IndexError, ValueError):
@@ -93,7 +94,7 @@ class ShardStore:
             table = pa.Table.from_pydict(cols, schema=schema) if cols else schema.empty_table()
             final = self.shard(name, batch_id)
             tmp = tmps[name] = final.with_name(f".{final.name}.tmp")
-            pq.write_table(table, tmp, compression="zstd")
+            write_shard(tmp, table)
             sums[name] = sha256_file(tmp)
             if name != "captions":
                 os.replace(tmp, final)
@@ -105,7 +106,7 @@ class ShardStore:
 
     def parts(self, name: str) -> list[Path]:
         """The shards of table ``name``, in batch order."""
-        return sorted(self.dir.glob(f"{name}-*.parquet"))
+        return sorted(self.dir.glob(f"{name}-*{SUFFIX}"))
 
     def merge(self, name: str) -> int:
         """Concatenate the shards of ``name`` in batch order into ``<run>/<name>.parquet``."""
@@ -115,8 +116,7 @@ class ShardStore:
         rows = 0
         with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
             for p in self.parts(name):
-                # ParquetFile, not read_table: no pyarrow.dataset import (about 1 s) for a plain read
-                t = pq.ParquetFile(p).read()
+                t = read_shard(p)
                 if not t.schema.equals(schema):
                     t = t.cast(schema)
                 if t.num_rows:

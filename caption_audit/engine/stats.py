@@ -98,7 +98,7 @@ class RunStats:
 
     Example:
         >>> stats = RunStats(reason_key=lambda s: s.split(":")[0])
-        >>> stats.add_shard(0, Path(".parts/captions-00000.parquet"))   # doctest: +SKIP
+        >>> stats.add_shard(0, Path(".parts/captions-00000.arrow"))   # doctest: +SKIP
         >>> stats.add_batch(1, batch_stats(captions_columns, stats.reason_key))  # doctest: +SKIP
         >>> sources, used = stats.per_source(n_resamples=1000, confidence=0.95, seed=0)  # doctest: +SKIP
     """
@@ -114,9 +114,9 @@ class RunStats:
 
     def add_shard(self, batch_id: int, path: Path) -> None:
         """Add the captions shard of ``batch_id`` (a resumed batch), read back from disk."""
-        import pandas as pd
+        from caption_audit.store.shardfile import read_shard
 
-        self.add_batch(batch_id, batch_stats(pd.read_parquet(path, columns=CAPTION_COLUMNS), self.reason_key))
+        self.add_batch(batch_id, batch_stats(read_shard(path, CAPTION_COLUMNS).to_pandas(), self.reason_key))
 
     def add_batch(self, batch_id: int, batch: BatchStats) -> None:
         """Add the precomputed statistics of ``batch_id`` (see :func:`batch_stats`); batches may

@@ -271,10 +271,10 @@ def scored_rows(path: Any, rows: int = 4096) -> Any:
     """The scored captions of the captions table ``path`` (a shard or captions.parquet), in
     order, as ``(sources, image_ids, caption_ids, captions)`` lists of at most ``rows`` captions
     (read ``rows`` at a time: bounded memory): what :meth:`CorpusAccumulator.add_batch` takes."""
-    import pyarrow.parquet as pq
+    from caption_audit.store.shardfile import iter_table_batches
 
     cols = ["source", "image_id", "caption_id", "caption", "status"]
-    for b in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=cols):
+    for b in iter_table_batches(path, rows, cols):
         d = b.to_pydict()
         keep = [i for i, status in enumerate(d["status"]) if status == "scored"]
         if keep:

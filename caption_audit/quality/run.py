@@ -142,12 +142,13 @@ def _chunks(paths: list[Path], schema: Any, rows: int) -> Any:
     """The rows of ``paths`` (captions tables, in order) as tables of ``rows`` rows (the last
     one shorter), cast to ``schema``: streamed, at most about ``2 × rows`` rows in memory."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
+
+    from caption_audit.store.shardfile import iter_table_batches
 
     buf: list[Any] = []
     n = 0
     for path in paths:
-        for b in pq.ParquetFile(path).iter_batches(batch_size=rows):
+        for b in iter_table_batches(path, rows):
             t = pa.Table.from_batches([b])
             if not t.schema.equals(schema):
                 t = t.cast(schema)
