@@ -46,29 +46,26 @@ class BatchStats:
     n_scored: int
 
 
-def batch_stats(captions: Any, reason_key: Callable[[str], str]) -> BatchStats:
-    """A batch's :class:`BatchStats` from its captions rows: a DataFrame with
-    :data:`~caption_audit.scoring.aggregate.CAPTION_COLUMNS`, or the column dict that
-    :meth:`~caption_audit.engine.batch.BatchScorer.score` returns."""
-    import pandas as pd
-
-    if isinstance(captions, dict):
-        captions = pd.DataFrame({c: captions[c] for c in CAPTION_COLUMNS if c in captions})
+def batch_stats(captions: dict[str, list], reason_key: Callable[[str], str]) -> BatchStats:
+    """A batch's :class:`BatchStats` from its captions rows: the column dict that
+    :meth:`~caption_audit.engine.batch.BatchScorer.score` returns (or a shard's, read back),
+    with :data:`~caption_audit.scoring.aggregate.CAPTION_COLUMNS` (lists; no DataFrame)."""
+    status = captions.get("status") or []
+    if not status:
+        return BatchStats([], {}, 0, 0)
     stats = stat_table(captions)
-    data = np.column_stack([stats[c] for c in STAT_COLUMNS]) if len(captions) else None
-    sources = captions["source"].to_numpy()
-    images = captions["image_id"].to_numpy().astype(str)
+    data = np.column_stack([stats[c] for c in STAT_COLUMNS])
+    sources = np.array(captions["source"], dtype=object)
+    images = np.array(captions["image_id"], dtype=object).astype(str)
     per_source = []
-    for name in dict.fromkeys(sources.tolist()):
+    for name in dict.fromkeys(captions["source"]):
         mask = sources == name
         uniq, inverse = np.unique(images[mask], return_inverse=True)
         sums = np.zeros((len(uniq), data.shape[1]))
         np.add.at(sums, inverse, data[mask])
         per_source.append((name, uniq, sums))
-    status = captions["status"]
-    skipped = status[status != "scored"].str.removeprefix("skipped: ")
-    reasons = dict(Counter(reason_key(s) for s in skipped))
-    return BatchStats(per_source, reasons, len(captions), int((status == "scored").sum()))
+    reasons = dict(Counter(reason_key(s.removeprefix("skipped: ")) for s in status if s != "scored"))
+    return BatchStats(per_source, reasons, len(status), sum(s == "scored" for s in status))
 
 
 class _SourceSums:
@@ -116,7 +113,7 @@ class RunStats:
         """Add the captions shard of ``batch_id`` (a resumed batch), read back from disk."""
         from caption_audit.store.shardfile import read_shard
 
-        self.add_batch(batch_id, batch_stats(read_shard(path, CAPTION_COLUMNS).to_pandas(), self.reason_key))
+        self.add_batch(batch_id, batch_stats(read_shard(path, CAPTION_COLUMNS).to_pydict(), self.reason_key))
 
     def add_batch(self, batch_id: int, batch: BatchStats) -> None:
         """Add the precomputed statistics of ``batch_id`` (see :func:`batch_stats`); batches may

@@ -28,10 +28,11 @@ CAPTION_COLUMNS = ["source", "image_id", "status", "gt_available", "n_mentions",
 def stat_table(captions: Any) -> dict[str, np.ndarray]:
     """Per-caption statistic columns (``STAT_COLUMNS``) from a captions DataFrame.
 
-    Works on a ``pandas.DataFrame`` with :data:`CAPTION_COLUMNS`.
+    Works on a ``pandas.DataFrame`` with :data:`CAPTION_COLUMNS`, or on a dict of such columns
+    as lists (a scored batch's columns: no DataFrame built per batch); a missing value reads as 0.
     """
-    scored = captions["status"].to_numpy() == "scored"
-    gt = captions["gt_available"].fillna(False).to_numpy(dtype=bool) if "gt_available" in captions else scored
+    scored = np.asarray(_values(captions, "status"), dtype=object) == "scored"
+    gt = _col(captions, "gt_available").astype(bool) if "gt_available" in captions else scored
     judged = scored & gt
     nh = np.where(judged, _col(captions, "n_hallucinated"), 0.0)
     all_m = (_col(captions, "n_all_mentions") if "n_all_mentions" in captions
@@ -54,7 +55,7 @@ def stat_table(captions: Any) -> dict[str, np.ndarray]:
         "n_open_object_unsupported": np.where(scored, _col(captions, "n_open_object_unsupported"), 0.0),
         "n_open_object": np.where(scored, _col(captions, "n_open_object"), 0.0),
         "skipped": (~scored).astype(np.float64),
-        "one": np.ones(len(captions)),
+        "one": np.ones(len(scored)),
     }
     checked = cols["n_count_checked"].copy()
     wrong = cols["n_count_wrong"].copy()
@@ -139,19 +140,33 @@ def metric_sql(columns: Any) -> dict[str, str]:
     return {m.name: m.sql(f"sum({stats[m.numerator]})", f"sum({stats[m.denominator]})") for m in METRIC_LIST}
 
 
+def _values(captions: Any, name: str) -> Any:
+    """Column ``name`` of a DataFrame (a numpy array) or of a dict of lists (the list)."""
+    col = captions[name]
+    return col.to_numpy() if hasattr(col, "to_numpy") else col
+
+
+def _n_rows(captions: Any) -> int:
+    return len(captions) if hasattr(captions, "columns") else len(captions["status"])
+
+
 def _col(captions: Any, name: str) -> np.ndarray:
-    """A numeric column, zeros when an older run folder lacks it."""
+    """A numeric column, missing values as 0; zeros when an older run folder lacks it."""
     if name not in captions:
-        return np.zeros(len(captions))
-    return captions[name].fillna(0).to_numpy(dtype=np.float64)
+        return np.zeros(_n_rows(captions))
+    col = captions[name]
+    if hasattr(col, "fillna"):
+        return col.fillna(0).to_numpy(dtype=np.float64)
+    return np.array([0.0 if v is None else v for v in col], dtype=np.float64)
 
 
 def _lens(captions: Any, name: str) -> np.ndarray:
     """Lengths of a list column (0 for missing values or a missing column)."""
+    n = _n_rows(captions)
     if name not in captions:
-        return np.zeros(len(captions))
+        return np.zeros(n)
     return np.fromiter((len(v) if v is not None and not isinstance(v, float) else 0 for v in captions[name]),
-                       dtype=np.float64, count=len(captions))
+                       dtype=np.float64, count=n)
 
 
 def metrics_with_ci(
