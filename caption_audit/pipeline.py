@@ -602,10 +602,11 @@ def _reference_pass(cfg: AuditConfig, specs: list[InputSpec], parser: Any, gt: G
 
     Returns:
         ``(image_id -> [(caption_id, Claim)], image_id -> number of reference captions)``; the
-        first is ``None`` when no caption of the reference source exists.
+        first is ``None`` when no caption of the reference source exists, and empty with
+        ``pool`` (each worker holds its own, folded from every chunk).
     """
     chair = cfg.gt_mode == "chair"
-    fold = ReferenceFold(gt, chair)
+    fold = ReferenceFold(gt, chair, claims=pool is None)  # a pool's workers keep the claims, not this process
 
     def todo() -> Iterator[tuple[int, list[tuple[str, str, str]]]]:
         for batch_id, batch in enumerate(_batches(_iter_captions(specs, [], []), cfg.batch_size)):

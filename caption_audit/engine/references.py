@@ -150,23 +150,28 @@ class ReferenceFold:
     """The evidence the reference pass builds, folded chunk by chunk in chunk order: per image its
     reference captions' claims (:class:`ReferenceClaims`) and their number; in CHAIR mode the
     classes they assert join ``gt`` (:meth:`GroundTruth.add_caption_objects`). A chunk's claims
-    may be ``Claim`` objects or :func:`encode_chunk`'s tuples."""
+    may be ``Claim`` objects or :func:`encode_chunk`'s tuples. ``claims=False`` keeps no claims
+    (``refs`` stays empty): a worker pool's parent, which scores nothing, needs only the counts
+    and the CHAIR ground truth, while its workers fold the claims themselves."""
 
-    def __init__(self, gt: Any, chair: bool):
+    def __init__(self, gt: Any, chair: bool, *, claims: bool = True):
         self.gt = gt
         self.chair = chair
+        self.claims = claims
         self.refs = ReferenceClaims()
         self.n_refs: Counter = Counter()
 
     def add(self, parsed: list[tuple[str, str, list, set | None] | None]) -> None:
         """Fold one chunk's :func:`parse_references` (or :func:`encode_chunk`) result."""
         gt, chair, n_refs, extend = self.gt, self.chair, self.n_refs, self.refs.extend
+        keep = self.claims
         for res in parsed:
             if res is None:  # a text that cannot be scored
                 continue
             caption_id, image_id, claims, objects = res
             n_refs[image_id] += 1
-            extend(image_id, caption_id, claims)
+            if keep:
+                extend(image_id, caption_id, claims)
             if chair and gt.has_image(image_id):
                 gt.add_caption_objects(image_id, objects)
 
