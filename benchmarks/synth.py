@@ -87,15 +87,17 @@ class Writer:
     def _pool(self, n: int) -> list[str]:
         return [self._sentence() for _ in range(n)]
 
-    def long_caption(self, mean_chars: float = 790.0, sigma: float = 0.45) -> str:
-        """One description; lengths are log-normal with the given mean (chars), clipped to 120..4000."""
+    def long_caption(self, mean_chars: float = 790.0, sigma: float = 0.45, fresh: bool = False) -> str:
+        """One description; lengths are log-normal with the given mean (chars), clipped to 120..4000.
+        Sentences come from the pool of 6,000, or with ``fresh`` are each made anew (few repeats,
+        so the text stage's per-sentence parse cache rarely hits, as on real model output)."""
         mu = math.log(mean_chars) - sigma * sigma / 2
         target = min(4000, max(120, int(self.rng.lognormvariate(mu, sigma))))
         parts: list[str] = []
         n = 0
         choice = self.rng.choice
         while n < target:
-            s = choice(self.sentences)
+            s = self._sentence() if fresh else choice(self.sentences)
             parts.append(s)
             n += len(s) + 1
         return " ".join(parts)
@@ -134,23 +136,26 @@ class Writer:
         return f"wikiart_{k}", f"wikiart/images/artwork-{k}.jpg"
 
 
-def sharegpt4v_records(n: int, *, seed: int = 0, coco_only: bool = False, coco_images: int = 118_000) -> Iterator[dict]:
-    """``n`` ShareGPT4V-shaped records."""
+def sharegpt4v_records(n: int, *, seed: int = 0, coco_only: bool = False, coco_images: int = 118_000,
+                       fresh: bool = False) -> Iterator[dict]:
+    """``n`` ShareGPT4V-shaped records (``fresh``: see :meth:`Writer.long_caption`)."""
     w = Writer(seed)
     mix = (("coco", 1.0),) if coco_only else IMAGE_MIX
     for _ in range(n):
         rid, image = w.image(mix, coco_images)
         yield {"id": rid, "image": image,
                "conversations": [{"from": "human", "value": w.rng.choice(HUMAN)},
-                                 {"from": "gpt", "value": w.long_caption()}]}
+                                 {"from": "gpt", "value": w.long_caption(fresh=fresh)}]}
 
 
-def write_sharegpt4v(path: Path, n: int, *, seed: int = 0, coco_only: bool = False, coco_images: int = 118_000) -> Path:
+def write_sharegpt4v(path: Path, n: int, *, seed: int = 0, coco_only: bool = False, coco_images: int = 118_000,
+                     fresh: bool = False) -> Path:
     """Write ``n`` records as one JSON array (one record per line inside the array)."""
     tmp = path.with_name(path.name + ".part")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write("[\n")
-        for i, rec in enumerate(sharegpt4v_records(n, seed=seed, coco_only=coco_only, coco_images=coco_images)):
+        for i, rec in enumerate(sharegpt4v_records(n, seed=seed, coco_only=coco_only, coco_images=coco_images,
+                                                   fresh=fresh)):
             f.write(("" if i == 0 else ",\n") + json.dumps(rec, ensure_ascii=False))
         f.write("\n]\n")
     tmp.replace(path)

@@ -196,3 +196,14 @@ def test_rules_tokenizer_fallback_is_spacys_tokenizer(pipelines):
     for text in specials + [f"I said {s} twice." for s in specials] + ["total: 1) left; there's a pot.", "a. b"]:
         assert [(t.text, t.whitespace_, t.norm_) for t in got(text)] == \
                [(t.text, t.whitespace_, t.norm_) for t in want(text)], text
+
+
+def test_rules_tokenizer_serialises_as_spacys(pipelines):
+    """``to_bytes`` (as ``nlp.to_bytes`` calls it) gives a tokenizer that tokenizes like the
+    model's; after ``from_bytes`` spaCy's tokenizer answers everything."""
+    from spacy.tokenizer import Tokenizer
+
+    spacy_nlp, nlp = pipelines
+    restored = Tokenizer(spacy_nlp.vocab).from_bytes(nlp.tokenizer.to_bytes())
+    text = "I don't know 'cause it's 5 p.m. in the U.S. :)"
+    assert [t.text for t in restored(text)] == [t.text for t in spacy_nlp.tokenizer(text)]

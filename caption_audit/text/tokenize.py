@@ -222,6 +222,12 @@ class RuleTokenizer:
                 self._chunks[span] = got
         return got
 
+    def affix_functions(self) -> dict[str, Any]:
+        """The compiled rules as spaCy's ``Tokenizer`` attributes (``prefix_search``,
+        ``suffix_search``, ``infix_finditer``, ``token_match``, ``url_match``; None where none)."""
+        return {"prefix_search": self._prefix, "suffix_search": self._suffix, "infix_finditer": self._infix,
+                "token_match": self._token_match, "url_match": self._url_match}
+
     def norms(self, text: str) -> list[str | None]:
         """Per token of :meth:`tokens`, the norm a tokenizer special case sets on it ("n't" ->
         "not", "'Cause" -> "because"), None where none: spaCy's tokenizer sets it on the token, so
