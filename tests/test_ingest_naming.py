@@ -92,3 +92,33 @@ def test_real_opera_greedy_files_stay_apart(tmp_path):
     files = sorted(root.glob("*/greedy.jsonl"))[:3]
     specs, _ = assign_source_names([InputSpec(f, "captions", "generic_captions") for f in files])
     assert [s.options["name"] for s in specs] == [f"{f.parent.name}/greedy" for f in files]
+
+
+_DATA = "tests/data/ingest/"
+
+
+@pytest.mark.parametrize(("path", "fmt"), [
+    ("captions_val2017_sample.json", "coco_captions"),
+    ("detail_23k_sample.json", "llava_conversations"),
+    ("sharegpt4v_instruct_gpt4-vision_cap100k_sample.json", "sharegpt4v"),
+    ("coco2014_val_gpt4_qa_30x3_sample.jsonl", "llava_qa30x3"),
+    ("caps_boxes_sample.jsonl", "llava_caps_boxes"),
+    ("llava_bench/qa90_gpt4_answer.jsonl", "llava_bench"),
+])
+def test_fixed_source_is_what_the_loader_gives(path, fmt):
+    """The run skips reading files for the reference pass on this name (pipeline._reference_pass):
+    it must be the name every caption of the file really gets, with and without --source."""
+    from caption_audit.ingest import iter_load
+    from caption_audit.ingest.naming import fixed_source
+
+    for given in (None, "mine"):
+        sources = {c.source for c in iter_load(_DATA + path, fmt, source=given)}
+        assert sources == {fixed_source(fmt, given)}, (fmt, given)
+
+
+@pytest.mark.parametrize("fmt", ["generic_captions", "hf_dataset", "no_such_format", None])
+def test_no_fixed_source_where_records_name_their_own(fmt):
+    from caption_audit.ingest.naming import fixed_source
+
+    assert fixed_source(fmt, None) is None
+    assert fixed_source(fmt, "given") == "given"

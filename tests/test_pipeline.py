@@ -186,3 +186,52 @@ def test_batches_cut_the_tail_in_pieces(n, size, want):
     got = list(_batches(iter(range(n)), size))
     assert [len(b) for b in got] == want
     assert [c for b in got for c in b] == list(range(n))
+
+
+def _reads(monkeypatch):
+    """Count the runs' passes over their captions files (pipeline._iter_captions calls)."""
+    import caption_audit.pipeline as pipeline
+
+    calls = []
+    real = pipeline._iter_captions
+
+    def counted(specs, *args):
+        calls.append([s.path for s in specs])
+        return real(specs, *args)
+
+    monkeypatch.setattr(pipeline, "_iter_captions", counted)
+    return calls
+
+
+def test_reference_pass_skips_files_without_reference_captions(tmp_path, monkeypatch):
+    """A run whose files can hold no caption of the reference source (here one ShareGPT4V file,
+    reference source coco) reads them once, and writes what reading them twice writes."""
+    import caption_audit.ingest.naming as naming
+
+    data = "tests/data/ingest/"
+    inputs = [InputSpec(data + "sharegpt4v_instruct_gpt4-vision_cap100k_sample.json", "captions"),
+              InputSpec(data + "imid_to_objects_sample.json", "ground_truth")]
+    calls = _reads(monkeypatch)
+    skipped = audit(AuditConfig(inputs=inputs, out=tmp_path / "skipped", gt_mode="chair", progress=False,
+                                n_resamples=50))
+    assert len(calls) == 1  # the scoring pass only
+    monkeypatch.setattr(naming, "fixed_source", lambda fmt, source: None)  # as if records named their own
+    read = audit(AuditConfig(inputs=inputs, out=tmp_path / "read", gt_mode="chair", progress=False,
+                             n_resamples=50))
+    assert len(calls) == 3  # reference pass + scoring pass
+    a, b = RunFolder(skipped), RunFolder(read)
+    for table in ("captions", "mentions", "claims"):
+        pd.testing.assert_frame_equal(getattr(a, table)(), getattr(b, table)())
+    drop = ("created", "run")
+    assert {k: v for k, v in a.summary.items() if k not in drop} == {k: v for k, v in b.summary.items() if k not in drop}
+    assert any("no reference captions of source 'coco'" in w for w in a.summary["warnings"])
+
+
+def test_reference_pass_reads_files_that_may_hold_reference_captions(tmp_path, monkeypatch):
+    data = "tests/data/ingest/"
+    calls = _reads(monkeypatch)
+    audit(AuditConfig(inputs=[InputSpec(data + "sharegpt4v_instruct_gpt4-vision_cap100k_sample.json", "captions"),
+                              InputSpec(data + "captions_val2017_sample.json", "captions"),
+                              InputSpec(data + "imid_to_objects_sample.json", "ground_truth")],
+                      out=tmp_path / "run", gt_mode="chair", progress=False, n_resamples=50))
+    assert len(calls) == 2

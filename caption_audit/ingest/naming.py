@@ -66,6 +66,13 @@ def default_source(fmt: str | None, path: str | Path) -> str:
     return base if base else _parts(path)[-1]
 
 
+def fixed_source(fmt: str | None, source: str | None) -> str | None:
+    """The one source name every caption of a file gets (its given ``source``, else its
+    format's fixed default), or ``None`` when its records may name their own or the name
+    depends on the file (``generic_captions``, ``hf_dataset``, an unknown format)."""
+    return source or DEFAULT_SOURCES.get(fmt or "")
+
+
 def assign_source_names(specs: list[Any]) -> tuple[list[Any], list[str]]:
     """Give every captions spec (a frozen dataclass with ``.path``, ``.format``, ``.source``,
     ``.options``) a distinct name; returns new specs (``dataclasses.replace``), in order.
