@@ -82,14 +82,16 @@ def test_gemm_is_a_matrix_product(trans1, trans2):
 
 
 def test_one_blas_thread():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    """numpy's BLAS (the one ``MatmulOps`` multiplies with; loaded by the time spaCy is) runs
+    on one thread inside, on as many as before after."""
+    pytest.importorskip("threadpoolctl")
+    from caption_audit.text.ops import _controller
 
-    def blas_threads():
-        return {lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"}
-
-    if not blas_threads():
+    controller = _controller()
+    numpy_blas = [lib for lib in controller.lib_controllers if lib.user_api == "blas"]
+    if not numpy_blas:
         pytest.skip("numpy's BLAS is not visible to threadpoolctl")
-    before = blas_threads()
+    before = [lib.num_threads for lib in numpy_blas]
     with one_blas_thread():
-        assert blas_threads() == {1}
-    assert blas_threads() == before
+        assert [lib.num_threads for lib in numpy_blas] == [1] * len(numpy_blas)
+    assert [lib.num_threads for lib in numpy_blas] == before
