@@ -95,3 +95,19 @@ def test_one_blas_thread():
     with one_blas_thread():
         assert [lib.num_threads for lib in numpy_blas] == [1] * len(numpy_blas)
     assert [lib.num_threads for lib in numpy_blas] == before
+
+
+def test_pipeline_still_pickles(pipelines):
+    """A pipeline with both swaps pickles (module-level ops class, ruler tests as plain objects)
+    and the copy annotates as the original, new words included."""
+    import pickle
+
+    from caption_audit.text.ruler import RulerMatch
+
+    fast, _ = pipelines
+    copy = pickle.loads(pickle.dumps(fast))
+    assert isinstance(copy.get_pipe("attribute_ruler").match, RulerMatch)
+    assert isinstance(copy.get_pipe("tok2vec").model.ops, ops_class())
+    texts = local_captions()[:40] + ["Zxqvbn flurbs the glorptastic orange; they're not gonna stop."]
+    for a, b in zip(fast.pipe(texts), copy.pipe(texts), strict=True):
+        assert _annotations(a) == _annotations(b)

@@ -25,26 +25,10 @@ import functools
 from typing import Any
 
 
-@functools.lru_cache(maxsize=1)
 def ops_class() -> type:
-    """The :class:`MatmulOps` class (made on first use: thinc is imported then)."""
-    import numpy
-    from thinc.api import NumpyOps
-
-    class MatmulOps(NumpyOps):
-        """``NumpyOps`` with ``gemm`` by ``numpy.matmul``."""
-
-        name = "caption_audit_matmul"
-
-        def gemm(self, x: Any, y: Any, out: Any = None, trans1: bool = False, trans2: bool = False) -> Any:
-            if trans1:
-                x = x.T
-            if trans2:
-                y = y.T
-            if out is None:
-                return numpy.ascontiguousarray(numpy.matmul(x, y))
-            numpy.matmul(x, y, out=out)
-            return out
+    """The :class:`~caption_audit.text.matmul_ops.MatmulOps` class (imported on first use: it
+    imports thinc)."""
+    from caption_audit.text.matmul_ops import MatmulOps
 
     return MatmulOps
 

@@ -26,10 +26,38 @@ _KEYS = ("TAG", "LOWER", "DEP", "IS_SPACE")
 _Pred = Callable[[tuple], bool]
 
 
+class _Test:
+    """One attribute test of a token key: ``==``, ``IN``, ``NOT_IN`` or ``REGEX`` (a plain
+    object, so that a pipeline holding a :class:`RulerMatch` still pickles)."""
+
+    def __init__(self, k: int, op: str, value: Any) -> None:
+        self.k, self.op, self.value = k, op, value
+
+    def __call__(self, key: tuple) -> bool:
+        v = key[self.k]
+        if self.op == "==":
+            return v == self.value
+        if self.op == "IN":
+            return v in self.value
+        if self.op == "NOT_IN":
+            return v not in self.value
+        return self.value.search(v) is not None  # REGEX
+
+
+class _AllOf:
+    """A token pattern: all of its tests."""
+
+    def __init__(self, tests: list[_Test]) -> None:
+        self.tests = tests
+
+    def __call__(self, key: tuple) -> bool:
+        return all(t(key) for t in self.tests)
+
+
 def _predicate(token_pattern: dict) -> _Pred | None:
     """A test of one token's ``(tag, lower, dep, is_space)`` strings, or ``None`` when the
     pattern uses anything else."""
-    tests: list[Callable[[tuple], bool]] = []
+    tests: list[_Test] = []
     for attr, value in token_pattern.items():
         if attr not in _KEYS:
             return None
@@ -37,22 +65,20 @@ def _predicate(token_pattern: dict) -> _Pred | None:
         if attr == "IS_SPACE":
             if not isinstance(value, bool):
                 return None
-            tests.append(lambda key, k=k, v=value: key[k] == v)
+            tests.append(_Test(k, "==", value))
         elif isinstance(value, str):
-            tests.append(lambda key, k=k, v=value: key[k] == v)
+            tests.append(_Test(k, "==", value))
         elif isinstance(value, dict) and len(value) == 1:
             (op, arg), = value.items()
-            if op == "IN" and isinstance(arg, list):
-                tests.append(lambda key, k=k, s=frozenset(arg): key[k] in s)
-            elif op == "NOT_IN" and isinstance(arg, list):
-                tests.append(lambda key, k=k, s=frozenset(arg): key[k] not in s)
+            if op in ("IN", "NOT_IN") and isinstance(arg, list):
+                tests.append(_Test(k, op, frozenset(arg)))
             elif op == "REGEX" and isinstance(arg, str):
-                tests.append(lambda key, k=k, r=re.compile(arg): r.search(key[k]) is not None)
+                tests.append(_Test(k, op, re.compile(arg)))
             else:
                 return None
         else:
             return None
-    return lambda key: all(t(key) for t in tests)
+    return _AllOf(tests)
 
 
 class RulerMatch:
