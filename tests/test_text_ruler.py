@@ -123,3 +123,15 @@ def test_load_spacy_uses_it():
     doc = nlp("She wasn't gonna let 's see it, y'all.")
     assert [t.lemma_ for t in doc][:4] == ["she", "be", "not", "go"]
     assert re.search("PronType=Prs", str(doc[0].morph))
+
+
+def test_table_stays_bounded(exact, monkeypatch):
+    import caption_audit.text.ruler as ruler_module
+
+    nlp, ruler, _ = exact
+    compiled = compile_ruler(ruler)
+    monkeypatch.setattr(ruler_module, "_TABLE_MAX", 50)
+    docs = list(nlp.pipe(local_captions()[:60], disable=["attribute_ruler", "lemmatizer"]))
+    for doc in docs:
+        assert compiled(doc) == ruler.match(doc)
+        assert len(compiled._table) <= 50

@@ -24,6 +24,9 @@ from typing import Any
 # the token attributes a compiled pattern may test, in the order of a token's key
 _KEYS = ("TAG", "LOWER", "DEP", "IS_SPACE")
 _Pred = Callable[[tuple], bool]
+# token keys kept in the look-up table; past this it starts again (a key costs about 200 bytes;
+# a million-caption run of varied text sends a few hundred thousand sentences to the parser)
+_TABLE_MAX = 100_000
 
 
 class _Test:
@@ -118,6 +121,8 @@ class RulerMatch:
         # a pattern whose alternatives both match a token matches it once, as in the Matcher
         entry = (tuple(sorted({(a, m) for a, m, test in candidates if test(words)})),
                  tuple(p for p, (_, _, first, _) in enumerate(self._pairs) if first(words)))
+        if len(self._table) >= _TABLE_MAX:
+            self._table.clear()
         self._table[key] = entry
         return entry
 
