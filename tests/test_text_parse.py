@@ -228,3 +228,32 @@ def test_statistical_pass_lemmas_equal_the_lemmatizers():
     lazy = nlp(text, disable=["lemmatizer"])
     full = nlp(text)
     assert [p._lemma(t) for t in lazy] == [t.lemma_ for t in full]
+
+
+def test_statistical_pass_runs_on_one_blas_thread(monkeypatch):
+    """The parse of a sentence that needs it runs inside ``one_blas_thread`` (text/ops.py):
+    numpy's BLAS on one thread, faster here than several and no competition for ``--workers``."""
+    import caption_audit.text.parse as parse_module
+    from caption_audit.text.ops import _controller, one_blas_thread
+
+    seen = []
+
+    class Watch:
+        def __enter__(self):
+            self.inner = one_blas_thread()
+            self.inner.__enter__()
+            controller = _controller()
+            seen.append([lib.num_threads for lib in controller.lib_controllers if lib.user_api == "blas"]
+                        if controller is not None else None)
+
+        def __exit__(self, *exc):
+            return self.inner.__exit__(*exc)
+
+    monkeypatch.setattr(parse_module, "one_blas_thread", Watch)
+    p = parse_module.CaptionParser()
+    p.parse(["An orange cat sits on a glass table; the dog is not there."])  # "orange", "not": parsed
+    assert p.stats["sentences_parsed"] >= 1
+    assert len(seen) == 1
+    assert seen[0] is None or all(n == 1 for n in seen[0])
+    p.parse(["A dog on a couch."])  # no sentence needs the parser: not entered
+    assert len(seen) == 1

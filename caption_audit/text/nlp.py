@@ -145,9 +145,6 @@ def _register_rules_tokenizer() -> None:
     registry.tokenizers.register(RULES_TOKENIZER, func=factory)
 
 
-# what RulesTokenizer's fallback takes from the rules instead of the model's tokenizer file
-_AFFIXES = ("prefix_search", "suffix_search", "infix_finditer", "token_match", "url_match")
-
 
 class RulesTokenizer:
     """A loaded pipeline's tokenizer (``nlp.tokenizer``), answered by the exported rules.
@@ -208,9 +205,10 @@ class RulesTokenizer:
             if r is None:
                 self._spacy = Tokenizer(self.vocab).from_disk(self.path, exclude=["vocab"])
             else:  # the affix regexes as the rules compiled them (the same patterns): not compiled again
-                tok = Tokenizer(self.vocab).from_disk(self.path, exclude=["vocab", *_AFFIXES])
+                affixes = r.affix_functions()  # taken from the rules, not read from the model's file
+                tok = Tokenizer(self.vocab).from_disk(self.path, exclude=["vocab", *affixes])
                 specials, tok.rules = tok.rules, {}  # as from_bytes does: affixes first, special cases last
-                for attr, fn in r.affix_functions().items():
+                for attr, fn in affixes.items():
                     setattr(tok, attr, fn)
                 tok.rules = specials
                 self._spacy = tok

@@ -3,9 +3,9 @@
 thinc's ``NumpyOps.gemm`` multiplies with blis. On this project's machines (x86-64 with
 AVX-512) blis reaches about 33 GFLOP/s on the tok2vec's products, numpy's OpenBLAS about 95 on
 one thread, so the tok2vec layers (most of the statistical pass on long captions, issue #15)
-take about a third of the time on :class:`MatmulOps` (:func:`use_matmul_ops`, applied by
-``load_spacy``). Everything else is thinc's ``NumpyOps``; the parser's transition loop
-multiplies with blis inside spaCy, untouched.
+take about a third of the time on :class:`~caption_audit.text.matmul_ops.MatmulOps`
+(:func:`use_matmul_ops`, applied by ``load_spacy``). Everything else is thinc's ``NumpyOps``;
+the parser's transition loop multiplies with blis inside spaCy, untouched.
 
 The products are rounded differently, in the last bits of a float32. Tags, POS, morphology,
 dependencies, heads and lemmas were checked equal on 74,821 distinct sentences (every sentence
@@ -23,14 +23,6 @@ from __future__ import annotations
 import contextlib
 import functools
 from typing import Any
-
-
-def ops_class() -> type:
-    """The :class:`~caption_audit.text.matmul_ops.MatmulOps` class (imported on first use: it
-    imports thinc)."""
-    from caption_audit.text.matmul_ops import MatmulOps
-
-    return MatmulOps
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,11 +43,13 @@ def one_blas_thread() -> contextlib.AbstractContextManager:
 
 def use_matmul_ops(nlp: Any) -> int:
     """Give every layer of ``nlp``'s models that runs on thinc's ``NumpyOps`` a shared
-    :class:`MatmulOps` instead (other operations, e.g. a GPU's, are left alone); returns the
-    number of layers changed."""
+    :class:`~caption_audit.text.matmul_ops.MatmulOps` instead (other operations, e.g. a GPU's,
+    are left alone); returns the number of layers changed."""
     from thinc.api import NumpyOps
 
-    ops = ops_class()()
+    from caption_audit.text.matmul_ops import MatmulOps  # imports thinc: only once spaCy is loaded
+
+    ops = MatmulOps()
     changed = 0
     for _, component in nlp.pipeline:
         model = getattr(component, "model", None)

@@ -89,7 +89,10 @@ class RulerMatch:
 
     def __init__(self, ruler: Any, singles: list[tuple[int, int, dict, _Pred]],
                  pairs: list[tuple[int, int, _Pred, _Pred]]) -> None:
+        from spacy.attrs import DEP, IS_SPACE, LOWER, TAG
+
         self._strings = ruler.vocab.strings
+        self._attrs = [TAG, LOWER, DEP, IS_SPACE]  # a token's key, in the order of _KEYS
         self._pairs = pairs  # (attr id, match id, first token's test, second token's)
         # each single-token pattern is tried only on the tokens it may match: those with the
         # lower form or the tag it names exactly, or on every token when it names neither
@@ -127,9 +130,7 @@ class RulerMatch:
         return entry
 
     def __call__(self, doc: Any) -> list[tuple[int, int, int, int]]:
-        from spacy.attrs import DEP, IS_SPACE, LOWER, TAG
-
-        keys = list(map(tuple, doc.to_array([TAG, LOWER, DEP, IS_SPACE]).tolist()))
+        keys = list(map(tuple, doc.to_array(self._attrs).tolist()))
         table = self._table
         out: list[tuple[int, int, int, int]] = []
         last = len(keys) - 1
