@@ -15,6 +15,14 @@ subprocess (ingest -> parse -> score -> Parquet -> summary with bootstrap CIs), 
 * peak RSS: ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` of a wrapper process that runs
   only that command (the largest single process; with --workers 2 the workers are not summed).
 
+The machine drifts: on 2026-12-02 the same pure-Python loop ran 1.6x slower at 21:00 than at
+19:55 UTC, and the same run took 7 s one session and 12 s the next. So the runs of a workload are
+interleaved (tenth, whole, tenth, whole, ...: each steady-state figure comes from a pair run
+minutes apart at most, and the median over pairs is reported), and a fixed pure-Python workload
+(:func:`speed_probe`, string and dict work like the text stage's) is timed before every run: its
+median and range are printed beside each figure, so that figures taken at different moments can
+be compared (lower is faster).
+
 The reference CHAIR implementation's throughput on this machine type, measured idle by the
 issue author, is printed for context: 198 captions/s on (b), 1,388 on (a) (one process).
 
@@ -60,25 +68,72 @@ _WRAPPER = (
 )
 
 
+def speed_probe() -> float:
+    """Seconds for a fixed pure-Python workload (split, lower, dict look-ups and counting over
+    20,000 short sentences, five times): the machine's speed at this moment, for comparing
+    figures taken at different moments (lower is faster)."""
+    import time
+
+    words = ["a", "dog", "on", "the", "red", "sofa", "next", "to", "two", "cats", "in", "room"]
+    text = [" ".join(words[(i + k) % len(words)] for k in range(9)) for i in range(20_000)]
+    known = {"dog": 1, "sofa": 2, "cats": 3, "room": 4}
+    t = time.perf_counter()
+    hits = 0
+    for _ in range(5):
+        for sent in text:
+            for w in sent.lower().split():
+                if w in known:
+                    hits += known[w]
+    return time.perf_counter() - t
+
+
 def timed_run(flags: list[str], out: Path, env: dict[str, str], workers: int = 1) -> dict:
     """One `caption-audit run` in a fresh process: wall seconds and peak RSS."""
     cmd = [sys.executable, "-m", "caption_audit.cli", "run", *flags, "--out", str(out), "--quiet", "--no-resume"]
     if workers > 1:
         cmd += ["--workers", str(workers)]
+    probe = speed_probe()
     res = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True, env=env,
                          cwd=env.get("PYTHONPATH", REPO))
     got = json.loads(res.stdout.strip().splitlines()[-1])
     if got["rc"] != 0:
         raise SystemExit(f"run failed (rc {got['rc']}): {' '.join(cmd)}\n{got['stderr']}")
+    got["probe_s"] = probe
     return got
 
 
-def median_run(flags: list[str], tmp: Path, env: dict[str, str], repeats: int, workers: int = 1) -> dict:
-    runs = [timed_run(flags, tmp / f"run{i}", env, workers) for i in range(repeats)]
+def summarise(runs: list[dict]) -> dict:
+    """Median wall and CPU seconds, every wall time, peak RSS and the speed probes of ``runs``."""
     walls = [r["wall_s"] for r in runs]
+    probes = [r["probe_s"] for r in runs]
     return {"wall_s": statistics.median(walls), "walls_s": [round(w, 3) for w in walls],
             "cpu_s": statistics.median(r["cpu_s"] for r in runs),
-            "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1)}
+            "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
+            "probe_s": round(statistics.median(probes), 3), "probes_s": [round(p, 3) for p in probes]}
+
+
+def median_run(flags: list[str], tmp: Path, env: dict[str, str], repeats: int, workers: int = 1) -> dict:
+    return summarise([timed_run(flags, tmp / f"run{i}", env, workers) for i in range(repeats)])
+
+
+def paired_runs(spec: dict, tmp: Path, env: dict[str, str], repeats: int, workers: int) -> tuple[dict, dict, list]:
+    """The tenth and the whole input, interleaved ``repeats`` times: their summaries and, per
+    pair, the steady state (captions/s and captions per CPU-second, None where undefined)."""
+    fulls, tenths, pairs = [], [], []
+    for i in range(repeats):
+        tenth = timed_run(spec["tenth"], tmp / f"tenth_w{workers}_{i}", env, workers)
+        full = timed_run(spec["full"], tmp / f"full_w{workers}_{i}", env, workers)
+        fulls.append(full)
+        tenths.append(tenth)
+        n = spec["n"] - spec["n_tenth"]
+        dt, dc = full["wall_s"] - tenth["wall_s"], full["cpu_s"] - tenth["cpu_s"]
+        pairs.append((n / dt if dt > 0 else None, n / dc if dc > 0 else None))
+    return summarise(fulls), summarise(tenths), pairs
+
+
+def _median_defined(values: list) -> float | None:
+    got = [v for v in values if v is not None]
+    return statistics.median(got) if got else None
 
 
 def prepare(tmp: Path) -> dict[str, dict]:
@@ -169,15 +224,14 @@ def main() -> int:
             row: dict = {"n": spec["n"], "n_tenth": spec["n_tenth"],
                          "reference_chair_captions_per_s": REFERENCE_CHAIR[name]}
             for workers in (1,) if a.no_workers2 else (1, 2):
-                full = median_run(spec["full"], tmp / f"{name}_full_w{workers}", env, repeats, workers)
-                tenth = median_run(spec["tenth"], tmp / f"{name}_tenth_w{workers}", env, repeats, workers)
-                dt = full["wall_s"] - tenth["wall_s"]
-                steady = (spec["n"] - spec["n_tenth"]) / dt if dt > 0 else None
-                dc = full["cpu_s"] - tenth["cpu_s"]
-                steady_cpu = (spec["n"] - spec["n_tenth"]) / dc if dc > 0 else None
+                full, tenth, pairs = paired_runs(spec, tmp / name, env, repeats, workers)
+                steady = _median_defined([p[0] for p in pairs])
+                steady_cpu = _median_defined([p[1] for p in pairs])
                 row[f"workers{workers}"] = {
                     "whole_run_s": round(full["wall_s"], 3), "whole_runs_s": full["walls_s"],
-                    "tenth_run_s": round(tenth["wall_s"], 3),
+                    "tenth_run_s": round(tenth["wall_s"], 3), "tenth_runs_s": tenth["walls_s"],
+                    "steady_per_pair_captions_per_s": [None if p[0] is None else round(p[0], 1) for p in pairs],
+                    "probe_s": full["probe_s"], "probes_s": full["probes_s"] + tenth["probes_s"],
                     "whole_run_captions_per_s": round(spec["n"] / full["wall_s"], 1),
                     "steady_captions_per_s": round(steady, 1) if steady else None,
                     "steady_vs_reference": round(steady / REFERENCE_CHAIR[name], 2) if steady else None,
@@ -207,7 +261,8 @@ def print_table(r: dict) -> None:
     print(f"byte-code cache: {r['bytecode_cache'] or 'none (modules compiled on every start)'}\n")
     print(f"{'start-up (text-only run)':44} {'wall s':>8} {'peak RSS MB':>12}")
     for name, s in r["startup"].items():
-        print(f"  {name:42} {s['wall_s']:8.2f} {s['peak_rss_mb']:12.0f}   runs {s['walls_s']}, cpu {s['cpu_s']:.2f} s")
+        print(f"  {name:42} {s['wall_s']:8.2f} {s['peak_rss_mb']:12.0f}   runs {s['walls_s']}, cpu {s['cpu_s']:.2f} s,"
+              f" probe {s['probe_s']:.3f} s")
     print("  target: <= 2 s (median of 3)\n")
     hdr = f"{'workload':10} {'workers':>7} {'whole s':>8} {'tenth s':>8} {'whole c/s':>10} {'steady c/s':>11} " \
           f"{'CHAIR c/s':>10} {'ratio':>6} {'RSS MB':>7}"
@@ -226,6 +281,9 @@ def print_table(r: dict) -> None:
                   f"{x['whole_run_captions_per_s']:10.0f} {steady} {row['reference_chair_captions_per_s']:10.0f} "
                   f"{ratio} {x['peak_rss_mb']:7.0f}")
             sc = x["steady_captions_per_cpu_s"]
+            print(f"{'':10} {'':>7} speed probe {x['probe_s']:.3f} s (range {min(x['probes_s']):.3f}-"
+                  f"{max(x['probes_s']):.3f});"
+                  f" steady per pair {x['steady_per_pair_captions_per_s']}")
             print(f"{'':10} {'':>7} cpu s: whole {x['whole_run_cpu_s']:.2f}, tenth {x['tenth_run_cpu_s']:.2f}; "
                   f"steady {sc or float('nan'):.0f} captions per CPU-second"
                   f" = {x['steady_cpu_vs_reference'] or float('nan'):.2f}x CHAIR")
