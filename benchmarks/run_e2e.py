@@ -15,7 +15,7 @@ subprocess (ingest -> parse -> score -> Parquet -> summary with bootstrap CIs), 
 * peak RSS: ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` of a wrapper process that runs
   only that command (the largest single process; with --workers 2 the workers are not summed).
 
-The machine drifts: on 2026-12-02 the same pure-Python loop ran 1.6x slower at 21:00 than at
+The machine drifts: on 2026-12-02 the same pure-Python loop ran 1.6x slower at 20:20 than at
 19:55 UTC, and the same run took 7 s one session and 12 s the next. So the runs of a workload are
 interleaved (tenth, whole, tenth, whole, ...: each steady-state figure comes from a pair run
 minutes apart at most, and the median over pairs is reported), and a fixed pure-Python workload
