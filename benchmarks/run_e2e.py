@@ -46,6 +46,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,8 +73,6 @@ def speed_probe() -> float:
     """Seconds for a fixed pure-Python workload (split, lower, dict look-ups and counting over
     20,000 short sentences, five times): the machine's speed at this moment, for comparing
     figures taken at different moments (lower is faster)."""
-    import time
-
     words = ["a", "dog", "on", "the", "red", "sofa", "next", "to", "two", "cats", "in", "room"]
     text = [" ".join(words[(i + k) % len(words)] for k in range(9)) for i in range(20_000)]
     known = {"dog": 1, "sofa": 2, "cats": 3, "room": 4}
@@ -231,7 +230,8 @@ def main() -> int:
                     "whole_run_s": round(full["wall_s"], 3), "whole_runs_s": full["walls_s"],
                     "tenth_run_s": round(tenth["wall_s"], 3), "tenth_runs_s": tenth["walls_s"],
                     "steady_per_pair_captions_per_s": [None if p[0] is None else round(p[0], 1) for p in pairs],
-                    "probe_s": full["probe_s"], "probes_s": full["probes_s"] + tenth["probes_s"],
+                    "probe_s": round(statistics.median(full["probes_s"] + tenth["probes_s"]), 3),
+                    "probes_s": full["probes_s"] + tenth["probes_s"],
                     "whole_run_captions_per_s": round(spec["n"] / full["wall_s"], 1),
                     "steady_captions_per_s": round(steady, 1) if steady else None,
                     "steady_vs_reference": round(steady / REFERENCE_CHAIR[name], 2) if steady else None,
