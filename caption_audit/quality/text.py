@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
+from caption_audit.yamldata import load_yaml
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,7 +31,7 @@ _SENTENCE = re.compile(r"\s*+(?=\S)((?:[^.!?…\n]++|(?!" + _SENT_END_MARK + r")
 @functools.lru_cache(maxsize=1)
 def settings() -> dict[str, Any]:
     """The thresholds and word lists of ``caption_audit/quality/quality.yaml``."""
-    return yaml.safe_load((Path(__file__).with_name("quality.yaml")).read_text(encoding="utf-8"))
+    return load_yaml((Path(__file__).with_name("quality.yaml")).read_bytes())
 
 
 def words(text: str) -> list[str]:

@@ -17,10 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 
-import yaml
-
 from caption_audit.text.inflect import phrase_forms
 from caption_audit.types import Mention, ParsedCaption, Verdict
+from caption_audit.yamldata import load_yaml
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +35,7 @@ class Group:
 @functools.lru_cache(maxsize=1)
 def load_groups() -> dict[str, Group]:
     """Groups from the packaged ``hypernyms.yaml``, keyed by group name."""
-    raw = yaml.safe_load(resources.files("caption_audit.semantic").joinpath("data", "hypernyms.yaml").read_bytes())
+    raw = load_yaml(resources.files("caption_audit.semantic").joinpath("data", "hypernyms.yaml").read_bytes())
     out = {}
     for name, g in raw["groups"].items():
         out[name] = Group(name, tuple(g["terms"]), frozenset(g["classes"]), bool(g.get("closed", False)))

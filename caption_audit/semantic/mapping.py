@@ -24,11 +24,11 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
-import yaml
 
 from caption_audit.semantic.hypernyms import broad_terms
 from caption_audit.text.vocab import Vocabulary, default_vocabulary
 from caption_audit.types import ParsedCaption
+from caption_audit.yamldata import load_yaml
 
 DEFAULT_THRESHOLD = 0.80
 
@@ -54,7 +54,7 @@ class SemanticMatch:
 
 def _distractor_data() -> dict:
     raw = resources.files("caption_audit.semantic").joinpath("data", "distractors.yaml").read_bytes()
-    return yaml.safe_load(raw)
+    return load_yaml(raw)
 
 
 class SemanticMapper:

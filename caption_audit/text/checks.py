@@ -16,7 +16,7 @@ _EXTRA = frozenset({"near", "next", "beside", "behind", "inside", "outside", "on
 @functools.lru_cache(maxsize=1)
 def function_words() -> frozenset[str]:
     """English stop words (spaCy's list, all-letter entries; ``vocab/stop_words.yaml``)."""
-    from caption_audit.text.vocab import load_yaml
+    from caption_audit.yamldata import load_yaml
 
     raw = resources.files("caption_audit.text").joinpath("vocab", "stop_words.yaml").read_bytes()
     return frozenset(load_yaml(raw)["words"])

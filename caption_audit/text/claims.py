@@ -25,9 +25,8 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any, Protocol
 
-import yaml
-
 from caption_audit.types import Claim, ClaimKind, Mention
+from caption_audit.yamldata import load_yaml
 
 _DIGIT = re.compile(r"\d")
 _OBJECT, _OPEN, _COUNT = ClaimKind.OBJECT.value, ClaimKind.OPEN_OBJECT.value, ClaimKind.COUNT.value
@@ -50,7 +49,7 @@ class Token(Protocol):
 def claim_rules() -> dict[str, Any]:
     """The packaged ``text/vocab/claims.yaml``, parsed once per process."""
     raw = resources.files("caption_audit.text").joinpath("vocab", "claims.yaml").read_bytes()
-    return yaml.safe_load(raw)
+    return load_yaml(raw)
 
 
 def range_value(lo: int, hi: int | None) -> str:

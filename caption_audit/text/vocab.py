@@ -15,20 +15,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from caption_audit.text.inflect import phrase_forms
+from caption_audit.yamldata import load_yaml
 
 _SPLIT = re.compile(r"[\s\-]+")
-# libyaml's parser when PyYAML was built with it (same safe constructor, ~10x faster)
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def load_yaml(raw: bytes | str):
-    """``yaml.safe_load`` with the C parser where available."""
-    return yaml.load(raw, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
-
-
 def phrase_key(text: str) -> tuple[str, ...]:
     """Words of a phrase as the matcher sees them: lower case, hyphens and spaces split."""
     return tuple(w for w in _SPLIT.split(text.lower()) if w)

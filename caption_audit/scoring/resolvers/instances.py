@@ -79,9 +79,9 @@ def parse_count(value: str) -> tuple[int, int | None] | None:
 @cache
 def count_rules() -> dict[str, Any]:
     """The class lists and thresholds of ``counts.yaml`` (read once)."""
-    import yaml
+    from caption_audit.yamldata import load_yaml
 
-    data = yaml.safe_load((Path(__file__).with_name("counts.yaml")).read_text())
+    data = load_yaml((Path(__file__).with_name("counts.yaml")).read_bytes())
     return {"paired": frozenset(data["paired"]), "grouped": frozenset(data["grouped"]),
             "over_factor": int(data["over_factor"]), "over_margin": int(data["over_margin"]),
             "large_area": float(data["large_area"]), "exact_refs": int(data["exact_refs"])}
