@@ -19,6 +19,8 @@ from caption_audit.text.inflect import phrase_forms
 from caption_audit.yamldata import load_yaml
 
 _SPLIT = re.compile(r"[\s\-]+")
+
+
 def phrase_key(text: str) -> tuple[str, ...]:
     """Words of a phrase as the matcher sees them: lower case, hyphens and spaces split."""
     return tuple(w for w in _SPLIT.split(text.lower()) if w)
