@@ -46,7 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run_e2e import CHAIR_GT, COCO, REPO, SHARED, prepare  # noqa: E402
+from run_e2e import CHAIR_GT, COCO, REPO, SHARED, prepare, run_command  # noqa: E402
 
 _SUMMARY = re.compile(r"^summary:\s+(\d+)", re.MULTILINE)
 
@@ -54,10 +54,7 @@ _SUMMARY = re.compile(r"^summary:\s+(\d+)", re.MULTILINE)
 def count(flags: list[str], work: Path, env: dict[str, str], workers: int = 1) -> dict:
     """Instruction counts of one run: the main process's and each forked child's."""
     work.mkdir(parents=True)
-    cmd = [sys.executable, "-m", "caption_audit.cli", "run", *flags, "--out", str(work / "run"), "--quiet",
-           "--no-resume"]
-    if workers > 1:
-        cmd += ["--workers", str(workers)]
+    cmd = run_command(flags, work / "run", workers)
     t = time.perf_counter()
     proc = subprocess.Popen(["valgrind", "--tool=cachegrind", "--cache-sim=no",
                              f"--cachegrind-out-file={work}/cg.%p", f"--log-file={work}/valgrind.%p", *cmd],
@@ -99,9 +96,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         w = prepare(tmp)
-        subprocess.run([sys.executable, "-m", "caption_audit.cli", "run", *w["startup"]["opera_5"], "--out",
-                        str(tmp / "warm"), "--quiet"], env=env, cwd=env["PYTHONPATH"], check=True,
-                       stdout=subprocess.DEVNULL)  # warms the byte-code cache: not counted
+        subprocess.run(run_command(w["startup"]["opera_5"], tmp / "warm"), env=env, cwd=env["PYTHONPATH"],
+                       check=True, stdout=subprocess.DEVNULL)  # warms the byte-code cache: not counted
         jobs = [(name, flags, 1) for name, flags in w["startup"].items()]
         if a.coco:
             coco = json.loads(COCO.read_text())

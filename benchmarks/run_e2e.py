@@ -86,11 +86,15 @@ def speed_probe() -> float:
     return time.perf_counter() - t
 
 
+def run_command(flags: list[str], out: Path, workers: int = 1) -> list[str]:
+    """The command line a user types for ``caption-audit run`` on ``flags`` (quiet, from scratch)."""
+    cmd = [sys.executable, "-m", "caption_audit.cli", "run", *flags, "--out", str(out), "--quiet", "--no-resume"]
+    return cmd + ["--workers", str(workers)] if workers > 1 else cmd
+
+
 def timed_run(flags: list[str], out: Path, env: dict[str, str], workers: int = 1) -> dict:
     """One `caption-audit run` in a fresh process: wall seconds and peak RSS."""
-    cmd = [sys.executable, "-m", "caption_audit.cli", "run", *flags, "--out", str(out), "--quiet", "--no-resume"]
-    if workers > 1:
-        cmd += ["--workers", str(workers)]
+    cmd = run_command(flags, out, workers)
     probe = speed_probe()
     res = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True, env=env,
                          cwd=env.get("PYTHONPATH", REPO))

@@ -747,30 +747,16 @@ def _write_images_table(out: Path, images: list[ImageInfo] | ImageIds, gt: Groun
         seen.setdefault(image_id, None)
     ids = list(seen)
     known = gt.known
-    available = [i in known for i in ids]  # gt.has_image, without a call per image (123k for CHAIR's)
-    if isinstance(images, ImageIds) and ids:
-        # ids only (CHAIR's table): no file names or sizes, so three all-null columns, built as such
-        import pyarrow as pa
-
-        from caption_audit.store.writer import SCHEMAS, write_arrow_table
-
-        schema = SCHEMAS["images"]
-        n = len(ids)
-        write_arrow_table(out, "images", pa.Table.from_arrays([
-            pa.array(ids, schema.field("image_id").type),
-            pa.nulls(n, schema.field("file_name").type),
-            pa.nulls(n, schema.field("width").type),
-            pa.nulls(n, schema.field("height").type),
-            pa.array(available, schema.field("gt_available").type),
-        ], schema=schema))
-        return
-    ims = list(seen.values())
+    if isinstance(images, ImageIds):  # ids only (CHAIR's 123k): no file names or sizes
+        file_names = widths = heights = [None] * len(ids)
+    else:
+        ims = list(seen.values())
+        file_names = [im.file_name if im is not None else None for im in ims]
+        widths = [im.width if im is not None else None for im in ims]
+        heights = [im.height if im is not None else None for im in ims]
     write_table(out, "images", {
-        "image_id": ids,
-        "file_name": [im.file_name if im is not None else None for im in ims],
-        "width": [im.width if im is not None else None for im in ims],
-        "height": [im.height if im is not None else None for im in ims],
-        "gt_available": available})
+        "image_id": ids, "file_name": file_names, "width": widths, "height": heights,
+        "gt_available": [i in known for i in ids]})  # gt.has_image, without a call per image
 
 
 def _write_classes(out: Path) -> None:

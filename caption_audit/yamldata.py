@@ -3,7 +3,7 @@ semantic groups), parsed with libyaml's C parser where PyYAML was built with it.
 
 ``CSafeLoader`` is ``SafeLoader``'s constructor over libyaml's scanner and parser: the same
 Python values, about ten times faster to parse. Every run reads these files at start-up; the
-pure-Python parser cost about 0.12 G instructions of it, 3% of a 5-caption run (issue #15,
+pure-Python parser cost about 0.12 G instructions of it, 2-3% of a 5-caption run (issue #15,
 ``benchmarks/instructions.py``; the vocabulary files were already read this way). Files a user
 passes in (a gate config, a run config) keep their own loaders, which bound what they accept.
 ``tests/test_yamldata.py`` checks that both parsers give equal values for every packaged file.

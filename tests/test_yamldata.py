@@ -1,5 +1,6 @@
 """caption_audit.yamldata: the packaged YAML files read the same with libyaml's parser as with
-PyYAML's pure-Python one (values and types), and the loaders that read them use it."""
+PyYAML's pure-Python one (values and types), the loader is libyaml's where PyYAML has it, and it
+stays a safe loader."""
 
 from __future__ import annotations
 
